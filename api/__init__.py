@@ -1,0 +1,32 @@
+"""The HTTP API: a Flask app factory, served by gunicorn as ``api.wsgi:app``."""
+
+from flask import Flask
+
+from longrun import __version__
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_mapping(
+        API_TITLE="Longrun",
+        API_VERSION=__version__,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_REDOC_PATH="docs",
+        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js",
+        MAX_CONTENT_LENGTH=50 * 1024 * 1024,
+    )
+    if test_config:
+        app.config.update(test_config)
+
+    app.json.sort_keys = False
+
+    from api import errors, extensions, jobs, system
+
+    extensions.init_app(app)
+    api = extensions.make_api(app)
+    errors.init_app(app)
+    api.register_blueprint(jobs.blp)
+    api.register_blueprint(system.blp)
+    return app

@@ -1,0 +1,57 @@
+"""Per-process services the routes use: the job store, artifact store and the
+Celery publisher, created once by ``init_app`` and found through ``current_app``."""
+
+from flask import Flask, current_app
+from flask_smorest import Api
+from flask_smorest import Blueprint as SmorestBlueprint
+from webargs.flaskparser import FlaskParser
+
+from longrun.artifacts import ArtifactStore
+from longrun.jobstore import JobStore
+from longrun.settings import Settings, get_settings
+
+EXTENSION = "longrun"
+
+
+class Services:
+    def __init__(self, settings: Settings, store: JobStore, artifacts: ArtifactStore, celery_app):
+        self.settings = settings
+        self.store = store
+        self.artifacts = artifacts
+        self.celery = celery_app
+
+
+def init_app(app: Flask) -> None:
+    settings = app.config.get("LONGRUN_SETTINGS")
+    if settings is None:
+        from workers.celery_app import app as celery_app
+        settings = get_settings()
+    else:  # a test or embedding app with its own Redis
+        from workers.celery_app import make_celery
+        celery_app = make_celery(settings)
+
+    app.extensions[EXTENSION] = Services(
+        settings=settings,
+        store=JobStore.from_settings(settings),
+        artifacts=ArtifactStore(settings.artifacts_dir),
+        celery_app=celery_app,
+    )
+
+
+def services() -> Services:
+    return current_app.extensions[EXTENSION]
+
+
+class Parser(FlaskParser):
+    # Bad input is a 400 naming the field (webargs defaults to 422).
+    DEFAULT_VALIDATION_STATUS = 400
+
+
+class Blueprint(SmorestBlueprint):
+    ARGUMENTS_PARSER = Parser()
+
+
+def make_api(app: Flask) -> Api:
+    from api.errors import LongrunApi
+
+    return LongrunApi(app)

@@ -1,0 +1,108 @@
+"""The API's contract: marshmallow schemas that validate requests, shape
+responses and generate /openapi.json."""
+
+from marshmallow import Schema, fields, validate
+
+from longrun.states import FINAL_STATUSES, JobStatus
+
+STATUSES = [s.value for s in JobStatus]
+FINAL = sorted(s.value for s in FINAL_STATUSES)
+
+
+class ProgressSchema(Schema):
+    percentage = fields.Float()
+    current_step = fields.Integer(allow_none=True)
+    total_steps = fields.Integer(allow_none=True)
+    step_name = fields.String(allow_none=True)
+    message = fields.String(allow_none=True)
+    seq = fields.Integer(metadata={"description": "Increases with every event of the job."})
+
+
+class JobErrorSchema(Schema):
+    type = fields.String()
+    message = fields.String()
+
+
+class JobSchema(Schema):
+    id = fields.String()
+    kind = fields.String()
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    progress = fields.Nested(ProgressSchema)
+    created_at = fields.String()
+    started_at = fields.String(allow_none=True)
+    finished_at = fields.String(allow_none=True)
+    attempts = fields.Integer()
+    priority = fields.Integer()
+    timeout_seconds = fields.Integer()
+    metadata = fields.Dict()
+    result = fields.Raw(allow_none=True)
+    error = fields.Nested(JobErrorSchema, allow_none=True)
+    cancel_requested = fields.Boolean()
+
+
+class JobSubmitSchema(Schema):
+    kind = fields.String(required=True, metadata={"description": "A kind listed by GET /api/v1/kinds."})
+    input = fields.Dict(load_default=dict)
+    priority = fields.Integer(
+        load_default=0, validate=validate.Range(0, 9),
+        metadata={"description": "0 (lowest, default) to 9 (highest); higher runs first."})
+    timeout_seconds = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(min=1),
+        metadata={"description": "Soft time limit; the job is failed past it."})
+    metadata = fields.Dict(load_default=dict)
+
+
+class JobListQuerySchema(Schema):
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    kind = fields.String()
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    cursor = fields.String(validate=validate.Regexp(r"^\d{1,20}$"))
+
+
+class ClearQuerySchema(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(FINAL))
+
+
+class StatsSchema(Schema):
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer())
+    queues = fields.Dict(keys=fields.String(), values=fields.Integer())
+    running = fields.Integer()
+
+
+class JobListSchema(Schema):
+    jobs = fields.List(fields.Nested(JobSchema))
+    next_cursor = fields.String(allow_none=True)
+    stats = fields.Nested(StatsSchema)
+
+
+class ClearedSchema(Schema):
+    deleted = fields.Integer()
+
+
+class ResultSchema(Schema):
+    id = fields.String()
+    kind = fields.String()
+    result = fields.Raw(allow_none=True)
+
+
+class ArtifactListSchema(Schema):
+    artifacts = fields.List(fields.String())
+
+
+class KindSchema(Schema):
+    name = fields.String()
+    description = fields.String()
+    input_schema = fields.Dict()
+    file_fields = fields.List(fields.String())
+
+
+class KindListSchema(Schema):
+    kinds = fields.List(fields.Nested(KindSchema))
+
+
+class HealthSchema(Schema):
+    status = fields.String(validate=validate.OneOf(["healthy", "unhealthy"]))
+    version = fields.String()
+    tasks_count = fields.Integer(allow_none=True)
+    redis = fields.String()
+    workers = fields.Integer(allow_none=True)

@@ -1,0 +1,156 @@
+"""What the routes do, as plain functions over the job store and Celery.
+
+Core routes and the seed compatibility adapters both call these, so there is
+one job system with several faces.
+"""
+
+import logging
+
+from kombu.exceptions import OperationalError
+from marshmallow import ValidationError
+import redis
+
+from longrun import keys
+from longrun.errors import (IdempotencyConflict, InvalidInput, JobAlreadyFinished, JobNotFinished,
+                            JobNotFound, ServiceUnavailable, UnknownKind)
+from longrun.jobstore import document
+from longrun.states import JobStatus
+from tasks import KINDS
+
+log = logging.getLogger(__name__)
+
+
+class JobHasNoResult(JobNotFinished):
+    """Raised when the result of a failed or cancelled job is asked for."""
+
+    code = "no_result"
+
+
+def validate_input(kind_name: str, raw_input: dict) -> dict:
+    kind = KINDS.get(kind_name)
+    if kind is None:
+        known = ", ".join(sorted(KINDS))
+        raise UnknownKind(f"unknown kind {kind_name!r}; known kinds: {known}",
+                          details={"kind": [f"must be one of: {known}"]})
+    try:
+        return kind.input_schema().load(raw_input)
+    except ValidationError as exc:
+        raise InvalidInput("invalid input: " + "; ".join(f"input.{k}: {v[0] if isinstance(v, list) else v}"
+                                                          for k, v in exc.messages.items()),
+                           details={"input": exc.messages}) from None
+
+
+def resolve_timeout(settings, timeout_seconds: int | None) -> int:
+    timeout = timeout_seconds or settings.default_timeout_seconds
+    if timeout > settings.max_timeout_seconds:
+        raise InvalidInput(f"timeout_seconds must be at most {settings.max_timeout_seconds}",
+                           details={"timeout_seconds": [f"must be at most {settings.max_timeout_seconds}"]})
+    return timeout
+
+
+def enqueue(svc, job_id: str, kind: str, priority: int, timeout: int) -> None:
+    """Publish the job's message: only its id travels through the broker."""
+    svc.celery.send_task(
+        keys.task_name(kind), args=[job_id], task_id=job_id, queue=keys.queue(kind),
+        priority=keys.broker_priority(priority),
+        soft_time_limit=timeout, time_limit=timeout + svc.settings.job_grace_seconds,
+    )
+
+
+def submit(svc, tenant: str, *, kind: str, input: dict, priority: int = 0,
+           timeout_seconds: int | None = None, metadata: dict | None = None,
+           idempotency_key: str | None = None, request_hash: str = "",
+           job_id: str | None = None, extra: dict | None = None) -> tuple[dict, bool]:
+    """Validate, record and enqueue a job; returns (job document, newly created)."""
+    job_input = validate_input(kind, input)
+    timeout = resolve_timeout(svc.settings, timeout_seconds)
+    job_id, outcome, record = svc.store.create(
+        tenant=tenant, kind=kind, input=job_input, priority=priority, timeout_seconds=timeout,
+        metadata=metadata, job_id=job_id, idempotency_key=idempotency_key,
+        request_hash=request_hash, extra=extra,
+    )
+    if outcome == "conflict":
+        raise IdempotencyConflict("this Idempotency-Key was used with a different request",
+                                  details={"job_id": job_id})
+    if outcome == "existing":
+        return svc.store.get(job_id, tenant), False
+    try:
+        enqueue(svc, job_id, kind, priority, timeout)
+    except (OperationalError, redis.RedisError, OSError) as exc:
+        # Never leave a record that no message will ever run.
+        try:
+            svc.store.delete(job_id, tenant)
+        except Exception:
+            log.warning("could not remove unpublished job %s", job_id)
+        raise ServiceUnavailable("the job queue is unreachable; the job was not accepted") from exc
+    return document(record), True
+
+
+def get(svc, tenant: str, job_id: str) -> dict:
+    return svc.store.get(job_id, tenant)
+
+
+def wait(svc, tenant: str, job_id: str, seconds: float) -> dict:
+    svc.store.wait_final(job_id, seconds)
+    return svc.store.get(job_id, tenant)
+
+
+def result(svc, tenant: str, job_id: str) -> dict:
+    job = svc.store.get(job_id, tenant)
+    if job["status"] == JobStatus.COMPLETED:
+        return job
+    if JobStatus(job["status"]).is_final:
+        raise JobHasNoResult(f"job {job_id} is {job['status']} and has no result",
+                             details={"status": job["status"], "error": job["error"]})
+    raise JobNotFinished(f"job {job_id} is {job['status']}; its result is not ready",
+                         details={"status": job["status"]})
+
+
+def cancel(svc, tenant: str, job_id: str) -> dict:
+    svc.store.load(job_id, tenant)  # 404 for other tenants before anything changes
+    verdict = svc.store.request_cancel(job_id)
+    if verdict == "gone":
+        raise JobNotFound(f"no job with id {job_id}")
+    if verdict.startswith("final:"):
+        status = verdict.partition(":")[2]
+        raise JobAlreadyFinished(f"job {job_id} already {status}", details={"status": status})
+    job = svc.store.get(job_id, tenant)
+    job["cancel_requested"] = True
+    return job
+
+
+def delete(svc, tenant: str, job_id: str) -> None:
+    svc.store.delete(job_id, tenant)
+    svc.artifacts.delete_job(job_id)
+
+
+def clear(svc, tenant: str, status: str) -> int:
+    ids = svc.store.clear(tenant, JobStatus(status))
+    for job_id in ids:
+        svc.artifacts.delete_job(job_id)
+    return len(ids)
+
+
+def list_jobs(svc, tenant: str, *, status=None, kind=None, limit=20, cursor=None) -> dict:
+    jobs, next_cursor = svc.store.list_jobs(tenant, status=status, kind=kind, limit=limit,
+                                            cursor=int(cursor) if cursor else None)
+    return {"jobs": jobs, "next_cursor": str(next_cursor) if next_cursor else None,
+            "stats": stats(svc, tenant)}
+
+
+def stats(svc, tenant: str) -> dict:
+    counts = svc.store.counts(tenant)
+    return {"counts": counts, "queues": svc.store.queue_lengths(KINDS), "running": counts["running"]}
+
+
+def artifact_path(svc, tenant: str, job_id: str, name: str):
+    svc.store.load(job_id, tenant)
+    try:
+        return svc.artifacts.open(job_id, name)
+    except FileNotFoundError:
+        raise JobNotFound(f"job {job_id} has no file {name!r}") from None
+
+
+def artifact_names(svc, tenant: str, job_id: str) -> list[str]:
+    svc.store.load(job_id, tenant)
+    return svc.artifacts.names(job_id)

@@ -1,0 +1,68 @@
+"""Celery's settings for Longrun, read from the environment.
+
+This is the one source of truth for the API (which publishes) and the workers
+(which consume); tests override values with ``app.conf.update``, never a fork.
+The delivery settings give at-least-once execution (see README "Guarantees").
+"""
+
+from longrun import keys
+from longrun.settings import Settings, get_settings
+
+
+def from_settings(s: Settings) -> dict:
+    """The settings that follow from Longrun's own (URLs, retention, limits)."""
+    return {
+        "broker_url": s.broker_url,
+        # Our backend subclass writes each job state change atomically with the
+        # job index and event stream (workers/result_backend.py).
+        "result_backend": "workers.result_backend:LongrunBackend+" + s.result_backend_url,
+        "result_expires": s.retention_seconds or None,
+        "broker_transport_options": {
+            "visibility_timeout": s.visibility_timeout_seconds,
+            # Redis priorities: ten lists per queue, served lowest number first.
+            # A job's priority (0 lowest … 9 highest) maps onto them (longrun.keys).
+            "queue_order_strategy": "priority",
+            "priority_steps": list(range(10)),
+            "sep": ":",
+            "socket_timeout": s.redis_timeout_seconds,
+            "socket_connect_timeout": s.redis_timeout_seconds,
+            "retry_on_timeout": True,
+            "health_check_interval": 10,
+        },
+        "redis_socket_timeout": s.redis_timeout_seconds,
+        "redis_socket_connect_timeout": s.redis_timeout_seconds,
+        "task_time_limit": s.max_timeout_seconds + s.job_grace_seconds,
+        "task_soft_time_limit": s.max_timeout_seconds,
+    }
+
+
+globals().update(from_settings(get_settings()))
+
+# JSON only: a pickle message is refused before it reaches a task.
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+result_accept_content = ["json"]
+
+# At least once: ack after the job ran, requeue when its process dies, and
+# take one message at a time so a busy worker does not sit on queued jobs.
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+worker_cancel_long_running_tasks_on_connection_loss = True
+
+broker_connection_retry_on_startup = True
+# Publishing gives up quickly so that the API can answer 503 in bounded time.
+task_publish_retry_policy = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+redis_backend_health_check_interval = 10
+result_backend_always_retry = True
+result_backend_max_retries = 10
+
+task_default_queue = keys.QUEUE_PREFIX + "default"
+task_create_missing_queues = True
+# One queue per job kind: "jobs.<kind>" runs on "longrun.<kind>".
+task_routes = ("workers.routing.route_job",)
+
+worker_hijack_root_logger = False
+worker_send_task_events = False  # compose turns them on (-E) for Flower
+task_send_sent_event = False

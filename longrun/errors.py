@@ -1,0 +1,85 @@
+"""Longrun's one error tree.
+
+Every error a client can cause or meet is one of these; the API turns each into
+the one JSON error body with the status code named here.
+"""
+
+
+class LongrunError(Exception):
+    """Base class for every Longrun error."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str = "", details: dict | None = None):
+        super().__init__(message or self.__doc__.splitlines()[0])
+        self.message = message or self.__doc__.splitlines()[0]
+        self.details = details or {}
+
+
+class InvalidInput(LongrunError):
+    """Raised when a request body or parameter fails validation."""
+
+    status = 400
+    code = "invalid_input"
+
+
+class UnknownKind(InvalidInput):
+    """Raised when a job names a kind that is not registered."""
+
+    code = "unknown_kind"
+
+
+class JobNotFound(LongrunError):
+    """Raised when a job id is unknown, or belongs to another tenant."""
+
+    status = 404
+    code = "not_found"
+
+
+class JobExpired(LongrunError):
+    """Raised when a job existed but its retention has run out."""
+
+    status = 410
+    code = "expired"
+
+
+class JobNotFinished(LongrunError):
+    """Raised when a job's result is asked for before the job has finished."""
+
+    status = 409
+    code = "not_finished"
+
+
+class JobAlreadyFinished(LongrunError):
+    """Raised when a finished job is cancelled; it keeps its result."""
+
+    status = 409
+    code = "already_finished"
+
+
+class IdempotencyConflict(LongrunError):
+    """Raised when an Idempotency-Key is reused with a different request body."""
+
+    status = 409
+    code = "idempotency_conflict"
+
+
+class ServiceUnavailable(LongrunError):
+    """Raised when Redis (broker, backend or index) cannot be reached in time."""
+
+    status = 503
+    code = "service_unavailable"
+    retry_after = 5
+
+
+class JobCancelled(LongrunError):
+    """Raised inside a running job when a client has asked to cancel it."""
+
+    code = "cancelled"
+
+
+class JobTimedOut(LongrunError):
+    """Raised when a job ran past its timeout_seconds."""
+
+    code = "timeout"

@@ -1,0 +1,375 @@
+"""The job index: every job's record, status, progress and events in Redis.
+
+Each change of state is one Lua script (``longrun/lua``), so that the record,
+Celery's result meta, the per-status indexes and the event stream can never
+disagree, and so that a final state can never be overwritten by a late or
+redelivered copy of a job. Reads are one pipelined round trip.
+"""
+
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+
+import redis
+
+from longrun import keys
+from longrun.errors import JobExpired, JobNotFound, ServiceUnavailable
+from longrun.settings import Settings
+from longrun.states import FINAL_STATUSES, JobStatus
+
+SCRIPT_NAMES = ("create", "claim", "transition", "cancel")
+EMPTY_PROGRESS = {"percentage": 0, "current_step": 0, "total_steps": None, "step_name": None, "message": None}
+
+
+def _load_scripts() -> dict[str, str]:
+    lua = resources.files("longrun") / "lua"
+    lib = (lua / "lib.lua").read_text()
+    return {name: lib + "\n" + (lua / f"{name}.lua").read_text() for name in SCRIPT_NAMES}
+
+
+SCRIPTS = _load_scripts()
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+def body_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def iso(ts: float | str | None) -> str | None:
+    """Epoch seconds -> ISO 8601 in UTC with milliseconds, as the seeds print them."""
+    if ts in (None, ""):
+        return None
+    dt = datetime.fromtimestamp(float(ts), tz=timezone.utc)
+    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _loads(value, default=None):
+    return json.loads(value) if value else default
+
+
+@dataclass
+class Claim:
+    """What a worker may do with a job it received (see lua/claim.lua)."""
+
+    verdict: str  # run | busy | done | gone | cancelled | exhausted
+    input: dict | None = None
+    attempts: int = 0
+    retry_in: int = 0
+
+
+class JobStore:
+    """Reads and writes job records; one instance per process."""
+
+    def __init__(self, client: redis.Redis, settings: Settings):
+        self.redis = client
+        self.settings = settings
+        self._scripts = {name: client.register_script(src) for name, src in SCRIPTS.items()}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "JobStore":
+        client = redis.Redis.from_url(
+            settings.redis_url,
+            decode_responses=True,
+            socket_timeout=settings.redis_timeout_seconds,
+            socket_connect_timeout=settings.redis_timeout_seconds,
+            health_check_interval=30,
+        )
+        return cls(client, settings)
+
+    # -- scripts ---------------------------------------------------------
+
+    def _run(self, name: str, job_id: str, **params):
+        now = time.time()
+        params.update(
+            id=job_id,
+            prefix=keys.PREFIX,
+            now=f"{now:.6f}",
+            now_iso=datetime.fromtimestamp(now, tz=timezone.utc).isoformat(),
+            result_ttl=self.settings.retention_seconds,
+            tomb_ttl=self.settings.tombstone_seconds,
+            maxlen=self.settings.events_maxlen,
+        )
+        script_keys = [
+            keys.job(job_id), keys.meta(job_id), keys.events(job_id),
+            keys.lease(job_id), keys.tombstone(job_id), keys.cancel(job_id),
+        ]
+        try:
+            # Absent values are left out: JSON null would reach Lua as a truthy cjson.null.
+            params = {k: v for k, v in params.items() if v is not None}
+            return self._scripts[name](keys=script_keys, args=[json.dumps(params)])
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise ServiceUnavailable("Redis is unreachable") from exc
+
+    def create(self, *, tenant: str, kind: str, input: dict, priority: int = 0,
+               timeout_seconds: int, metadata: dict | None = None, job_id: str | None = None,
+               idempotency_key: str | None = None, request_hash: str = "",
+               extra: dict | None = None) -> tuple[str, str, dict]:
+        """Write a pending job record and index it.
+
+        Returns (job id, outcome, record): outcome is "created", or, when the
+        idempotency key was used before, "existing" (same request hash) or
+        "conflict"; then the id is the earlier job's and the record is empty.
+        """
+        job_id = job_id or new_job_id()
+        now = time.time()
+        fields = {
+            "id": job_id, "kind": kind, "input": json.dumps(input), "priority": priority,
+            "timeout_seconds": timeout_seconds, "metadata": json.dumps(metadata or {}),
+            "created_at": f"{now:.6f}",
+        }
+        fields.update(extra or {})
+        idem_key = keys.idempotency(tenant, idempotency_key) if idempotency_key else None
+        if idem_key:
+            fields["idem_key"] = idem_key
+        verdict, value = self._run(
+            "create", job_id, tenant=tenant, created_us=int(now * 1e6),
+            idem_key=idem_key, body_hash=request_hash,
+            idem_ttl=(self.settings.retention_seconds + self.settings.max_timeout_seconds) or 86400,
+            fields=[str(x) for pair in fields.items() for x in pair],
+        )
+        if verdict == "existing":
+            existing_id, _, existing_hash = value.partition(" ")
+            return existing_id, "existing" if existing_hash == request_hash else "conflict", {}
+        record = {**{k: str(v) for k, v in fields.items()}, "status": "pending", "tenant": tenant,
+                  "seq": "0", "attempts": "0", "_meta": None}
+        return job_id, "created", record
+
+    def claim(self, job_id: str, token: str, *, lost_error: dict, lost_meta: str) -> Claim:
+        reply = self._run(
+            "claim", job_id, token=token, lease_ttl=self.settings.lease_seconds,
+            max_attempts=self.settings.max_attempts,
+            lost_error=json.dumps(lost_error), lost_meta=lost_meta,
+        )
+        verdict = reply[0]
+        if verdict == "run":
+            return Claim("run", input=_loads(reply[1], {}), attempts=int(reply[2]))
+        if verdict == "busy":
+            return Claim("busy", retry_in=max(1, int(reply[1])))
+        return Claim(verdict)
+
+    def transition(self, job_id: str, status: JobStatus, *, progress: dict | None = None,
+                   error: dict | None = None, meta: str | None = None) -> int | None:
+        """Move a job to ``status``; None when it is gone or already final."""
+        seq = self._run(
+            "transition", job_id, status=str(status),
+            progress=json.dumps(progress) if progress is not None else None,
+            error=json.dumps(error) if error is not None else None,
+            meta=meta,
+        )
+        return seq or None
+
+    def request_cancel(self, job_id: str) -> str:
+        """Returns cancelled (was pending), requested (running), final:<status> or gone."""
+        reply = self._run(
+            "cancel", job_id,
+            cancel_ttl=self.settings.max_timeout_seconds + self.settings.lease_seconds * 4,
+            error=json.dumps({"type": "Cancelled", "message": "cancelled before it started"}),
+        )
+        return reply[0] if reply[0] != "final" else f"final:{reply[1]}"
+
+    # -- reads -----------------------------------------------------------
+
+    def load(self, job_id: str, tenant: str | None = None) -> dict:
+        """The job's record with its Celery meta; raises JobNotFound/JobExpired."""
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hgetall(keys.job(job_id))
+            pipe.get(keys.meta(job_id))
+            record, meta = pipe.execute()
+            if not record or (tenant is not None and record.get("tenant") != tenant):
+                # A tombstone is only honoured for the owner; others get a plain 404.
+                if not record and self.redis.exists(keys.tombstone(job_id)):
+                    raise JobExpired(f"job {job_id} has expired")
+                raise JobNotFound(f"no job with id {job_id}")
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise ServiceUnavailable("Redis is unreachable") from exc
+        record["_meta"] = meta
+        return record
+
+    def get(self, job_id: str, tenant: str | None = None) -> dict:
+        return document(self.load(job_id, tenant))
+
+    def wait_final(self, job_id: str, timeout: float) -> bool:
+        """Block until the job reaches a final status (True) or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        last = "0-0"
+        block_ms = max(1, int(min(1.0, self.settings.redis_timeout_seconds / 2) * 1000))
+        try:
+            while (left := deadline - time.monotonic()) > 0:
+                reply = self.redis.xread({keys.events(job_id): last}, block=min(block_ms, int(left * 1000) + 1))
+                for _, entries in reply or ():
+                    for entry_id, entry in entries:
+                        last = entry_id
+                        if JobStatus(entry["status"]).is_final:
+                            return True
+                if not reply and not self.redis.exists(keys.job(job_id)):
+                    return False
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise ServiceUnavailable("Redis is unreachable") from exc
+        return False
+
+    def queue_lengths(self, kinds) -> dict[str, int]:
+        """Messages waiting in each kind's queue, over all priority steps."""
+        kinds = list(kinds)
+        pipe = self.redis.pipeline(transaction=False)
+        for kind in kinds:
+            for key in keys.queue_keys(kind):
+                pipe.llen(key)
+        lengths = pipe.execute()
+        return {kind: sum(lengths[i * 10:(i + 1) * 10]) for i, kind in enumerate(kinds)}
+
+    def workers_seen(self, within_seconds: float = 30.0) -> int:
+        return self.redis.zcount(keys.WORKERS, time.time() - within_seconds, "+inf")
+
+    def is_cancel_requested(self, job_id: str) -> bool:
+        return bool(self.redis.exists(keys.cancel(job_id)))
+
+    def list_jobs(self, tenant: str, *, status: str | None = None, kind: str | None = None,
+             limit: int = 20, cursor: int | None = None) -> tuple[list[dict], int | None]:
+        """Newest first. The cursor is the creation time (µs) of the last job returned."""
+        index = keys.tenant_index(tenant, status)
+        found: list[dict] = []
+        upper = f"({cursor}" if cursor else "+inf"
+        batch = max(limit, 50)
+        try:
+            while len(found) < limit:
+                ids = self.redis.zrevrangebyscore(index, upper, "-inf", start=0, num=batch, withscores=True)
+                if not ids:
+                    return found, None
+                pipe = self.redis.pipeline(transaction=False)
+                for job_id, _ in ids:
+                    pipe.hgetall(keys.job(job_id))
+                    pipe.get(keys.meta(job_id))
+                replies = pipe.execute()
+                stale = []
+                for (job_id, score), record, meta in zip(ids, replies[::2], replies[1::2]):
+                    upper = f"({int(score)}"
+                    if not record:
+                        stale.append(job_id)
+                        continue
+                    if kind and record.get("kind") != kind:
+                        continue
+                    record["_meta"] = meta
+                    found.append(document(record))
+                    if len(found) == limit:
+                        break
+                if stale:  # expired since they were indexed: tidy as we go
+                    self._unindex(tenant, stale)
+                if len(ids) < batch and len(found) < limit:
+                    return found, None
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise ServiceUnavailable("Redis is unreachable") from exc
+        next_cursor = int(upper[1:]) if len(found) == limit else None
+        return found, next_cursor
+
+    def counts(self, tenant: str) -> dict[str, int]:
+        pipe = self.redis.pipeline(transaction=False)
+        for status in JobStatus:
+            pipe.zcard(keys.tenant_index(tenant, status.value))
+        try:
+            return dict(zip((s.value for s in JobStatus), pipe.execute()))
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise ServiceUnavailable("Redis is unreachable") from exc
+
+    # -- removal ---------------------------------------------------------
+
+    def delete(self, job_id: str, tenant: str | None = None) -> dict:
+        """Remove a job and everything kept for it; a running job is cancelled first."""
+        record = self.load(job_id, tenant)
+        if record.get("status") == JobStatus.RUNNING:
+            # Its worker stops at the next check; its late writes find no record.
+            self.redis.set(keys.cancel(job_id), "1", ex=self.settings.lease_seconds * 4)
+        self._remove(job_id, record)
+        return record
+
+    def clear(self, tenant: str, status: JobStatus) -> list[str]:
+        """Delete every job of the tenant in one final status; returns their ids."""
+        if status not in FINAL_STATUSES:
+            raise ValueError(f"only finished jobs can be cleared, not {status}")
+        ids = self.redis.zrange(keys.tenant_index(tenant, status.value), 0, -1)
+        for start in range(0, len(ids), 200):
+            chunk = ids[start:start + 200]
+            pipe = self.redis.pipeline(transaction=False)
+            for job_id in chunk:
+                pipe.hmget(keys.job(job_id), "tenant", "status", "idem_key")
+            for job_id, (owner, current, idem) in zip(chunk, pipe.execute()):
+                self._remove(job_id, {"tenant": owner or tenant, "status": current, "idem_key": idem})
+        return ids
+
+    def _remove(self, job_id: str, record: dict) -> None:
+        tenant = record.get("tenant")
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.delete(keys.job(job_id), keys.meta(job_id), keys.events(job_id),
+                    keys.lease(job_id), keys.tombstone(job_id))
+        if record.get("idem_key"):
+            pipe.delete(record["idem_key"])
+        if record.get("status") != JobStatus.RUNNING:
+            pipe.delete(keys.cancel(job_id))
+        if tenant:
+            pipe.zrem(keys.EXPIRY, f"{tenant}|{job_id}")
+            self._unindex_into(pipe, tenant, [job_id])
+        pipe.zrem(keys.RUNNING, job_id)
+        pipe.execute()
+
+    def _unindex(self, tenant: str, ids: list[str]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        self._unindex_into(pipe, tenant, ids)
+        pipe.execute()
+
+    @staticmethod
+    def _unindex_into(pipe, tenant: str, ids: list[str]) -> None:
+        pipe.zrem(keys.tenant_index(tenant), *ids)
+        for status in JobStatus:
+            pipe.zrem(keys.tenant_index(tenant, status.value), *ids)
+
+    def expire_due(self, now: float | None = None, batch: int = 500) -> list[str]:
+        """Drop index entries of jobs whose retention ran out; returns their ids."""
+        now = time.time() if now is None else now
+        due = self.redis.zrangebyscore(keys.EXPIRY, "-inf", now, start=0, num=batch)
+        done = []
+        for member in due:
+            tenant, _, job_id = member.partition("|")
+            if self.redis.exists(keys.job(job_id)):
+                continue  # retention was extended (e.g. changed settings); not yet
+            self._unindex(tenant, [job_id])
+            done.append(job_id)
+        if due:
+            self.redis.zrem(keys.EXPIRY, *due)
+        return done
+
+
+def document(record: dict) -> dict:
+    """The job document clients see, from a record loaded by ``JobStore.load``."""
+    meta = _loads(record.get("_meta"))
+    status = JobStatus(record["status"])
+    progress = _loads(record.get("progress")) or dict(EMPTY_PROGRESS)
+    if status == JobStatus.COMPLETED:
+        progress = {**progress, "percentage": 100}
+    progress["seq"] = int(record.get("seq") or 0)
+    result = meta.get("result") if meta and status == JobStatus.COMPLETED else None
+    return {
+        "id": record["id"],
+        "kind": record["kind"],
+        "status": status.value,
+        "progress": progress,
+        "created_at": iso(record.get("created_at")),
+        "started_at": iso(record.get("started_at")),
+        "finished_at": iso(record.get("finished_at")),
+        "attempts": int(record.get("attempts") or 0),
+        "priority": int(record.get("priority") or 0),
+        "timeout_seconds": int(record.get("timeout_seconds") or 0),
+        "metadata": _loads(record.get("metadata"), {}),
+        "result": result,
+        "error": _loads(record.get("error")),
+        "tenant": record.get("tenant"),
+        "input": _loads(record.get("input"), {}),
+        # Raw epoch values for adapters that print seconds (seed 000).
+        "_times": {k: float(record[k]) for k in ("created_at", "started_at", "finished_at") if record.get(k)},
+    }

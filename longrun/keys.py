@@ -1,0 +1,100 @@
+"""Every Redis key and queue name Longrun uses, named once.
+
+Keys share one prefix so that an operator can find (and a test can count)
+everything Longrun keeps. Celery's own result keys keep Celery's names so that
+Flower and ``AsyncResult`` keep working.
+"""
+
+PREFIX = "lr:"
+
+# Celery names its result keys this way; the job store writes them itself in
+# the same atomic step as the job record (see lua/transition.lua).
+CELERY_META_PREFIX = "celery-task-meta-"
+
+# Job tasks are named "jobs.<kind>" and run on queue "longrun.<kind>".
+JOB_TASK_PREFIX = "jobs."
+QUEUE_PREFIX = "longrun."
+
+
+def job(job_id: str) -> str:
+    """Hash: the job record (kind, tenant, status, progress, timestamps...)."""
+    return f"{PREFIX}job:{job_id}"
+
+
+def meta(job_id: str) -> str:
+    """String: Celery's result meta for the job (status, result, traceback)."""
+    return f"{CELERY_META_PREFIX}{job_id}"
+
+
+def events(job_id: str) -> str:
+    """Stream: every state change and progress event of a job, in order."""
+    return f"{PREFIX}ev:{job_id}"
+
+
+def cancel(job_id: str) -> str:
+    """String: set when a client asked to cancel; survives worker restarts."""
+    return f"{PREFIX}cancel:{job_id}"
+
+
+def lease(job_id: str) -> str:
+    """String: token of the attempt that runs the job now (one runner at a time)."""
+    return f"{PREFIX}lease:{job_id}"
+
+
+def tombstone(job_id: str) -> str:
+    """String: left when a job's retention runs out, so GET answers 410, not 404."""
+    return f"{PREFIX}tomb:{job_id}"
+
+
+def idempotency(tenant: str, key: str) -> str:
+    """String: "<job id> <body hash>" for an Idempotency-Key header."""
+    return f"{PREFIX}idem:{tenant}:{key}"
+
+
+def tenant_index(tenant: str, status: str | None = None) -> str:
+    """Sorted set of a tenant's job ids scored by creation time (µs).
+
+    Without a status: every job of the tenant; with one: the jobs in it now.
+    """
+    if status is None:
+        return f"{PREFIX}t:{tenant}:jobs"
+    return f"{PREFIX}t:{tenant}:s:{status}"
+
+
+TENANTS = f"{PREFIX}tenants"
+"""Set: every tenant that has submitted a job (for the janitor and metrics)."""
+
+EXPIRY = f"{PREFIX}expiry"
+"""Sorted set of "<tenant>|<id>" scored by when the job's retention ends."""
+
+RUNNING = f"{PREFIX}running"
+"""Sorted set of running job ids scored by when their heartbeat goes stale."""
+
+WORKERS = f"{PREFIX}workers"
+"""Sorted set of worker hostnames scored by when they were last seen."""
+
+JANITOR_LOCK = f"{PREFIX}janitor:lock"
+
+
+def queue(kind: str) -> str:
+    """The broker queue that carries jobs of one kind."""
+    return f"{QUEUE_PREFIX}{kind}"
+
+
+def task_name(kind: str) -> str:
+    return f"{JOB_TASK_PREFIX}{kind}"
+
+
+def is_job_task(name: str | None) -> bool:
+    return bool(name) and name.startswith(JOB_TASK_PREFIX)
+
+
+def queue_keys(kind: str) -> list[str]:
+    """The Redis lists behind a kind's queue, one per priority step (see celeryconfig)."""
+    name = queue(kind)
+    return [name] + [f"{name}:{step}" for step in range(1, 10)]
+
+
+def broker_priority(priority: int) -> int:
+    """Job priority (0 lowest … 9 highest) -> kombu's Redis priority (0 served first)."""
+    return 9 - priority

@@ -1,0 +1,25 @@
+-- A worker is about to run the job: decide whether this copy may run it.
+-- Returns {verdict, ...}: run (input, attempts), busy (lease ttl), done, gone,
+-- cancelled, exhausted. P: token, lease_ttl, max_attempts, lost_error, lost_meta
+local cur = redis.call('HGET', K.job, 'status')
+if not cur then return {'gone'} end
+if FINAL[cur] then return {'done'} end
+if redis.call('EXISTS', K.cancel) == 1 then
+  transition('cancelled', nil, nil, nil)
+  return {'cancelled'}
+end
+local holder = redis.call('GET', K.lease)
+if holder and holder ~= P.token then
+  return {'busy', tostring(redis.call('TTL', K.lease))}
+end
+local attempts = redis.call('HINCRBY', K.job, 'attempts', 1)
+if attempts > tonumber(P.max_attempts) then
+  redis.call('HINCRBY', K.job, 'attempts', -1)
+  transition('failed', nil, P.lost_error, P.lost_meta)
+  return {'exhausted'}
+end
+redis.call('SET', K.lease, P.token, 'EX', P.lease_ttl)
+redis.call('HSETNX', K.job, 'started_at', P.now)
+redis.call('ZADD', P.prefix .. 'running', tonumber(P.now) + tonumber(P.lease_ttl), P.id)
+transition('running', nil, nil, nil)
+return {'run', redis.call('HGET', K.job, 'input'), tostring(attempts)}

@@ -1,0 +1,62 @@
+-- Shared by every Longrun script (prepended to each). A job's status only
+-- moves forward: once final (completed, failed, cancelled) it never changes,
+-- which is what makes a redelivered or late copy of a job harmless.
+local FINAL = {completed = true, failed = true, cancelled = true}
+local CELERY_STATE = {running = 'PROGRESS', completed = 'SUCCESS', failed = 'FAILURE', cancelled = 'REVOKED'}
+
+-- KEYS: job, meta, events, lease, tombstone, cancel
+local K = {job = KEYS[1], meta = KEYS[2], events = KEYS[3], lease = KEYS[4], tomb = KEYS[5], cancel = KEYS[6]}
+local P = cjson.decode(ARGV[1])
+
+local function index_key(tenant, status)
+  if status then return P.prefix .. 't:' .. tenant .. ':s:' .. status end
+  return P.prefix .. 't:' .. tenant .. ':jobs'
+end
+
+-- Celery's own result meta, for the writes this script makes itself.
+local function celery_meta(status, result)
+  local done = cjson.null
+  if FINAL[status] then done = P.now_iso end
+  return cjson.encode({status = CELERY_STATE[status], result = result or cjson.null,
+                       traceback = cjson.null, children = {}, date_done = done, task_id = P.id})
+end
+
+-- Move the job to `status`; returns the event's sequence number, or false
+-- when the job is unknown, deleted or already final.
+local function transition(status, progress, err, meta)
+  local cur = redis.call('HGET', K.job, 'status')
+  if (not cur) or FINAL[cur] then return false end
+  local tenant = redis.call('HGET', K.job, 'tenant')
+  local created = redis.call('HGET', K.job, 'created_us')
+  local ttl = tonumber(P.result_ttl)
+  local set = {'status', status}
+  if progress then table.insert(set, 'progress'); table.insert(set, progress) end
+  if err then table.insert(set, 'error'); table.insert(set, err) end
+  if FINAL[status] then table.insert(set, 'finished_at'); table.insert(set, P.now) end
+  redis.call('HSET', K.job, unpack(set))
+  local seq = redis.call('HINCRBY', K.job, 'seq', 1)
+  if cur ~= status then
+    redis.call('ZREM', index_key(tenant, cur), P.id)
+    redis.call('ZADD', index_key(tenant, status), created, P.id)
+  end
+  meta = meta or celery_meta(status, cjson.null)
+  if ttl > 0 then redis.call('SET', K.meta, meta, 'EX', ttl) else redis.call('SET', K.meta, meta) end
+  redis.call('PUBLISH', K.meta, meta)
+  local ev = {'seq', seq, 'status', status}
+  if progress then table.insert(ev, 'progress'); table.insert(ev, progress) end
+  if err then table.insert(ev, 'error'); table.insert(ev, err) end
+  redis.call('XADD', K.events, 'MAXLEN', '~', P.maxlen, '*', unpack(ev))
+  if FINAL[status] then
+    redis.call('DEL', K.lease, K.cancel)
+    redis.call('ZREM', P.prefix .. 'running', P.id)
+    local idem = redis.call('HGET', K.job, 'idem_key')
+    if ttl > 0 then
+      redis.call('EXPIRE', K.job, ttl)
+      redis.call('EXPIRE', K.events, ttl)
+      if idem then redis.call('EXPIRE', idem, ttl) end
+      redis.call('SET', K.tomb, '1', 'EX', ttl + tonumber(P.tomb_ttl))
+      redis.call('ZADD', P.prefix .. 'expiry', tonumber(P.now) + ttl, tenant .. '|' .. P.id)
+    end
+  end
+  return seq
+end

@@ -1,0 +1,97 @@
+"""Longrun's own settings, read once from the environment.
+
+Celery's settings live in ``celeryconfig.py``, which reads the shared ones
+(Redis URLs, retention, the longest allowed job) from here, so there is one
+source of truth for both sides.
+"""
+
+import os
+from dataclasses import dataclass, fields
+from functools import lru_cache
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class SettingsError(ValueError):
+    """Raised when a setting has a value Longrun cannot use; names the setting."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str = DEFAULT_REDIS_URL
+    broker_url: str = ""
+    result_backend_url: str = ""
+    # How long a finished job (record, result, events, files) is kept; 0 keeps forever.
+    retention_seconds: int = 24 * 3600
+    # How long after that an id still answers 410 Gone instead of 404.
+    tombstone_seconds: int = 7 * 24 * 3600
+    default_timeout_seconds: int = 3600
+    max_timeout_seconds: int = 6 * 3600
+    # A job whose worker died this many times is failed instead of redelivered.
+    max_attempts: int = 3
+    # An attempt holds the job's lease this long unless its heartbeat renews it.
+    lease_seconds: int = 15
+    heartbeat_seconds: float = 1.0
+    # How long a running job may ignore a cancel before it is interrupted.
+    cancel_grace_seconds: float = 5.0
+    # Progress reports closer together than this are coalesced.
+    progress_interval_seconds: float = 0.2
+    # Unacked messages of a vanished worker are redelivered after this long.
+    visibility_timeout_seconds: int = 0
+    redis_timeout_seconds: float = 2.0
+    events_maxlen: int = 1000
+    artifacts_dir: str = "var/artifacts"
+
+    def __post_init__(self):
+        object.__setattr__(self, "broker_url", self.broker_url or self.redis_url)
+        object.__setattr__(self, "result_backend_url", self.result_backend_url or self.redis_url)
+        if not self.visibility_timeout_seconds:
+            object.__setattr__(self, "visibility_timeout_seconds", self.max_timeout_seconds + 600)
+        for name in ("retention_seconds", "tombstone_seconds", "max_attempts", "lease_seconds"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{name} must not be negative")
+        if self.max_attempts < 1:
+            raise SettingsError("max_attempts must be at least 1")
+        if self.default_timeout_seconds > self.max_timeout_seconds:
+            raise SettingsError("default_timeout_seconds must not exceed max_timeout_seconds")
+
+    @property
+    def job_grace_seconds(self) -> int:
+        """Seconds between a job's soft time limit and the hard kill."""
+        return max(5, int(self.cancel_grace_seconds))
+
+
+# Environment variable -> field. REDIS_URL and Celery's own names stay as users know them.
+ENV_NAMES = {
+    "redis_url": "REDIS_URL",
+    "broker_url": "CELERY_BROKER_URL",
+    "result_backend_url": "CELERY_RESULT_BACKEND",
+}
+
+
+def env_name(field_name: str) -> str:
+    return ENV_NAMES.get(field_name, "LONGRUN_" + field_name.upper())
+
+
+def _convert(field, raw: str):
+    kind = field.type if isinstance(field.type, type) else type(field.default)
+    try:
+        return kind(float(raw)) if kind is int else kind(raw)
+    except ValueError:
+        raise SettingsError(f"{env_name(field.name)}={raw!r} is not a valid {kind.__name__}") from None
+
+
+def from_env(environ=None, **overrides) -> Settings:
+    environ = os.environ if environ is None else environ
+    values = {}
+    for field in fields(Settings):
+        raw = environ.get(env_name(field.name))
+        if raw not in (None, ""):
+            values[field.name] = _convert(field, raw)
+    values.update(overrides)
+    return Settings(**values)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return from_env()

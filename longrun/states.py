@@ -1,0 +1,41 @@
+"""Job states as clients see them, and how Celery's states map onto them."""
+
+from enum import Enum
+
+
+class JobStatus(str, Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+# Celery state written by a worker -> the job status it means. States missing
+# here (PENDING, RECEIVED, RETRY) do not change what a client sees.
+CELERY_TO_JOB = {
+    "STARTED": JobStatus.RUNNING,
+    "PROGRESS": JobStatus.RUNNING,
+    "SUCCESS": JobStatus.COMPLETED,
+    "FAILURE": JobStatus.FAILED,
+    "REVOKED": JobStatus.CANCELLED,
+}
+
+JOB_TO_CELERY = {
+    JobStatus.RUNNING: "PROGRESS",
+    JobStatus.COMPLETED: "SUCCESS",
+    JobStatus.FAILED: "FAILURE",
+    JobStatus.CANCELLED: "REVOKED",
+}
+
+# The custom Celery state used by the progress helper.
+PROGRESS_STATE = "PROGRESS"

@@ -1,0 +1,11 @@
+"""Longrun's job kinds: one module each, registered in KINDS.
+
+A kind module defines its input schema (the API validates with it), a plain
+function that does the work, and a thin Celery task named ``jobs.<kind>``
+whose base class (workers.job_task.JobTask) handles claim, progress and cancel.
+"""
+
+from tasks import sleep
+from tasks.kind import Kind
+
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (sleep.KIND,)}

@@ -1,0 +1,56 @@
+"""Worker-process bootstep: presence (for /health and metrics) and the janitor."""
+
+import logging
+import time
+
+import redis
+from celery import bootsteps
+
+from longrun import keys
+from longrun.artifacts import ArtifactStore
+from workers import janitor
+from workers.store import job_store
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 5.0
+# A worker not seen for this long is forgotten entirely.
+FORGET_AFTER_SECONDS = 3600
+
+
+class Presence(bootsteps.StartStopStep):
+    requires = {"celery.worker.components:Timer"}
+
+    def __init__(self, worker, **kwargs):
+        super().__init__(worker, **kwargs)
+        self.tref = None
+
+    def start(self, worker):
+        self.tick(worker)
+        self.tref = worker.timer.call_repeatedly(TICK_SECONDS, self.tick, (worker,), priority=10)
+
+    def stop(self, worker):
+        if self.tref:
+            self.tref.cancel()
+        try:
+            job_store().redis.zrem(keys.WORKERS, worker.hostname)
+        except redis.RedisError:
+            pass
+
+    def tick(self, worker):
+        store = job_store()
+        now = time.time()
+        try:
+            pipe = store.redis.pipeline(transaction=False)
+            pipe.zadd(keys.WORKERS, {worker.hostname: now})
+            pipe.zremrangebyscore(keys.WORKERS, "-inf", now - FORGET_AFTER_SECONDS)
+            pipe.execute()
+            janitor.try_run(store, ArtifactStore(store.settings.artifacts_dir), TICK_SECONDS)
+        except redis.RedisError as exc:
+            log.warning("presence/janitor tick skipped: %s", exc)
+        except Exception:
+            log.exception("janitor pass failed")
+
+
+def install(app) -> None:
+    app.steps["worker"].add(Presence)

@@ -1,0 +1,117 @@
+"""The base class of every job kind's Celery task.
+
+A job's task receives only its id. It claims the job (one Lua round trip:
+is it still wanted, is another copy running, how many attempts so far),
+runs the kind's plain function with a ``Job`` context, and lets Celery store
+the outcome through our result backend. The kind's function never sees Celery.
+"""
+
+import json
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field
+
+from celery import Task
+from celery.exceptions import Ignore, SoftTimeLimitExceeded
+from celery.worker.request import Request
+from billiard.exceptions import WorkerLostError
+
+from longrun import keys
+from longrun.artifacts import ArtifactStore
+from longrun.errors import JobCancelled, JobTimedOut
+from longrun.settings import get_settings
+from longrun.states import JobStatus
+from workers.progress import ProgressReporter
+from workers.store import job_store
+from workers.watchdog import RunningJob, watchdog
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Job:
+    """What a job kind's function gets: its id, progress and files."""
+
+    id: str
+    attempt: int
+    progress: ProgressReporter
+    artifacts: ArtifactStore
+    timeout_seconds: int
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("longrun.job"))
+
+    def check_cancelled(self) -> None:
+        """Raise JobCancelled if a client asked to cancel; call it in long loops."""
+        self.progress.check_cancelled()
+
+    def save_artifact(self, name: str, data: bytes | str):
+        return self.artifacts.save(self.id, name, data)
+
+
+def _lost_error(max_attempts: int) -> tuple[dict, str]:
+    message = f"worker lost: the job's process died in each of its {max_attempts} attempts"
+    meta = json.dumps({"status": "FAILURE", "traceback": None, "children": [], "date_done": None,
+                       "result": {"exc_type": "WorkerLostError", "exc_message": [message],
+                                  "exc_module": "billiard.exceptions"}})
+    return {"type": "WorkerLost", "message": message}, meta
+
+
+class JobRequest(Request):
+    """Frees the lease of a job whose pool process died, so that its
+    redelivered copy can start at once instead of waiting for the lease to lapse."""
+
+    def on_failure(self, exc_info, send_failed_event=True, return_ok=False):
+        if isinstance(exc_info.exception, WorkerLostError):
+            try:
+                job_store().redis.delete(keys.lease(self.id))
+            except Exception:  # the lease then lapses on its own
+                log.warning("could not free the lease of job %s", self.id)
+        return super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
+
+
+class JobTask(Task):
+    typing = False
+    Request = JobRequest
+    acks_late = True
+    reject_on_worker_lost = True
+
+    def __call__(self, job_id: str):
+        store = job_store()
+        settings = get_settings()
+        token = f"{self.request.hostname}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        lost_error, lost_meta = _lost_error(settings.max_attempts)
+        claim = store.claim(job_id, token, lost_error=lost_error, lost_meta=lost_meta)
+        if claim.verdict == "busy":
+            # Another copy holds the lease (a redelivery while it still runs):
+            # look again once that lease would have lapsed.
+            raise self.retry(countdown=claim.retry_in, max_retries=None)
+        if claim.verdict != "run":
+            log.info("job %s not run: %s", job_id, claim.verdict)
+            raise Ignore()
+
+        running = RunningJob(job_id, token)
+        timeout = int(self.request.timelimit[1] or 0) if self.request.timelimit else 0
+        job = Job(
+            id=job_id,
+            attempt=claim.attempts,
+            progress=ProgressReporter(self, job_id, running.cancel_event, settings.progress_interval_seconds),
+            artifacts=ArtifactStore(settings.artifacts_dir),
+            timeout_seconds=timeout,
+        )
+        watchdog.start_job(running)
+        try:
+            return self.run(job, **claim.input)
+        except JobCancelled:
+            self._cancelled(job_id)
+        except SoftTimeLimitExceeded:
+            if running.cancel_event.is_set() or running.interrupted:
+                self._cancelled(job_id)
+            raise JobTimedOut(f"the job ran past its timeout of {timeout} seconds") from None
+        finally:
+            watchdog.end_job(running)
+
+    @staticmethod
+    def _cancelled(job_id: str):
+        job_store().transition(job_id, JobStatus.CANCELLED,
+                               error={"type": "Cancelled", "message": "cancelled while running"})
+        raise Ignore()

@@ -1,0 +1,54 @@
+"""The one progress helper every job kind reports through.
+
+A report becomes Celery's ``update_state`` (state PROGRESS), which our result
+backend turns into the job's progress, a sequenced event for the live stream,
+and webhooks. Reports closer together than ``progress_interval_seconds`` are
+coalesced: nobody can watch 1,000 updates a second, and each write costs a
+Redis round trip. Every report is also a cancellation check.
+"""
+
+import threading
+import time
+
+from longrun.errors import JobCancelled
+from longrun.states import PROGRESS_STATE
+
+FIELDS = ("percentage", "current_step", "total_steps", "step_name", "message")
+
+
+class ProgressReporter:
+    def __init__(self, task, job_id: str, cancel_event: threading.Event, interval: float):
+        self.task = task
+        self.job_id = job_id
+        self.cancel_event = cancel_event
+        self.interval = interval
+        self.state: dict = {"percentage": 0, "current_step": 0, "total_steps": None,
+                            "step_name": None, "message": None}
+        self._last_flush = float("-inf")
+        self._dirty = False
+
+    def check_cancelled(self) -> None:
+        if self.cancel_event.is_set():
+            raise JobCancelled("the job was cancelled")
+
+    def report(self, *, force: bool = False, **fields) -> None:
+        """Update progress; any of FIELDS, plus kind-specific extras (e.g. partial output)."""
+        self.check_cancelled()
+        self.state.update(fields)
+        if "percentage" not in fields and self.state.get("total_steps"):
+            self.state["percentage"] = round(100 * self.state["current_step"] / self.state["total_steps"], 1)
+        self._dirty = True
+        if force or time.monotonic() - self._last_flush >= self.interval:
+            self.flush()
+
+    def step(self, current_step: int, total_steps: int, step_name: str, message: str | None = None) -> None:
+        """Start step ``current_step`` of ``total_steps`` (1-based); always written."""
+        self.report(current_step=current_step, total_steps=total_steps, step_name=step_name,
+                    message=message, percentage=round(100 * (current_step - 1) / total_steps, 1),
+                    force=True)
+
+    def flush(self) -> None:
+        if self._dirty:
+            self.task.update_state(task_id=self.job_id, state=PROGRESS_STATE, meta=dict(self.state))
+            self._last_flush = time.monotonic()
+            self._dirty = False

@@ -1,0 +1,52 @@
+"""Celery's Redis result backend, with job state changes made atomic.
+
+Every state a job's task reaches (progress, success, failure, revoked; written
+by the pool process, the worker's main process or the API) passes through
+``_store_result``. For job tasks we hand it to the job store's transition
+script, which in one round trip writes Celery's meta, updates the job record
+and its status index, and appends the event that the live stream and webhooks
+read. It also replaces Celery's read-then-write check against overwriting a
+SUCCESS (two round trips, racy) with an atomic "final states are final".
+"""
+
+import json
+
+from celery.backends.redis import RedisBackend
+
+from longrun import keys
+from longrun.states import CELERY_TO_JOB, JobStatus
+from workers.store import job_store
+
+TIMEOUT_TYPES = {"SoftTimeLimitExceeded", "TimeLimitExceeded", "JobTimedOut"}
+
+
+def describe_error(encoded) -> dict:
+    """Celery's encoded exception -> the job document's ``error``."""
+    if not isinstance(encoded, dict):
+        return {"type": "Error", "message": str(encoded)}
+    exc_type = encoded.get("exc_type", "Error")
+    args = encoded.get("exc_message") or []
+    message = " ".join(str(a) for a in args) if isinstance(args, (list, tuple)) else str(args)
+    if exc_type in TIMEOUT_TYPES:
+        return {"type": "Timeout", "message": message or "the job ran past its time limit"}
+    if exc_type == "WorkerLostError":
+        return {"type": "WorkerLost", "message": message or "the worker running the job died"}
+    return {"type": exc_type, "message": message or exc_type}
+
+
+class LongrunBackend(RedisBackend):
+    def _store_result(self, task_id, result, state, traceback=None, request=None, **kwargs):
+        if not keys.is_job_task(getattr(request, "task", None)):
+            return super()._store_result(task_id, result, state, traceback, request, **kwargs)
+        status = CELERY_TO_JOB.get(state)
+        if status is None:  # RETRY and friends change nothing a client sees
+            return result
+        meta = self._get_result_meta(result=result, state=state, traceback=traceback, request=request)
+        meta["task_id"] = task_id
+        progress = error = None
+        if status == JobStatus.RUNNING:
+            progress = result if isinstance(result, dict) else None
+        elif status == JobStatus.FAILED:
+            error = describe_error(result)
+        job_store().transition(task_id, status, progress=progress, error=error, meta=json.dumps(meta))
+        return result
