@@ -19,8 +19,14 @@ from pathlib import Path
 
 import pytest
 
+# Each area keeps its fixtures in tests/plugins/<area>.py and lists it here.
+pytest_plugins: list[str] = []
+
 ROOT = Path(__file__).resolve().parent.parent
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="longrun-tests-"))
+
+# The key every test request sends (the session's API is configured with it).
+TEST_API_KEY = "test-key-0123456789abcdef"
 
 # Short timings so that cancel, lease and retention tests finish quickly.
 TEST_ENV = {
@@ -224,14 +230,23 @@ def redis_factory():
 
 
 @pytest.fixture(scope="session")
+def api_headers() -> dict:
+    """Headers for any raw HTTP request to a live test server."""
+    return {"Authorization": f"Bearer {TEST_API_KEY}"}
+
+
+@pytest.fixture(scope="session")
 def app():
     from api import create_app
     return create_app({"TESTING": True})
 
 
 @pytest.fixture
-def client(app):
-    return app.test_client()
+def client(app, api_headers):
+    """In-process client of the session app; sends the test API key."""
+    test_client = app.test_client()
+    test_client.environ_base["HTTP_AUTHORIZATION"] = api_headers["Authorization"]
+    return test_client
 
 
 @pytest.fixture
