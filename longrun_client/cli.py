@@ -1,0 +1,427 @@
+"""``longrun``: the command line on top of the Python client.
+
+    longrun submit sleep -i seconds=3 -i steps=3 --wait
+    longrun ls --status running
+    longrun result ID -o out/
+
+Server and key come from ``--url``/``LONGRUN_URL`` and ``--api-key``/
+``LONGRUN_API_KEY``. ``--json`` prints machine-readable JSON on stdout;
+progress and messages go to stderr. The exit code tells the outcome apart
+(see ``ExitCode``, documented in the README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from enum import IntEnum
+from pathlib import Path
+from typing import IO, Sequence
+
+from longrun_client.client import DEFAULT_URL, Client, JobHandle, ProgressEvent
+from longrun_client.errors import (Conflict, JobCancelled, JobFailed, JobNotFinished,
+                                   LongrunClientError, NotFound, Unauthorized, Unavailable)
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    ERROR = 1            # anything not listed below (a server 500, a bug)
+    USAGE = 2            # bad arguments, or input the server rejected (400)
+    JOB_FAILED = 3
+    JOB_CANCELLED = 4
+    NOT_FOUND = 5        # no such job or file (404), or expired (410)
+    UNAVAILABLE = 6      # server unreachable, 503, or rate limited (429)
+    NOT_FINISHED = 7     # --timeout passed while waiting, or result of an unfinished job
+    UNAUTHORIZED = 8     # missing or wrong API key (401/403)
+    CONFLICT = 9         # any other 409, e.g. cancelling a finished job
+
+
+def exit_code_for(error: LongrunClientError) -> ExitCode:
+    """The exit code an error ends the CLI with (most specific class first)."""
+    for cls, code in ((JobFailed, ExitCode.JOB_FAILED), (JobCancelled, ExitCode.JOB_CANCELLED),
+                      (JobNotFinished, ExitCode.NOT_FINISHED), (TimeoutError, ExitCode.NOT_FINISHED),
+                      (NotFound, ExitCode.NOT_FOUND), (Unavailable, ExitCode.UNAVAILABLE),
+                      (Unauthorized, ExitCode.UNAUTHORIZED), (Conflict, ExitCode.CONFLICT)):
+        if isinstance(error, cls):
+            return code
+    if error.status in (400, 413, 415, 422):
+        return ExitCode.USAGE
+    return ExitCode.ERROR
+
+
+STATUS_EXIT = {"completed": ExitCode.OK, "failed": ExitCode.JOB_FAILED,
+               "cancelled": ExitCode.JOB_CANCELLED}
+
+
+class UsageError(Exception):
+    """Raised when command-line arguments cannot be understood (exit code 2)."""
+
+
+# -- argument helpers (plain functions) ----------------------------------------------------
+
+
+def parse_value(text: str):
+    """``-i key=value`` values: JSON when they parse as JSON (numbers, true, lists), else text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def build_input(input_json: str | None, pairs: Sequence[str]) -> dict:
+    """The job input from ``--input JSON`` (or ``@file``) and ``-i key=value`` pairs on top."""
+    data: dict = {}
+    if input_json is not None:
+        text = input_json
+        if text.startswith("@"):
+            try:
+                text = Path(text[1:]).read_text()
+            except OSError as exc:
+                raise UsageError(f"--input {input_json}: {exc.strerror}") from None
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise UsageError(f"--input is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise UsageError("--input must be a JSON object")
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"-i expects key=value, got {pair!r}")
+        data[key] = parse_value(value)
+    return data
+
+
+def parse_files(pairs: Sequence[str]) -> list[tuple[str, Path]]:
+    """``--file field=path`` arguments; every path must be a readable file."""
+    files = []
+    for pair in pairs:
+        field, sep, path = pair.partition("=")
+        if not sep or not field or not path:
+            raise UsageError(f"--file expects field=path, got {pair!r}")
+        if not Path(path).is_file():
+            raise UsageError(f"--file {field}: no such file: {path}")
+        files.append((field, Path(path)))
+    return files
+
+
+# -- output helpers ------------------------------------------------------------------------
+
+
+def render_progress(status: str, progress: dict | None, width: int = 24) -> str:
+    """One line: bar, percentage, status, step n/N and its name (and message)."""
+    progress = progress or {}
+    pct = float(progress.get("percentage") or 0)
+    if status == "completed":
+        pct = 100.0
+    filled = int(round(width * max(0.0, min(pct, 100.0)) / 100))
+    parts = [f"[{'#' * filled}{'-' * (width - filled)}] {pct:5.1f}%  {status}"]
+    current, total = progress.get("current_step"), progress.get("total_steps")
+    if total:
+        parts.append(f"step {current or 0}/{total}")
+    if progress.get("step_name"):
+        parts.append(str(progress["step_name"]))
+    if progress.get("message"):
+        parts.append(f"- {progress['message']}")
+    return "  ".join(parts)
+
+
+class ProgressPrinter:
+    """Draws the progress line on stderr: redrawn in place on a terminal, one line per event otherwise."""
+
+    def __init__(self, stream: IO[str], enabled: bool = True):
+        self.stream = stream
+        self.enabled = enabled
+        self.tty = stream.isatty()
+        self.drawn = False
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if not self.enabled:
+            return
+        line = f"{event.job_id[:8]} {render_progress(event.status, event.progress)}"
+        if self.tty:
+            self.stream.write("\r\x1b[K" + line)
+            self.drawn = True
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.drawn = False
+
+
+def format_table(rows: list[dict], columns: Sequence[tuple[str, str]]) -> str:
+    """A plain text table: a header row, then one row per item, columns padded to fit."""
+    header = [title for _, title in columns]
+    body = [[_cell(row.get(key)) for key, _ in columns] for row in rows]
+    widths = [max(len(str(line[i])) for line in [header, *body]) for i in range(len(columns))]
+    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip()
+             for line in [header, *body]]
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    return "-" if value in (None, "") else str(value)
+
+
+def job_rows(jobs: list[dict]) -> list[dict]:
+    return [{"id": job.get("id"), "kind": job.get("kind"), "status": job.get("status"),
+             "progress": f"{float((job.get('progress') or {}).get('percentage') or 0):.0f}%",
+             "step": (job.get("progress") or {}).get("step_name"),
+             "created": job.get("created_at"), "finished": job.get("finished_at")} for job in jobs]
+
+
+JOB_COLUMNS = [("id", "ID"), ("kind", "KIND"), ("status", "STATUS"), ("progress", "PROGRESS"),
+               ("step", "STEP"), ("created", "CREATED"), ("finished", "FINISHED")]
+
+
+def format_log(entry) -> str:
+    if not isinstance(entry, dict):
+        return str(entry)
+    when = entry.get("time") or entry.get("timestamp") or entry.get("ts") or entry.get("created_at")
+    level = entry.get("level") or entry.get("levelname")
+    message = entry.get("message") or entry.get("msg") or json.dumps(entry)
+    return " ".join(str(part) for part in (when, level, message) if part)
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+class Output:
+    def __init__(self, as_json: bool, out: IO[str], err: IO[str]):
+        self.as_json, self.out, self.err = as_json, out, err
+
+    def json(self, value) -> None:
+        self.out.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+    def line(self, text: str = "") -> None:
+        self.out.write(text + "\n")
+
+    def note(self, text: str) -> None:
+        self.err.write(text + "\n")
+
+
+def finish(job: dict, out: Output) -> ExitCode:
+    """Report a final job (result or error) and return the exit code its status means."""
+    status = job.get("status")
+    if out.as_json:
+        out.json(job)
+    elif status == "completed":
+        out.json(job.get("result"))
+    elif status == "failed":
+        error = job.get("error") or {}
+        out.note(f"job {job['id']} failed: {error.get('type', 'Error')}: {error.get('message', '')}")
+    else:
+        out.note(f"job {job['id']} {status}")
+    return STATUS_EXIT.get(status, ExitCode.ERROR)
+
+
+def wait_for(handle: JobHandle, args, out: Output, timeout: float | None) -> ExitCode:
+    printer = ProgressPrinter(out.err, enabled=not args.quiet)
+    try:
+        job = handle.wait(timeout=timeout, on_progress=printer)
+    finally:
+        printer.close()
+    return finish(job, out)
+
+
+def cmd_submit(client: Client, args, out: Output) -> ExitCode:
+    job_input = build_input(args.input, args.inputs)
+    files = parse_files(args.files)
+    metadata = build_input(args.metadata, []) if args.metadata else None
+    handle = client.submit(args.kind, job_input, files=files or None, priority=args.priority,
+                           timeout_seconds=args.timeout, metadata=metadata,
+                           idempotency_key=args.idempotency_key)
+    if not args.wait:
+        if out.as_json:
+            out.json(handle.last)
+        else:
+            out.line(handle.id)
+        return ExitCode.OK
+    out.note(f"submitted {handle.id}")
+    return wait_for(handle, args, out, args.wait_timeout)
+
+
+def cmd_wait(client: Client, args, out: Output) -> ExitCode:
+    return wait_for(client.job(args.id), args, out, args.timeout)
+
+
+def cmd_status(client: Client, args, out: Output) -> ExitCode:
+    job = client.job(args.id).status()
+    if out.as_json:
+        out.json(job)
+        return ExitCode.OK
+    out.line(f"{job['id']}  {job.get('kind')}  {job.get('status')}")
+    out.line("  " + render_progress(job.get("status", ""), job.get("progress")))
+    for key in ("created_at", "started_at", "finished_at"):
+        if job.get(key):
+            out.line(f"  {key.replace('_at', ''):<9} {job[key]}")
+    if job.get("error"):
+        out.line(f"  error     {job['error'].get('type')}: {job['error'].get('message')}")
+    return ExitCode.OK
+
+
+def cmd_result(client: Client, args, out: Output) -> ExitCode:
+    handle = client.job(args.id)
+    result = handle.result()
+    saved: list[str] = []
+    if args.output:
+        folder = Path(args.output)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in handle.artifacts():
+            path = handle.download(name, folder)
+            saved.append(str(path))
+            out.note(f"saved {path}")
+    if out.as_json:
+        out.json({"id": handle.id, "result": result, "artifacts": saved})
+    else:
+        out.json(result)
+    return ExitCode.OK
+
+
+def cmd_ls(client: Client, args, out: Output) -> ExitCode:
+    page = client.list(status=args.status, kind=args.kind, limit=args.limit)
+    if out.as_json:
+        out.json({"jobs": page.jobs, "next_cursor": page.next_cursor, "stats": page.stats})
+        return ExitCode.OK
+    out.line(format_table(job_rows(page.jobs), JOB_COLUMNS))
+    if page.next_cursor:
+        out.note(f"(more: --limit {args.limit} shows {len(page)}; newest first)")
+    return ExitCode.OK
+
+
+def cmd_cancel(client: Client, args, out: Output) -> ExitCode:
+    job = client.job(args.id).cancel()
+    if out.as_json:
+        out.json(job)
+    else:
+        out.line("cancelled" if job.get("status") == "cancelled" else "cancel requested")
+    return ExitCode.OK
+
+
+def cmd_logs(client: Client, args, out: Output) -> ExitCode:
+    entries = client.job(args.id).logs()
+    if out.as_json:
+        out.json(entries)
+    else:
+        for entry in entries:
+            out.line(format_log(entry))
+    return ExitCode.OK
+
+
+def cmd_rm(client: Client, args, out: Output) -> ExitCode:
+    client.job(args.id).delete()
+    if out.as_json:
+        out.json({"id": args.id, "deleted": True})
+    else:
+        out.note(f"deleted {args.id}")
+    return ExitCode.OK
+
+
+# -- parser --------------------------------------------------------------------------------
+
+
+EPILOG = """exit codes: 0 ok (job completed); 1 other error; 2 usage or rejected input;
+3 job failed; 4 job cancelled; 5 not found; 6 server unavailable;
+7 not finished (wait timed out); 8 unauthorized; 9 conflict"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # Common options are accepted before or after the command (SUPPRESS keeps the top-level default).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", default=argparse.SUPPRESS,
+                        help=f"server URL (env LONGRUN_URL, default {DEFAULT_URL})")
+    common.add_argument("--api-key", default=argparse.SUPPRESS, help="API key (env LONGRUN_API_KEY)")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="machine-readable JSON on stdout")
+
+    parser = argparse.ArgumentParser(prog="longrun", description="Submit and follow Longrun jobs.",
+                                     epilog=EPILOG)
+    parser.add_argument("--url", default=os.environ.get("LONGRUN_URL") or DEFAULT_URL,
+                        help=f"server URL (env LONGRUN_URL, default {DEFAULT_URL})")
+    parser.add_argument("--api-key", default=os.environ.get("LONGRUN_API_KEY"),
+                        help="API key (env LONGRUN_API_KEY)")
+    parser.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, func, help_text):
+        sub = commands.add_parser(name, parents=[common], help=help_text, description=help_text)
+        sub.set_defaults(func=func)
+        return sub
+
+    sub = command("submit", cmd_submit, "submit a job; prints its id (or waits with --wait)")
+    sub.add_argument("kind", help="job kind (see GET /api/v1/kinds)")
+    sub.add_argument("--input", help="input as a JSON object, or @file.json")
+    sub.add_argument("-i", dest="inputs", action="append", default=[], metavar="KEY=VALUE",
+                     help="one input field (value read as JSON if it parses, else text); repeatable")
+    sub.add_argument("--file", dest="files", action="append", default=[], metavar="FIELD=PATH",
+                     help="upload a file for one of the kind's file fields; repeatable")
+    sub.add_argument("--priority", type=int, help="0 (default) to 9 (runs first)")
+    sub.add_argument("--timeout", type=int, metavar="S", help="the job's time limit in seconds")
+    sub.add_argument("--metadata", help="metadata as a JSON object")
+    sub.add_argument("--idempotency-key", help="resubmitting with the same key returns the same job")
+    sub.add_argument("--wait", action="store_true", help="wait for the end, with a progress bar on stderr")
+    sub.add_argument("--wait-timeout", type=float, metavar="S", help="with --wait: give up after S seconds")
+    sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    sub = command("status", cmd_status, "show a job's status and progress")
+    sub.add_argument("id")
+
+    sub = command("wait", cmd_wait, "wait for a job to finish, with a progress bar on stderr")
+    sub.add_argument("id")
+    sub.add_argument("--timeout", type=float, metavar="S", help="give up after S seconds (exit 7)")
+    sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    sub = command("result", cmd_result, "print a completed job's result; -o saves its files")
+    sub.add_argument("id")
+    sub.add_argument("-o", "--output", metavar="DIR", help="save the job's artifacts into DIR")
+
+    sub = command("ls", cmd_ls, "list jobs, newest first")
+    sub.add_argument("--status", choices=["pending", "running", "completed", "failed", "cancelled"])
+    sub.add_argument("--kind")
+    sub.add_argument("--limit", type=int, default=20, help="at most this many (1-100, default 20)")
+
+    sub = command("cancel", cmd_cancel, "cancel a pending or running job")
+    sub.add_argument("id")
+
+    sub = command("logs", cmd_logs, "print what a job logged")
+    sub.add_argument("id")
+
+    sub = command("rm", cmd_rm, "delete a job, its result and its files")
+    sub.add_argument("id")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None,
+         stderr: IO[str] | None = None) -> int:
+    out_stream, err_stream = stdout or sys.stdout, stderr or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code or 0)
+    out = Output(args.json, out_stream, err_stream)
+    try:
+        with Client(args.url, api_key=args.api_key) as client:
+            return int(args.func(client, args, out))
+    except UsageError as exc:
+        err_stream.write(f"longrun {args.command}: error: {exc}\n")
+        return ExitCode.USAGE
+    except LongrunClientError as exc:
+        if out.as_json:
+            out.json({"error": {"code": exc.code, "message": exc.message, "details": exc.details,
+                                "status": exc.status}})
+        err_stream.write(f"longrun {args.command}: {exc}\n")
+        return int(exit_code_for(exc))
+    except KeyboardInterrupt:
+        err_stream.write("\ninterrupted; the job goes on (longrun cancel ID stops it)\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
