@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 # Each area keeps its fixtures in tests/plugins/<area>.py and lists it here.
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["plugins.client"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="longrun-tests-"))
@@ -283,9 +283,13 @@ class LiveServer:
                 raise RuntimeError(f"gunicorn exited; see {self.log_path}")
             try:
                 return requests.get(self.url + "/openapi.json", timeout=1).status_code == 200
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # a loaded machine boots slowly
                 return False
-        wait_until(up, timeout=30, message="gunicorn")
+        try:
+            wait_until(up, timeout=30, message="gunicorn")
+        except BaseException:
+            self.stop()  # the fixture never reaches its teardown: do not leak the process
+            raise
         return self
 
     def stop(self) -> None:
