@@ -185,8 +185,9 @@ def format_log(entry) -> str:
         return str(entry)
     when = entry.get("time") or entry.get("timestamp") or entry.get("ts") or entry.get("created_at")
     level = entry.get("level") or entry.get("levelname")
+    logger = entry.get("logger") or entry.get("name")
     message = entry.get("message") or entry.get("msg") or json.dumps(entry)
-    return " ".join(str(part) for part in (when, level, message) if part)
+    return " ".join(str(part) for part in (when, level, f"{logger}:" if logger else None, message) if part)
 
 
 # -- commands ------------------------------------------------------------------------------

@@ -77,11 +77,16 @@ FileValue = Any  # a path, bytes, an open binary file, or a (filename, content[,
 
 
 class Client:
-    """A connection to one Longrun server; close it (or use ``with``) when done."""
+    """A connection to one Longrun server; close it (or use ``with``) when done.
+
+    ``api_key`` is sent as ``Authorization: Bearer <key>``; ``timeout`` bounds each
+    request (seconds). ``sse=False`` makes ``wait`` poll without trying the event
+    stream; polls start ``poll_interval`` apart and back off to ``max_poll_interval``.
+    """
 
     def __init__(self, base_url: str = DEFAULT_URL, api_key: str | None = None, timeout: float = 30.0,
                  *, sse: bool = True, poll_interval: float = 0.25, max_poll_interval: float = 5.0,
-                 transport: httpx.BaseTransport | None = None):
+                 stream_read_timeout: float = SSE_READ_TIMEOUT, transport: httpx.BaseTransport | None = None):
         headers = {"Accept": "application/json", "User-Agent": "longrun-client"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
@@ -90,6 +95,8 @@ class Client:
         self.sse = sse
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
+        # A stream silent this long (no event, no heartbeat) is dropped and resumed.
+        self.stream_read_timeout = stream_read_timeout
         # None until the first stream attempt tells whether the server streams events.
         self.sse_supported: bool | None = None
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout,
@@ -172,6 +179,9 @@ class JobHandle:
         self.client = client
         self.id = job_id
         self.last = document
+        # How the last wait() followed the job ("events" or "polling"), and how often it resumed the stream.
+        self.followed_by: str | None = None
+        self.reconnects = 0
 
     def __repr__(self) -> str:
         status = self.last.get("status") if self.last else "?"
@@ -268,6 +278,7 @@ class JobHandle:
         return self._wait_poll(deadline, tracker)
 
     def _wait_poll(self, deadline: float | None, tracker: "_Tracker") -> dict:
+        self.followed_by = "polling"
         backoff = Backoff(self.client.poll_interval, 1.6, self.client.max_poll_interval)
         failures = 0
         while True:
@@ -289,37 +300,39 @@ class JobHandle:
 
     def _wait_stream(self, deadline: float | None, tracker: "_Tracker") -> dict | None:
         """Follow the event stream to the final state; None when the server has no stream."""
-        last_event_id: str | None = None
+        stream = _Stream()
         backoff = Backoff(0.5, 2.0, 10.0)
         failures = 0
         while True:
             retry_after = None
+            received = stream.events
             try:
-                outcome = self._stream_once(last_event_id, deadline, tracker)
-            except (Unavailable, _StreamCut) as exc:
-                failures += 1
+                document = self._stream_once(stream, deadline, tracker)
+            except Unavailable as exc:
+                failures = 0 if stream.events > received else failures + 1
                 if failures >= MAX_CONSECUTIVE_FAILURES:
-                    raise exc.error if isinstance(exc, _StreamCut) else exc
-                retry_after = getattr(exc, "retry_after", None)
-                last_event_id = getattr(exc, "last_event_id", None) or last_event_id
+                    raise
+                retry_after = exc.retry_after
+                stream.reconnects += 1
             else:
-                if outcome.unsupported:
+                if stream.unsupported:
                     return None
-                if outcome.document is not None:
-                    return outcome.document
-                last_event_id = outcome.last_event_id or last_event_id
-                if outcome.events:
-                    failures = 0
-                    backoff.reset()
+                if document is not None:
+                    return document
+                stream.reconnects += 1  # ended without the final state: resume where it stopped
+            finally:
+                self.reconnects = stream.reconnects
+            if stream.events > received:
+                backoff.reset()
             self._sleep(backoff.next(retry_after), deadline)
 
-    def _stream_once(self, last_event_id: str | None, deadline: float | None,
-                     tracker: "_Tracker") -> "_StreamOutcome":
+    def _stream_once(self, stream: "_Stream", deadline: float | None, tracker: "_Tracker") -> dict | None:
+        """One connection to the event stream; the final document, or None to reconnect."""
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
-        if last_event_id:
-            headers["Last-Event-ID"] = last_event_id
-        timeout = httpx.Timeout(self.client.timeout, read=max(SSE_READ_TIMEOUT, self.client.timeout))
-        outcome = _StreamOutcome(last_event_id=last_event_id)
+        if stream.last_event_id:
+            headers["Last-Event-ID"] = stream.last_event_id
+        read_timeout = self.client.stream_read_timeout
+        timeout = httpx.Timeout(self.client.timeout, read=read_timeout)
         try:
             with self.client._http.stream("GET", f"{self.path}/events", headers=headers,
                                           timeout=timeout) as response:
@@ -331,34 +344,34 @@ class JobHandle:
                         self.status()  # raises NotFound when it is the job, not the route, that is missing
                     if response.status_code != 429:  # a stream limit is temporary; the route exists
                         self.client.sse_supported = False
-                    outcome.unsupported = True
-                    return outcome
+                    stream.unsupported = True
+                    return None
                 if response.is_error:
                     response.read()
                     raise error_from(response)
                 self.client.sse_supported = True
+                self.followed_by = "events"
                 for event in iter_sse(_until(response.iter_lines(), deadline)):
                     if event.id:
-                        outcome.last_event_id = event.id
-                    outcome.events += 1
+                        stream.last_event_id = event.id
+                    stream.events += 1
                     payload = _event_payload(event.data)
                     if payload is None:
                         continue
-                    status = payload.get("status") or (event.event if event.event in FINAL_STATUSES else None)
+                    status = payload.get("status")
                     tracker.feed(status, payload.get("progress"), payload.get("error"), payload.get("seq"))
                     if status in FINAL_STATUSES:
-                        outcome.document = self.status()  # the full document, with result or error
-                        return outcome
-        except httpx.TransportError as exc:
-            raise _StreamCut(_unreachable(self.client.base_url, exc), outcome.last_event_id) from exc
+                        return self.status()  # the full document, with result or error
+        except httpx.TransportError as exc:  # cut off, or silent past the read timeout
+            raise _unreachable(self.client.base_url, exc) from exc
         except _DeadlinePassed:
             raise WaitTimeout(f"job {self.id} did not finish in time", self._last_document()) from None
-        # The server ended the stream without a final event: look, then resume if still running.
+        # The server ended the stream without a final event (the job may be gone: status() says).
         document = self.status()
         if document.get("status") in FINAL_STATUSES:
             tracker.feed(document["status"], document.get("progress"), document.get("error"))
-            outcome.document = document
-        return outcome
+            return document
+        return None
 
     def _sleep(self, delay: float, deadline: float | None) -> None:
         if deadline is not None:
@@ -376,21 +389,13 @@ class JobHandle:
 
 
 @dataclass
-class _StreamOutcome:
+class _Stream:
+    """Where a followed event stream is, across reconnects."""
+
     last_event_id: str | None = None
     events: int = 0
-    document: dict | None = None
+    reconnects: int = 0
     unsupported: bool = False
-
-
-class _StreamCut(Exception):
-    """A stream that broke off; carries where to resume."""
-
-    def __init__(self, error: Unavailable, last_event_id: str | None):
-        super().__init__(str(error))
-        self.error = error
-        self.retry_after = error.retry_after
-        self.last_event_id = last_event_id
 
 
 class _DeadlinePassed(Exception):

@@ -94,3 +94,10 @@ def test_an_unreachable_server_exits_6():
     code, _, err = run("--url", "http://127.0.0.1:9", "status", "0" * 32)
     assert code == ExitCode.UNAVAILABLE
     assert "cannot reach http://127.0.0.1:9" in err
+
+
+def test_log_lines_show_time_level_logger_and_message():
+    from longrun_client.cli import format_log
+    assert format_log({"ts": "2026-01-01T00:00:00Z", "level": "INFO", "logger": "tasks.sleep",
+                       "message": "step 1"}) == "2026-01-01T00:00:00Z INFO tasks.sleep: step 1"
+    assert format_log("plain line") == "plain line"
