@@ -269,20 +269,28 @@ def cmd_status(client: Client, args, out: Output) -> ExitCode:
 
 def cmd_result(client: Client, args, out: Output) -> ExitCode:
     handle = client.job(args.id)
-    result = handle.result()
-    saved: list[str] = []
-    if args.output:
-        folder = Path(args.output)
-        folder.mkdir(parents=True, exist_ok=True)
-        for name in handle.artifacts():
-            path = handle.download(name, folder)
-            saved.append(str(path))
-            out.note(f"saved {path}")
+    try:
+        result = handle.result()
+    except (JobFailed, JobCancelled):
+        if args.output:  # what a failed job took in or left behind can still be looked at
+            save_artifacts(handle, Path(args.output), out)
+        raise
+    saved = save_artifacts(handle, Path(args.output), out) if args.output else []
     if out.as_json:
         out.json({"id": handle.id, "result": result, "artifacts": saved})
     else:
         out.json(result)
     return ExitCode.OK
+
+
+def save_artifacts(handle: JobHandle, folder: Path, out: Output) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for name in handle.artifacts():
+        path = handle.download(name, folder)
+        saved.append(str(path))
+        out.note(f"saved {path}")
+    return saved
 
 
 def cmd_ls(client: Client, args, out: Output) -> ExitCode:
@@ -378,7 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--timeout", type=float, metavar="S", help="give up after S seconds (exit 7)")
     sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
-    sub = command("result", cmd_result, "print a completed job's result; -o saves its files")
+    sub = command("result", cmd_result, "print a completed job's result; -o saves its files "
+                  "(also those of a failed or cancelled job)")
     sub.add_argument("id")
     sub.add_argument("-o", "--output", metavar="DIR", help="save the job's artifacts into DIR")
 
