@@ -283,7 +283,7 @@ class LiveServer:
                 raise RuntimeError(f"gunicorn exited; see {self.log_path}")
             try:
                 return requests.get(self.url + "/openapi.json", timeout=1).status_code == 200
-            except (requests.ConnectionError, requests.Timeout):  # still booting (slow on a busy machine)
+            except requests.ConnectionError:
                 return False
         wait_until(up, timeout=30, message="gunicorn")
         return self

@@ -1,12 +1,14 @@
 """Files go up as multipart/form-data (``kind``, ``input`` as a JSON string, one
 part per file field) and come back down as the job's artifacts: client and CLI."""
 
+import contextlib
 import io
 import json
 
 import pytest
 
-from longrun_client.cli import ExitCode
+from longrun_client import Conflict
+from longrun_client.cli import STATUS_EXIT, ExitCode
 
 pytestmark = pytest.mark.integration
 
@@ -42,11 +44,11 @@ def test_client_uploads_files_and_downloads_them_back(lr_client, tmp_path):
         name = next(n for n in names if n.startswith(first))
         assert job.download(name, tmp_path / "back.pdf").read_bytes() == path.read_bytes()
     finally:
-        if job.status()["status"] in ("pending", "running"):
+        with contextlib.suppress(Conflict):  # it may have finished already
             job.cancel()
 
 
-def test_cli_submits_files_and_result_o_saves_them_even_for_a_cancelled_job(run_cli, lr_client, tmp_path):
+def test_cli_submits_files_and_result_o_saves_them_however_the_job_ended(run_cli, lr_client, tmp_path):
     kind = file_kind(lr_client)
     args = []
     for field in kind["file_fields"]:
@@ -55,10 +57,11 @@ def test_cli_submits_files_and_result_o_saves_them_even_for_a_cancelled_job(run_
     run = run_cli("submit", kind["name"], "-i", "instruction=blink the LED", *args, "--json")
     assert run.returncode == ExitCode.OK, run.stderr
     job_id = json.loads(run.stdout)["id"]
-    lr_client.job(job_id).cancel()
-    assert lr_client.job(job_id).wait(timeout=60)["status"] == "cancelled"
+    with contextlib.suppress(Conflict):  # it may have finished already
+        lr_client.job(job_id).cancel()
+    status = lr_client.job(job_id).wait(timeout=60)["status"]
     saved = run_cli("result", job_id, "-o", str(tmp_path / "out"))
-    assert saved.returncode == ExitCode.JOB_CANCELLED
+    assert saved.returncode == STATUS_EXIT[status], saved.stderr  # 0, 3 or 4: the files come either way
     for field in kind["file_fields"]:
         matches = [p for p in (tmp_path / "out").iterdir() if p.name.startswith(field)]
         assert [p.read_bytes() for p in matches] == [(tmp_path / f"{field}.pdf").read_bytes()]
