@@ -83,3 +83,18 @@ class JobTimedOut(LongrunError):
     """Raised when a job ran past its timeout_seconds."""
 
     code = "timeout"
+
+
+class TooManyStreams(LongrunError):
+    """Raised when a tenant opens more live event streams than it may hold at once."""
+
+    status = 429
+    code = "too_many_streams"
+    retry_after = 5
+
+
+class DeliveryNotFound(LongrunError):
+    """Raised when a webhook delivery id is not in the job's delivery log."""
+
+    status = 404
+    code = "not_found"

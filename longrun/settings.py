@@ -41,6 +41,26 @@ class Settings:
     redis_timeout_seconds: float = 2.0
     events_maxlen: int = 1000
     artifacts_dir: str = "var/artifacts"
+    # Live event stream (SSE): idle streams get a comment this often; each
+    # tenant may hold this many open at once.
+    sse_heartbeat_seconds: float = 15.0
+    sse_max_streams_per_tenant: int = 20
+    # Webhooks: deliveries are signed with this secret (Standard Webhooks;
+    # "whsec_<base64>" or any string). Empty: jobs with a webhook are refused.
+    webhook_secret: str = ""
+    webhook_timeout_seconds: float = 10.0
+    webhook_max_attempts: int = 8
+    # Retry n waits base * 2**(n-1) seconds, at most webhook_retry_max_seconds.
+    webhook_retry_base_seconds: float = 5.0
+    webhook_retry_max_seconds: float = 600.0
+    # At most one progress delivery per job this often (started/completed always go).
+    webhook_progress_interval_seconds: float = 5.0
+    # Per-job logs: records at or above this level are kept, at most this many
+    # lines and bytes (the oldest go first), each line cut to job_log_line_bytes.
+    job_log_level: str = "INFO"
+    job_log_max_lines: int = 2000
+    job_log_max_bytes: int = 512 * 1024
+    job_log_line_bytes: int = 4096
 
     def __post_init__(self):
         object.__setattr__(self, "broker_url", self.broker_url or self.redis_url)
