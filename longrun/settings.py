@@ -41,6 +41,9 @@ class Settings:
     redis_timeout_seconds: float = 2.0
     events_maxlen: int = 1000
     artifacts_dir: str = "var/artifacts"
+    # Hosts jobs may reach although the URL rules would refuse them (longrun/urls.py):
+    # comma-separated hostnames (*.suffix), host:port, IPs or CIDRs.
+    url_allowlist: str = ""
 
     def __post_init__(self):
         object.__setattr__(self, "broker_url", self.broker_url or self.redis_url)
@@ -52,6 +55,11 @@ class Settings:
                 raise SettingsError(f"{name} must not be negative")
         if self.max_attempts < 1:
             raise SettingsError("max_attempts must be at least 1")
+        try:
+            from longrun.urls import Allowlist
+            Allowlist.parse(self.url_allowlist)
+        except ValueError as exc:
+            raise SettingsError(f"url_allowlist: {exc}") from None
         if self.default_timeout_seconds > self.max_timeout_seconds:
             raise SettingsError("default_timeout_seconds must not exceed max_timeout_seconds")
 
