@@ -61,6 +61,9 @@ class Settings:
     job_log_max_lines: int = 2000
     job_log_max_bytes: int = 512 * 1024
     job_log_line_bytes: int = 4096
+    # Hosts jobs may reach although the URL rules would refuse them (longrun/urls.py):
+    # comma-separated hostnames (*.suffix), host:port, IPs or CIDRs.
+    url_allowlist: str = ""
 
     def __post_init__(self):
         object.__setattr__(self, "broker_url", self.broker_url or self.redis_url)
@@ -72,6 +75,11 @@ class Settings:
                 raise SettingsError(f"{name} must not be negative")
         if self.max_attempts < 1:
             raise SettingsError("max_attempts must be at least 1")
+        try:
+            from longrun.urls import Allowlist
+            Allowlist.parse(self.url_allowlist)
+        except ValueError as exc:
+            raise SettingsError(f"url_allowlist: {exc}") from None
         if self.default_timeout_seconds > self.max_timeout_seconds:
             raise SettingsError("default_timeout_seconds must not exceed max_timeout_seconds")
 
