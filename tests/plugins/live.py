@@ -15,7 +15,8 @@ import pytest
 class WebhookReceiver:
     def __init__(self):
         self.requests: list[dict] = []
-        self.statuses: list[int] = []  # answered in order; 200 once used up
+        # respond(body bytes) -> status code; 200 for everything by default.
+        self.respond = lambda body: 200
         self._lock = threading.Lock()
         receiver = self
 
@@ -23,7 +24,7 @@ class WebhookReceiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver._lock:
-                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                    status = receiver.respond(body)
                     receiver.requests.append({"headers": {k.lower(): v for k, v in self.headers.items()},
                                               "body": body, "status": status})
                 self.send_response(status)
