@@ -22,11 +22,13 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     app.json.sort_keys = False
 
-    from api import errors, extensions, jobs, system
+    from api import errors, extensions, jobs, live, metrics, system
 
     extensions.init_app(app)
     api = extensions.make_api(app)
     errors.init_app(app)
     api.register_blueprint(jobs.blp)
     api.register_blueprint(system.blp)
+    api.register_blueprint(live.blp)
+    api.register_blueprint(metrics.blp)
     return app

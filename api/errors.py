@@ -89,8 +89,8 @@ class LongrunApi(Api):
 
 def handle_longrun_error(error: LongrunError):
     headers = {}
-    if isinstance(error, ServiceUnavailable):
-        headers["Retry-After"] = getattr(error, "retry_after", 5)
+    if getattr(error, "retry_after", None):  # 503 and 429 say when to come back
+        headers["Retry-After"] = error.retry_after
     return error_response(error.status, error.code, error.message, error.details, headers)
 
 
