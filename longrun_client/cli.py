@@ -136,11 +136,14 @@ class ProgressPrinter:
         self.enabled = enabled
         self.tty = stream.isatty()
         self.drawn = False
+        self.progress: dict = {}
 
     def __call__(self, event: ProgressEvent) -> None:
         if not self.enabled:
             return
-        line = f"{event.job_id[:8]} {render_progress(event.status, event.progress)}"
+        # A status change without progress (e.g. cancelled) keeps the bar where it was.
+        self.progress = event.progress or self.progress
+        line = f"{event.job_id[:8]} {render_progress(event.status, self.progress)}"
         if self.tty:
             self.stream.write("\r\x1b[K" + line)
             self.drawn = True

@@ -233,12 +233,14 @@ class JobHandle:
         return self.client.request("GET", f"{self.path}/artifacts").json()["artifacts"]
 
     def download(self, name: str, path: str | os.PathLike | None = None) -> Path:
-        """Save the job's file ``name`` to ``path`` (a file, or a folder to put it in).
+        """Save the job's file ``name`` to ``path``: a file, or a folder to put it in (an
+        existing one, or a path ending in ``/``); by default ``name`` in the current folder.
 
         The file appears complete or not at all; returns where it was saved.
         """
         target = Path(path) if path is not None else Path(name)
-        if target.is_dir():
+        if target.is_dir() or str(path).endswith(("/", os.sep)):  # a folder, made if missing
+            target.mkdir(parents=True, exist_ok=True)
             target = target / Path(name).name
         partial = target.with_name(f".{target.name}.part")
         url = f"{self.path}/artifacts/{quote(name, safe='')}"

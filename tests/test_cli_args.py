@@ -101,3 +101,16 @@ def test_log_lines_show_time_level_logger_and_message():
     assert format_log({"ts": "2026-01-01T00:00:00Z", "level": "INFO", "logger": "tasks.sleep",
                        "message": "step 1"}) == "2026-01-01T00:00:00Z INFO tasks.sleep: step 1"
     assert format_log("plain line") == "plain line"
+
+
+def test_the_bar_keeps_its_place_when_an_event_has_no_progress():
+    from longrun_client.cli import ProgressPrinter
+    from longrun_client.client import ProgressEvent
+    stream = io.StringIO()
+    printer = ProgressPrinter(stream)
+    printer(ProgressEvent("abcdef0123", "running", 3, {"percentage": 50, "current_step": 2, "total_steps": 4}))
+    printer(ProgressEvent("abcdef0123", "cancelled", 4, {}))
+    printer.close()
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("abcdef01 [############------------]  50.0%  running  step 2/4")
+    assert lines[1].startswith("abcdef01 [############------------]  50.0%  cancelled  step 2/4")

@@ -1,5 +1,6 @@
 """The ``longrun`` CLI in a subprocess against the live server: output and exit codes."""
 
+import io
 import json
 import os
 import re
@@ -8,7 +9,7 @@ import pytest
 
 from conftest import wait_until
 from longrun.artifacts import ArtifactStore
-from longrun_client.cli import ExitCode
+from longrun_client.cli import ExitCode, main
 
 pytestmark = pytest.mark.integration
 
@@ -108,6 +109,23 @@ def test_usage_errors_exit_2_locally_and_when_the_server_rejects_input(run_cli):
     assert json.loads(unknown.stdout)["error"]["code"] == "unknown_kind"
 
 
-def test_unknown_ids_exit_5(run_cli):
-    for command in ("status", "wait", "result", "cancel", "rm"):
-        assert run_cli(command, NO_SUCH_JOB).returncode == ExitCode.NOT_FOUND, command
+def test_unknown_ids_exit_5(run_cli, live_api, api_headers):
+    assert run_cli("status", NO_SUCH_JOB).returncode == ExitCode.NOT_FOUND
+    # The other commands take the same path; in-process against the same live server to save startups.
+    key = api_headers["Authorization"].removeprefix("Bearer ")
+    for command in ("wait", "result", "cancel", "logs", "rm"):
+        out, err = io.StringIO(), io.StringIO()
+        code = main(["--url", live_api.url, "--api-key", key, command, NO_SUCH_JOB], out, err)
+        assert code == ExitCode.NOT_FOUND, (command, err.getvalue())
+
+
+def test_logs_prints_what_the_job_logged(run_cli, lr_client):
+    job = lr_client.submit("sleep", {"seconds": 0.2, "steps": 2, "fail": True})
+    job.wait(timeout=60)
+    run = run_cli("logs", job.id)
+    assert run.returncode == ExitCode.OK, run.stderr
+    lines = run.stdout.splitlines()
+    assert [line.split(" ", 2)[1] for line in lines] == ["INFO", "INFO", "ERROR"]
+    assert lines[0].endswith("step 1 of 2: sleeping 0.1s")
+    assert "failing on purpose after 2 steps" in lines[-1]
+    assert [entry["level"] for entry in job.logs()] == ["INFO", "INFO", "ERROR"]

@@ -76,6 +76,9 @@ def test_download_saves_a_file_of_the_job_and_leaves_nothing_on_error(lr_client,
     assert job.artifacts() == ["report.bin"]
     saved = job.download("report.bin", tmp_path)
     assert saved == tmp_path / "report.bin" and saved.read_bytes() == data
+    assert job.download("report.bin", f"{tmp_path}/new/").read_bytes() == data  # a folder it makes
+    (tmp_path / "new" / "report.bin").unlink()
+    (tmp_path / "new").rmdir()
     with pytest.raises(NotFound):
         job.download("missing.txt", tmp_path / "missing.txt")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.bin"]
