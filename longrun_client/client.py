@@ -334,6 +334,8 @@ class JobHandle:
         if stream.last_event_id:
             headers["Last-Event-ID"] = stream.last_event_id
         read_timeout = self.client.stream_read_timeout
+        if deadline is not None:  # a silent stream must not hold wait() past its deadline
+            read_timeout = max(0.05, min(read_timeout, deadline - time.monotonic()))
         timeout = httpx.Timeout(self.client.timeout, read=read_timeout)
         try:
             with self.client._http.stream("GET", f"{self.path}/events", headers=headers,
