@@ -38,6 +38,14 @@ class UnsafeURL(InvalidInput):
     code = "unsafe_url"
 
 
+class BrowserStepFailed(LongrunError):
+    """Raised when a browser job's step cannot be carried out (no such element,
+    a page error, a wait that ran out, an agent answer that is not an action)."""
+
+    status = 422
+    code = "browser_step_failed"
+
+
 class JobNotFound(LongrunError):
     """Raised when a job id is unknown, or belongs to another tenant."""
 

@@ -44,6 +44,9 @@ class Settings:
     # Hosts jobs may reach although the URL rules would refuse them (longrun/urls.py):
     # comma-separated hostnames (*.suffix), host:port, IPs or CIDRs.
     url_allowlist: str = ""
+    # Browser jobs: Debian's Chromium (never a downloaded one), and how long one step may wait.
+    chromium_path: str = "/usr/bin/chromium"
+    browser_step_timeout_seconds: float = 30.0
     # OpenAI-compatible chat completions endpoint (Ollama, vLLM, llama.cpp, OpenAI), e.g.
     # http://127.0.0.1:11434/v1; empty: no model configured (LLM jobs fail saying so).
     llm_base_url: str = ""
