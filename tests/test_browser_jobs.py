@@ -161,3 +161,46 @@ def _next_job_runs(submit, wait_for_status, test_pages):
     done = wait_for_status(job["id"], "completed", "failed", timeout=90)
     assert done["status"] == "completed", done["error"]
     assert done["result"]["extracted"] == {"extract-2.txt": "Longrun test site"}
+
+
+@pytest.fixture
+def external_chromium(tmp_path):
+    """A Chromium the test starts with a DevTools port, as an operator's browser would run."""
+    import os
+    import signal
+    import subprocess
+    import requests
+    from conftest import free_port, wait_until
+    port = free_port()
+    process = subprocess.Popen(
+        ["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--remote-debugging-address=127.0.0.1", f"--remote-debugging-port={port}",
+         f"--user-data-dir={tmp_path / 'profile'}", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def answers():
+        try:
+            with requests.get(f"http://127.0.0.1:{port}/json/version", timeout=1) as response:
+                return response.status_code == 200
+        except requests.ConnectionError:
+            return False
+    try:
+        wait_until(answers, timeout=30, message="Chromium's DevTools port")
+        yield process, f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+
+def test_a_job_can_drive_an_existing_browser_through_an_allowed_cdp_url(
+        submit, wait_for_status, test_pages, external_chromium):
+    process, cdp_url = external_chromium
+    job = submit("browser", {"cdp_url": cdp_url, "steps": [
+        {"action": "goto", "url": test_pages.url("/links")},
+        {"action": "click", "selector": "#to-about"},
+        {"action": "extract", "selector": "#about"}]})
+    done = wait_for_status(job["id"], "completed", "failed", timeout=90)
+    assert done["status"] == "completed", done["error"]
+    assert done["result"]["extracted"] == {"extract-3.txt": "Longrun test site"}
+    assert done["result"]["final_url"] == test_pages.url("/about")
+    assert process.poll() is None  # the job disconnects from a browser it does not own
