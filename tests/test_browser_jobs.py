@@ -96,6 +96,17 @@ def test_a_redirect_into_a_private_address_fails_the_job_with_a_clear_error(
     no_chromium_left(chromium_processes, job["id"])
 
 
+def test_a_link_into_a_private_address_fails_the_job_at_the_click(submit, wait_for_status, test_pages):
+    job = submit("browser", {"steps": [
+        {"action": "goto", "url": test_pages.url("/links")},
+        {"action": "click", "selector": "#to-private"},
+        {"action": "screenshot"}]})
+    done = wait_for_status(job["id"], "completed", "failed", timeout=90)
+    assert done["status"] == "failed" and done["error"]["type"] == "UnsafeURL"
+    assert "navigation to http://10.0.0.1/admin refused" in done["error"]["message"]
+    assert done["progress"]["current_step"] == 2
+
+
 def test_agent_mode_follows_the_models_json_actions_until_done(
         submit, wait_for_status, test_pages, openai_server, chromium_processes):
     for action in ({"action": "fill", "element": 1, "value": "Grace"},   # [1] is the name input

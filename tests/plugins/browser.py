@@ -20,7 +20,8 @@ FORM = """<!doctype html><html><head><title>Greeter</title></head><body>
 </form></body></html>"""
 
 LINKS = """<!doctype html><html><head><title>Links</title></head><body>
-<ul><li><a id="to-form" href="/form">The form</a></li><li><a id="to-about" href="/about">About</a></li></ul>
+<ul><li><a id="to-form" href="/form">The form</a></li><li><a id="to-about" href="/about">About</a></li>
+<li><a id="to-private" href="http://10.0.0.1/admin">Router</a></li></ul>
 </body></html>"""
 
 ABOUT = """<!doctype html><html><head><title>About</title></head><body>
