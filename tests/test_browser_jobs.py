@@ -31,7 +31,7 @@ def test_scripted_job_fills_a_form_clicks_extracts_and_screenshots(
         {"action": "wait_for", "selector": "#greeting"},
         {"action": "extract", "selector": "#greeting", "name": "greeting.txt"},
         {"action": "screenshot", "name": "hello.png", "full_page": True},
-    ]})
+    ], "viewport": {"width": 800, "height": 600}})
     done = wait_for_status(job["id"], "completed", "failed", timeout=90)
     assert done["status"] == "completed", done["error"]
     result = done["result"]
@@ -46,6 +46,7 @@ def test_scripted_job_fills_a_form_clicks_extracts_and_screenshots(
         assert text.status_code == 200 and text.data == b"Hello, Ada!"
     with client.get(f"/api/v1/jobs/{job['id']}/artifacts/hello.png") as png:
         assert png.status_code == 200 and png.data.startswith(b"\x89PNG\r\n\x1a\n") and len(png.data) > 1000
+        assert int.from_bytes(png.data[16:20], "big") == 800  # IHDR width: the job's viewport
     no_chromium_left(chromium_processes, job["id"])
 
 

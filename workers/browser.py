@@ -125,7 +125,7 @@ class BrowserSession:
         self.marker = marker
         self.cdp_url = cdp_url
         self.guard = Guard(allowlist)
-        self.viewport = viewport or {"width": 1280, "height": 800}
+        self.viewport = {"width": 1280, "height": 800, **(viewport or {})}
         self.step_timeout_ms = int(self.settings.browser_step_timeout_seconds * 1000)
         self._playwright = None
         self._browser = None
