@@ -34,3 +34,18 @@ def test_a_killed_job_process_takes_its_chromium_with_it(tmp_path):
             process.kill()
             process.wait(10)
         process.stdout.close()
+
+
+def test_profiles_older_than_any_job_can_run_are_swept(tmp_path, monkeypatch):
+    import tempfile
+    import time
+    from workers.browser import new_profile_dir, sweep_stale_profiles
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    fresh = new_profile_dir()
+    stale = tmp_path / f"longrun-chromium-{int(time.time()) - 7200}-abc"
+    stale.mkdir()
+    (stale / "Cookies").write_text("x")
+    unrelated = tmp_path / "longrun-chromium-notastamp"
+    unrelated.mkdir()
+    assert sweep_stale_profiles(3600) == [str(stale)]
+    assert not stale.exists() and os.path.isdir(fresh) and unrelated.exists()
