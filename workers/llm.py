@@ -19,6 +19,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
@@ -48,6 +49,12 @@ class _Retryable(Exception):
         super().__init__(error.message)
         self.error = error
         self.retry_after = retry_after
+
+
+@lru_cache(maxsize=1)
+def _ssl_context():
+    # Loading the CA bundle takes ~0.2 s; each call's short-lived httpx.Client shares one.
+    return httpx.create_ssl_context()
 
 
 def normalize_base_url(url: str) -> str:
@@ -194,7 +201,7 @@ class LLMClient:
         tries = self.max_retries + 1
         for number in range(1, tries + 1):
             try:
-                with httpx.Client(timeout=self.timeout, follow_redirects=True) as http:
+                with httpx.Client(timeout=self.timeout, follow_redirects=True, verify=_ssl_context()) as http:
                     return attempt(http)
             except _Retryable as exc:
                 failure, retry_after = exc.error, exc.retry_after
