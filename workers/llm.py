@@ -208,9 +208,15 @@ class LLMClient:
             except httpx.TimeoutException as exc:
                 failure, retry_after = LLMUnavailable(
                     f"{self.base_url} did not answer in time ({type(exc).__name__})"), None
-            except httpx.TransportError as exc:
+            except httpx.ConnectError as exc:
                 failure, retry_after = LLMUnavailable(
                     f"cannot reach {self.base_url}: {type(exc).__name__}: {exc}"), None
+            except httpx.TransportError as exc:  # e.g. the server closed the connection mid-answer
+                failure, retry_after = LLMUnavailable(
+                    f"the connection to {self.base_url} failed: {type(exc).__name__}: {exc}"), None
+            except httpx.RequestError as exc:  # undecodable body, redirect loop
+                failure, retry_after = LLMBadResponse(
+                    f"{self.base_url} sent an unusable answer: {type(exc).__name__}: {exc}"), None
             if number == tries or not retry_if():
                 suffix = f" (after {number} attempts)" if number > 1 else ""
                 raise type(failure)(failure.message + suffix, details={"attempts": number}) from None
