@@ -2,13 +2,11 @@
 
 import io
 import json
-import os
 import re
 
 import pytest
 
 from conftest import wait_until
-from longrun.artifacts import ArtifactStore
 from longrun_client.cli import ExitCode, main
 
 pytestmark = pytest.mark.integration
@@ -87,16 +85,23 @@ def test_wait_timeout_exits_7(run_cli, lr_client):
         lr_client.job(job_id).cancel()
 
 
-def test_result_o_saves_the_jobs_files(run_cli, lr_client, tmp_path):
-    # The sleep kind writes no files: put one in the server's real artifact store.
-    job = lr_client.submit("sleep", {"seconds": 0})
-    job.wait(timeout=60)
-    ArtifactStore(os.environ["LONGRUN_ARTIFACTS_DIR"]).save(job.id, "summary.txt", "two lines\nof text\n")
-    run = run_cli("result", job.id, "-o", str(tmp_path / "out"))
+def test_result_o_saves_the_files_a_browser_job_made(run_cli, test_pages, tmp_path):
+    steps = [{"action": "goto", "url": test_pages.url("/about")},
+             {"action": "extract", "selector": "#about", "name": "about.txt"},
+             {"action": "screenshot", "name": "page.png"}]
+    run = run_cli("submit", "browser", "--input", json.dumps({"steps": steps}), "--wait", "--json",
+                  "--timeout", "120")
     assert run.returncode == ExitCode.OK, run.stderr
-    assert json.loads(run.stdout) == {"slept": 0, "steps": 1}
-    assert (tmp_path / "out" / "summary.txt").read_text() == "two lines\nof text\n"
-    assert f"saved {tmp_path / 'out' / 'summary.txt'}" in run.stderr
+    job = json.loads(run.stdout)
+    assert "step 3/3" in run.stderr  # the bar named the browser's steps
+
+    saved = run_cli("result", job["id"], "-o", str(tmp_path / "out"), "--json")
+    assert saved.returncode == ExitCode.OK, saved.stderr
+    body = json.loads(saved.stdout)
+    assert body["result"]["extracted"] == {"about.txt": "Longrun test site"}
+    assert sorted(body["artifacts"]) == [str(tmp_path / "out" / "about.txt"), str(tmp_path / "out" / "page.png")]
+    assert (tmp_path / "out" / "about.txt").read_text() == "Longrun test site"
+    assert (tmp_path / "out" / "page.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
 def test_usage_errors_exit_2_locally_and_when_the_server_rejects_input(run_cli):
