@@ -38,6 +38,14 @@ class UnsafeURL(InvalidInput):
     code = "unsafe_url"
 
 
+class BrowserStepFailed(LongrunError):
+    """Raised when a browser job's step cannot be carried out (no such element,
+    a page error, a wait that ran out, an agent answer that is not an action)."""
+
+    status = 422
+    code = "browser_step_failed"
+
+
 class JobNotFound(LongrunError):
     """Raised when a job id is unknown, or belongs to another tenant."""
 
@@ -106,3 +114,36 @@ class DeliveryNotFound(LongrunError):
 
     status = 404
     code = "not_found"
+
+
+class LLMError(LongrunError):
+    """Raised when a call to the language model backend fails."""
+
+    status = 502
+    code = "llm_error"
+
+
+class LLMNotConfigured(LLMError):
+    """Raised when a job needs a language model but LLM_BASE_URL is not set."""
+
+    status = 503
+    code = "llm_not_configured"
+
+
+class LLMUnavailable(LLMError):
+    """Raised when the model server cannot be reached, times out or keeps answering 5xx/429 after bounded retries."""
+
+    status = 503
+    code = "llm_unavailable"
+
+
+class LLMBadResponse(LLMError):
+    """Raised when the model server keeps answering with something that is not a chat completion."""
+
+    code = "llm_bad_response"
+
+
+class LLMRejected(LLMError):
+    """Raised when the model server refuses the request (4xx: unknown model, bad key, prompt too long); not retried."""
+
+    code = "llm_rejected"

@@ -181,7 +181,7 @@ def normalize_host(hostname: str) -> str:
         except UnicodeError:
             raise UnsafeURL("the URL's host is not a valid name", details={"host": hostname}) from None
     host = host.lower()
-    return host[:-1] if host.endswith(".") else host
+    return host.rstrip(".")
 
 
 def resolve_host(host: str, port: int) -> list[IPAddress]:
@@ -202,6 +202,14 @@ def check_url(url: str, *, allowlist=None, resolve: bool = True) -> str:
     None reads ``LONGRUN_URL_ALLOWLIST``. ``resolve=False`` skips DNS (checks
     the URL's text only), for places that must not wait on a resolver.
     """
+    checked_addresses(url, allowlist=allowlist, resolve=resolve)
+    return url
+
+
+def checked_addresses(url: str, *, allowlist=None, resolve: bool = True) -> list[IPAddress]:
+    """check_url, returning the addresses it checked (empty for a name that is
+    allow-listed or not resolved with ``resolve=False``), so that a caller can connect to exactly those and no DNS answer
+    that changes in between can redirect it."""
     allowed = _settings_allowlist() if allowlist is None else Allowlist.parse(allowlist)
     if not isinstance(url, str) or not url:
         raise UnsafeURL("the URL is empty", details={"url": url})
@@ -221,10 +229,11 @@ def check_url(url: str, *, allowlist=None, resolve: bool = True) -> str:
     port = port or ALLOWED_SCHEMES[scheme]
     host = normalize_host(parts.hostname)
     details["host"] = host
-    if allowed.allows_name(host, port):
-        return url
-
     address = _ip_or_none(host.split("%")[0])
+    if allowed.allows_name(host, port):
+        # Trusted by name, whatever it resolves to: the caller may connect by name.
+        return [address] if address is not None else []
+
     if address is None:
         last_label = host.rsplit(".", 1)[-1]
         if _NUMERIC_LABEL.match(last_label) and not _CANONICAL_IPV4.match(host):
@@ -234,13 +243,8 @@ def check_url(url: str, *, allowlist=None, resolve: bool = True) -> str:
             raise UnsafeURL(f"the URL's host {host!r} names this machine or a metadata service",
                             details=details)
         if not resolve:
-            return url
-        try:
-            addresses = resolve_host(host, port)
-        except (OSError, UnicodeError) as exc:
-            raise UnsafeURL(f"the URL's host {host!r} does not resolve ({exc})", details=details) from None
-        if not addresses:
-            raise UnsafeURL(f"the URL's host {host!r} does not resolve", details=details)
+            return []
+        addresses = _resolve(host, port, details)
     else:
         addresses = [address]
 
@@ -253,7 +257,17 @@ def check_url(url: str, *, allowlist=None, resolve: bool = True) -> str:
             raise UnsafeURL(f"the URL's host {host!r}{shown} is {problem}; "
                             "an operator can allow it with LONGRUN_URL_ALLOWLIST",
                             details={**details, "address": str(addr)})
-    return url
+    return addresses
+
+
+def _resolve(host: str, port: int, details: dict) -> list[IPAddress]:
+    try:
+        addresses = resolve_host(host, port)
+    except (OSError, UnicodeError) as exc:
+        raise UnsafeURL(f"the URL's host {host!r} does not resolve ({exc})", details=details) from None
+    if not addresses:
+        raise UnsafeURL(f"the URL's host {host!r} does not resolve", details=details)
+    return addresses
 
 
 def check_redirect(url: str, location: str, **kwargs) -> str:
