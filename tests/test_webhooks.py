@@ -8,7 +8,6 @@ import json
 import time
 
 import pytest
-import requests
 
 from conftest import wait_until
 from longrun.settings import Settings
@@ -84,14 +83,16 @@ def test_webhooks_need_a_configured_secret(client):
 
 @pytest.mark.integration
 def test_signed_deliveries_verify_retry_after_500_and_every_attempt_is_logged(
-        redis_factory, start_worker, start_api, api_headers, webhook_receiver):
-    redis = redis_factory()
+        redis_factory, start_worker, settings_for, api_headers, webhook_receiver):
+    from api import create_app
+    redis = redis_factory()  # a Redis of its own: only this worker (with these settings) delivers
     env = {"LONGRUN_WEBHOOK_SECRET": SECRET, "LONGRUN_URL_ALLOWLIST": "127.0.0.1",
            "LONGRUN_WEBHOOK_RETRY_BASE_SECONDS": "0.5", "LONGRUN_WEBHOOK_PROGRESS_INTERVAL_SECONDS": "0"}
     start_worker("webhooks", concurrency=2, redis=redis.url, **env)
-    api = start_api(env={"REDIS_URL": redis.url, **env})
-    http = requests.Session()
-    http.headers.update(api_headers)
+    app = create_app({"TESTING": True, "LONGRUN_SETTINGS": settings_for(
+        redis.url, webhook_secret=SECRET, url_allowlist="127.0.0.1")})
+    http = app.test_client()
+    http.environ_base["HTTP_AUTHORIZATION"] = api_headers["Authorization"]
     failed_once = []
 
     def respond(body):  # the first completed delivery fails with a 500
@@ -101,13 +102,13 @@ def test_signed_deliveries_verify_retry_after_500_and_every_attempt_is_logged(
         return 200
     webhook_receiver.respond = respond
 
-    job_id = http.post(f"{api.url}/api/v1/jobs", timeout=10, json={
+    job_id = http.post("/api/v1/jobs", json={
         "kind": "sleep", "input": {"seconds": 0.6, "steps": 3},
         "webhook": {"url": webhook_receiver.url, "events": ["started", "progress", "completed"]},
-    }).json()["id"]
+    }).get_json()["id"]
 
     def completed_delivered():
-        log = http.get(f"{api.url}/api/v1/jobs/{job_id}/webhooks", timeout=10).json()["deliveries"]
+        log = http.get(f"/api/v1/jobs/{job_id}/webhooks").get_json()["deliveries"]
         done = [d for d in log if d["event"] == "completed" and d["state"] == "delivered"]
         return log if done else None
     log = wait_until(completed_delivered, timeout=60, interval=0.2, message="the completed delivery")
@@ -132,7 +133,7 @@ def test_signed_deliveries_verify_retry_after_500_and_every_attempt_is_logged(
     assert [d["event"] for d in log] == ["started", "progress", "progress", "progress", "completed"]
 
     # Manual redelivery: the same message once more, logged as a third attempt.
-    redeliver = http.post(f"{api.url}/api/v1/jobs/{job_id}/webhooks/{final['id']}/redeliver", timeout=10)
+    redeliver = http.post(f"/api/v1/jobs/{job_id}/webhooks/{final['id']}/redeliver")
     assert redeliver.status_code == 202
     wait_until(lambda: len(webhook_receiver.received()) == len(received) + 1, timeout=30, message="redelivery")
     again = webhook_receiver.received()[-1]
@@ -140,8 +141,56 @@ def test_signed_deliveries_verify_retry_after_500_and_every_attempt_is_logged(
     verify(SECRET, again["headers"], again["body"])
 
     def three_attempts():
-        log = http.get(f"{api.url}/api/v1/jobs/{job_id}/webhooks", timeout=10).json()["deliveries"]
+        log = http.get(f"/api/v1/jobs/{job_id}/webhooks").get_json()["deliveries"]
         return next(d for d in log if d["id"] == final["id"])["attempts"][2:]
-    assert wait_until(three_attempts, timeout=10, message="third attempt logged")[0]["status_code"] == 200
-    assert http.post(f"{api.url}/api/v1/jobs/{job_id}/webhooks/msg_nope/redeliver", timeout=10).status_code == 404
-    http.close()
+    assert wait_until(three_attempts, message="third attempt logged")[0]["status_code"] == 200
+    assert http.post(f"/api/v1/jobs/{job_id}/webhooks/msg_nope/redeliver").status_code == 404
+
+
+def test_dispatcher_records_and_publishes_only_wanted_events_and_throttles_progress(
+        redis_client, settings_for, redis_url):
+    from longrun.jobstore import JobStore
+    from longrun.webhooks import DeliveryLog, Dispatcher
+    settings = settings_for(redis_url, webhook_progress_interval_seconds=60)
+    store = JobStore(redis_client, settings)
+    published = []
+    store.on_transition = Dispatcher(store, lambda job_id, delivery_id: published.append(delivery_id))
+    hook = json.dumps({"url": "https://example.com/h", "events": ["progress", "completed"]})
+    job_id, _, _ = store.create(tenant="wh-unit", kind="sleep", input={}, timeout_seconds=60,
+                                extra={"webhook": hook})
+    plain_id, _, _ = store.create(tenant="wh-unit", kind="sleep", input={}, timeout_seconds=60)
+
+    store.transition(job_id, JobStatus.RUNNING)  # started: not asked for
+    store.transition(job_id, JobStatus.RUNNING, progress={"percentage": 10})
+    store.transition(job_id, JobStatus.RUNNING, progress={"percentage": 20})  # throttled
+    store.transition(job_id, JobStatus.COMPLETED)
+    store.transition(plain_id, JobStatus.RUNNING, progress={"percentage": 10})
+
+    log = DeliveryLog(redis_client, settings).list(job_id)
+    assert [d["event"] for d in log] == ["progress", "completed"]
+    assert [d["id"] for d in log] == published
+    assert all(d["state"] == "pending" and d["attempts"] == [] for d in log)
+    assert DeliveryLog(redis_client, settings).list(plain_id) == []
+    store.delete(job_id)
+    assert DeliveryLog(redis_client, settings).list(job_id) == []
+
+
+def test_cancelling_a_pending_job_in_the_api_sends_its_completed_webhook(
+        redis_factory, settings_for, api_headers):
+    from api import create_app
+    from longrun.webhooks import DeliveryLog
+    redis = redis_factory()  # no worker: the job stays pending until cancelled
+    settings = settings_for(redis.url, webhook_secret=SECRET, url_allowlist="127.0.0.1")
+    app = create_app({"TESTING": True, "LONGRUN_SETTINGS": settings})
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = api_headers["Authorization"]
+    job_id = client.post("/api/v1/jobs", json={"kind": "sleep", "webhook": {"url": "http://127.0.0.1:9/h"}}
+                         ).get_json()["id"]
+
+    assert client.post(f"/api/v1/jobs/{job_id}/cancel").status_code == 200
+
+    (delivery,) = client.get(f"/api/v1/jobs/{job_id}/webhooks").get_json()["deliveries"]
+    assert delivery["event"] == "completed" and delivery["url"] == "http://127.0.0.1:9/h"
+    body = json.loads(DeliveryLog(app.extensions["longrun"].store.redis, settings).get(job_id, delivery["id"])["body"])
+    assert body["type"] == "job.completed" and body["data"]["status"] == "cancelled"
+    assert app.extensions["longrun"].store.redis.llen("longrun.webhooks") == 1  # the delivery task is queued
