@@ -30,6 +30,21 @@ class UnknownKind(InvalidInput):
     code = "unknown_kind"
 
 
+class Unauthorized(LongrunError):
+    """Raised when a request has no API key, or one that is not configured."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class RateLimited(LongrunError):
+    """Raised when an API key has made too many requests in the current window."""
+
+    status = 429
+    code = "rate_limited"
+    retry_after = 1
+
+
 class JobNotFound(LongrunError):
     """Raised when a job id is unknown, or belongs to another tenant."""
 
@@ -71,6 +86,12 @@ class ServiceUnavailable(LongrunError):
     status = 503
     code = "service_unavailable"
     retry_after = 5
+
+
+class QueueFull(ServiceUnavailable):
+    """Raised when a kind's queue is deeper than max_queue_depth (backpressure)."""
+
+    code = "queue_full"
 
 
 class JobCancelled(LongrunError):

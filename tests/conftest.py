@@ -6,6 +6,7 @@ reads its URL from the environment when first imported. Real Celery workers
 and gunicorn run as subprocesses that the fixtures start and end by pid.
 """
 
+import hashlib
 import os
 import shutil
 import signal
@@ -35,6 +36,10 @@ TEST_ENV = {
     "LONGRUN_HEARTBEAT_SECONDS": "0.3",
     "LONGRUN_CANCEL_GRACE_SECONDS": "2",
     "LONGRUN_PROGRESS_INTERVAL_SECONDS": "0.05",
+    # Every API of the session (in-process and gunicorn) knows the test key, as tenant "default".
+    "LONGRUN_API_KEYS": "default=" + hashlib.sha256(TEST_API_KEY.encode()).hexdigest(),
+    # Tests poll hard; the rate limit has its own tests (tests/test_limits.py).
+    "LONGRUN_RATE_LIMIT_REQUESTS": "0",
 }
 
 
@@ -283,7 +288,7 @@ class LiveServer:
                 raise RuntimeError(f"gunicorn exited; see {self.log_path}")
             try:
                 return requests.get(self.url + "/openapi.json", timeout=1).status_code == 200
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # still booting (slow on a busy machine)
                 return False
         wait_until(up, timeout=30, message="gunicorn")
         return self
