@@ -15,16 +15,18 @@ def create_app(test_config: dict | None = None) -> Flask:
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_REDOC_PATH="docs",
         OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js",
-        MAX_CONTENT_LENGTH=50 * 1024 * 1024,
     )
     if test_config:
         app.config.update(test_config)
 
     app.json.sort_keys = False
 
-    from api import errors, extensions, jobs, system
+    from api import auth, errors, extensions, jobs, limits, system
 
     extensions.init_app(app)
+    settings = extensions.services(app).settings
+    auth.init_app(app, settings)
+    limits.configure(app, settings)
     api = extensions.make_api(app)
     errors.init_app(app)
     api.register_blueprint(jobs.blp)

@@ -185,8 +185,10 @@ class JobStore:
             record, meta = pipe.execute()
             if not record or (tenant is not None and record.get("tenant") != tenant):
                 # A tombstone is only honoured for the owner; others get a plain 404.
-                if not record and self.redis.exists(keys.tombstone(job_id)):
-                    raise JobExpired(f"job {job_id} has expired")
+                if not record:
+                    owner = self.redis.get(keys.tombstone(job_id))
+                    if owner and (tenant is None or owner == tenant):
+                        raise JobExpired(f"job {job_id} has expired")
                 raise JobNotFound(f"no job with id {job_id}")
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise ServiceUnavailable("Redis is unreachable") from exc
