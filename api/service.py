@@ -12,7 +12,7 @@ import redis
 
 from longrun import keys
 from longrun.errors import (IdempotencyConflict, InvalidInput, JobAlreadyFinished, JobNotFinished,
-                            JobNotFound, ServiceUnavailable, UnknownKind)
+                            JobNotFound, QueueFull, ServiceUnavailable, UnknownKind)
 from longrun.jobstore import document
 from longrun.states import JobStatus
 from tasks import KINDS
@@ -48,6 +48,20 @@ def resolve_timeout(settings, timeout_seconds: int | None) -> int:
     return timeout
 
 
+def check_backpressure(svc, kind: str) -> None:
+    """503 + Retry-After when the kind's queue is deeper than max_queue_depth."""
+    limit = svc.settings.max_queue_depth
+    if not limit:
+        return
+    try:
+        depth = svc.store.queue_lengths([kind])[kind]
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise ServiceUnavailable("Redis is unreachable") from exc
+    if depth >= limit:
+        raise QueueFull(f"the {kind} queue holds {depth} jobs (limit {limit}); try again later",
+                        details={"kind": kind, "queued": depth})
+
+
 def enqueue(svc, job_id: str, kind: str, priority: int, timeout: int) -> None:
     """Publish the job's message: only its id travels through the broker."""
     svc.celery.send_task(
@@ -64,6 +78,7 @@ def submit(svc, tenant: str, *, kind: str, input: dict, priority: int = 0,
     """Validate, record and enqueue a job; returns (job document, newly created)."""
     job_input = validate_input(kind, input)
     timeout = resolve_timeout(svc.settings, timeout_seconds)
+    check_backpressure(svc, kind)
     job_id, outcome, record = svc.store.create(
         tenant=tenant, kind=kind, input=job_input, priority=priority, timeout_seconds=timeout,
         metadata=metadata, job_id=job_id, idempotency_key=idempotency_key,

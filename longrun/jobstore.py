@@ -58,7 +58,7 @@ def _loads(value, default=None):
 class Claim:
     """What a worker may do with a job it received (see lua/claim.lua)."""
 
-    verdict: str  # run | busy | done | gone | cancelled | exhausted
+    verdict: str  # run | busy | tenant_busy | done | gone | cancelled | exhausted
     input: dict | None = None
     attempts: int = 0
     retry_in: int = 0
@@ -146,10 +146,14 @@ class JobStore:
             "claim", job_id, token=token, lease_ttl=self.settings.lease_seconds,
             max_attempts=self.settings.max_attempts,
             lost_error=json.dumps(lost_error), lost_meta=lost_meta,
+            tenant_cap=self.settings.max_running_per_tenant,
+            tenant_retry=self.settings.tenant_busy_retry_seconds,
         )
         verdict = reply[0]
         if verdict == "run":
             return Claim("run", input=_loads(reply[1], {}), attempts=int(reply[2]))
+        if verdict == "tenant_busy":
+            return Claim("tenant_busy", retry_in=max(1, int(reply[1])))
         if verdict == "busy":
             return Claim("busy", retry_in=max(1, int(reply[1])))
         return Claim(verdict)

@@ -76,6 +76,11 @@ WORKERS = f"{PREFIX}workers"
 JANITOR_LOCK = f"{PREFIX}janitor:lock"
 
 
+def rate(identity: str, window: int) -> str:
+    """Counter: requests of one API key in one rate-limit window (expires with it)."""
+    return f"{PREFIX}rate:{identity}:{window}"
+
+
 def queue(kind: str) -> str:
     """The broker queue that carries jobs of one kind."""
     return f"{QUEUE_PREFIX}{kind}"
