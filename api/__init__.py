@@ -7,6 +7,8 @@ from longrun import __version__
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
+    # "/artifacts//etc/passwd" is a 404, not a redirect to a tidied path.
+    app.url_map.merge_slashes = False
     app.config.from_mapping(
         API_TITLE="Longrun",
         API_VERSION=__version__,
