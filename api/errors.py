@@ -73,7 +73,9 @@ class LongrunApi(Api):
 
     def handle_http_exception(self, error: HTTPException):
         data = getattr(error, "data", None) or {}
-        headers = dict(data.get("headers") or {})
+        # Keep the exception's own headers (Allow on 405, WWW-Authenticate...), not its HTML type.
+        headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+        headers.update(data.get("headers") or {})
         code = HTTP_CODES.get(error.code, "error")
         message = data.get("message") or error.description or error.name
         details = {}
