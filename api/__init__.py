@@ -23,14 +23,16 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     app.json.sort_keys = False
 
-    from api import auth, errors, extensions, jobs, limits, system
+    from api import auth, errors, extensions, jobs, limits, openapi, system
 
     extensions.init_app(app)
     settings = extensions.services(app).settings
     auth.init_app(app, settings)
     limits.configure(app, settings)
+    app.config.setdefault("API_SPEC_OPTIONS", openapi.SPEC_OPTIONS)
     api = extensions.make_api(app)
     errors.init_app(app)
     api.register_blueprint(jobs.blp)
     api.register_blueprint(system.blp)
+    openapi.init_api(api, settings)  # keep last: documents every registered route
     return app
