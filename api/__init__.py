@@ -23,7 +23,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     app.json.sort_keys = False
 
-    from api import auth, errors, extensions, jobs, limits, openapi, system
+    from api import auth, errors, extensions, jobs, limits, live, metrics, openapi, system
 
     extensions.init_app(app)
     settings = extensions.services(app).settings
@@ -34,5 +34,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     errors.init_app(app)
     api.register_blueprint(jobs.blp)
     api.register_blueprint(system.blp)
+    api.register_blueprint(live.blp)
+    api.register_blueprint(metrics.blp)
     openapi.init_api(api, settings)  # keep last: documents every registered route
     return app

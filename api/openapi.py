@@ -5,7 +5,11 @@
 - The submit body is one variant per job kind (``oneOf``): ``kind`` names
   the kind and ``input`` has that kind's input schema, so the contract says
   exactly which bodies are accepted (schemathesis holds us to it). The
-  deployment's ``max_timeout_seconds`` is the documented maximum.
+  deployment's ``max_timeout_seconds`` is the documented maximum, and
+  ``webhook`` is offered only where webhooks are enabled (a secret is set).
+- A nullable nested schema: apispec writes it as ``anyOf: [$ref, {type: object,
+  nullable: true}]``, whose second branch admits *any* object; we make it admit
+  only null, so the contract does not promise bodies the API refuses.
 """
 
 from copy import deepcopy
@@ -41,6 +45,21 @@ def init_api(api, settings: Settings) -> None:
     submit = paths.get(SUBMIT_PATH, {}).get("post")
     if submit:
         submit["requestBody"]["content"]["application/json"]["schema"] = submit_body_schema(api, settings)
+    only_null_in_nullable_refs(paths)
+    only_null_in_nullable_refs(spec.components.schemas)
+
+
+def only_null_in_nullable_refs(node) -> None:
+    if isinstance(node, dict):
+        variants = node.get("anyOf")
+        if isinstance(variants, list) and len(variants) == 2 and "$ref" in variants[0] \
+                and variants[1] == {"type": "object", "nullable": True}:
+            variants[1] = {"type": "object", "nullable": True, "enum": [None]}
+        for value in node.values():
+            only_null_in_nullable_refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            only_null_in_nullable_refs(value)
 
 
 def submit_body_schema(api, settings: Settings) -> dict:
@@ -48,6 +67,8 @@ def submit_body_schema(api, settings: Settings) -> dict:
     from api.schemas import JobSubmitSchema
     common = converter.schema2jsonschema(JobSubmitSchema)
     common["properties"]["timeout_seconds"]["maximum"] = settings.max_timeout_seconds
+    if not getattr(settings, "webhook_secret", None):
+        common["properties"].pop("webhook", None)  # refused here: not part of this deployment's contract
     variants = []
     for kind in KINDS.values():
         variant = deepcopy(common)

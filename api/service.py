@@ -4,6 +4,7 @@ Core routes and the seed compatibility adapters both call these, so there is
 one job system with several faces.
 """
 
+import json
 import logging
 
 from kombu.exceptions import OperationalError
@@ -15,6 +16,7 @@ from longrun.errors import (IdempotencyConflict, InvalidInput, JobAlreadyFinishe
                             JobNotFound, QueueFull, ServiceUnavailable, UnknownKind)
 from longrun.jobstore import document
 from longrun.states import JobStatus
+from longrun.webhooks import validate_webhook
 from tasks import KINDS
 
 log = logging.getLogger(__name__)
@@ -74,10 +76,13 @@ def enqueue(svc, job_id: str, kind: str, priority: int, timeout: int) -> None:
 def submit(svc, tenant: str, *, kind: str, input: dict, priority: int = 0,
            timeout_seconds: int | None = None, metadata: dict | None = None,
            idempotency_key: str | None = None, request_hash: str = "",
-           job_id: str | None = None, extra: dict | None = None) -> tuple[dict, bool]:
+           job_id: str | None = None, extra: dict | None = None,
+           webhook: dict | None = None) -> tuple[dict, bool]:
     """Validate, record and enqueue a job; returns (job document, newly created)."""
     job_input = validate_input(kind, input)
     timeout = resolve_timeout(svc.settings, timeout_seconds)
+    if webhook:
+        extra = {**(extra or {}), "webhook": json.dumps(validate_webhook(svc.settings, webhook))}
     check_backpressure(svc, kind)
     job_id, outcome, record = svc.store.create(
         tenant=tenant, kind=kind, input=job_input, priority=priority, timeout_seconds=timeout,

@@ -45,6 +45,14 @@ class RateLimited(LongrunError):
     retry_after = 1
 
 
+class UnsafeURL(InvalidInput):
+    """Raised when a URL a job would visit or call is refused by the URL rules
+    (non-http(s) scheme, private/loopback/link-local/metadata address, disguised
+    IP form, or a redirect into one) and is not allow-listed (longrun/urls.py)."""
+
+    code = "unsafe_url"
+
+
 class JobNotFound(LongrunError):
     """Raised when a job id is unknown, or belongs to another tenant."""
 
@@ -104,3 +112,18 @@ class JobTimedOut(LongrunError):
     """Raised when a job ran past its timeout_seconds."""
 
     code = "timeout"
+
+
+class TooManyStreams(LongrunError):
+    """Raised when a tenant opens more live event streams than it may hold at once."""
+
+    status = 429
+    code = "too_many_streams"
+    retry_after = 5
+
+
+class DeliveryNotFound(LongrunError):
+    """Raised when a webhook delivery id is not in the job's delivery log."""
+
+    status = 404
+    code = "not_found"

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 # Each area keeps its fixtures in tests/plugins/<area>.py and lists it here.
-pytest_plugins: list[str] = ["plugins.security"]
+pytest_plugins: list[str] = ["plugins.live", "plugins.security"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="longrun-tests-"))
@@ -288,7 +288,7 @@ class LiveServer:
                 raise RuntimeError(f"gunicorn exited; see {self.log_path}")
             try:
                 return requests.get(self.url + "/openapi.json", timeout=1).status_code == 200
-            except (requests.ConnectionError, requests.Timeout):  # still booting (slow on a busy machine)
+            except (requests.ConnectionError, requests.Timeout):  # still booting
                 return False
         wait_until(up, timeout=30, message="gunicorn")
         return self

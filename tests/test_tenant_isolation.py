@@ -4,6 +4,8 @@ The routes are read from the app's URL map, so a route added later (the live
 event stream, say) is covered as soon as it exists.
 """
 
+import re
+
 import pytest
 
 from api import create_app
@@ -13,6 +15,7 @@ from longrun import keys
 pytestmark = pytest.mark.integration
 
 ARTIFACT = "out.txt"
+PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
 
 
 def job_routes(app) -> list[tuple[str, str]]:
@@ -21,8 +24,7 @@ def job_routes(app) -> list[tuple[str, str]]:
     for rule in app.url_map.iter_rules():
         if "job_id" not in rule.arguments:
             continue
-        path = rule.rule.replace("<string:job_id>", "{id}").replace("<job_id>", "{id}")
-        path = path.replace("<path:name>", ARTIFACT).replace("<string:name>", ARTIFACT)
+        path = PARAMETER.sub(lambda m: {"job_id": "{id}", "name": ARTIFACT}.get(m.group(1), "0" * 32), rule.rule)
         found += [(method, path) for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
     return found
 
