@@ -1,6 +1,8 @@
 """Per-process services the routes use: the job store, artifact store and the
 Celery publisher, created once by ``init_app`` and found through ``current_app``."""
 
+from functools import partial
+
 from flask import Flask, current_app
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
@@ -9,6 +11,8 @@ from webargs.flaskparser import FlaskParser
 from longrun.artifacts import ArtifactStore
 from longrun.jobstore import JobStore
 from longrun.settings import Settings, get_settings
+from longrun.webhooks import Dispatcher
+from workers.webhook_task import publish as publish_webhook
 
 EXTENSION = "longrun"
 
@@ -30,16 +34,19 @@ def init_app(app: Flask) -> None:
         from workers.celery_app import make_celery
         celery_app = make_celery(settings)
 
+    store = JobStore.from_settings(settings)
+    # A cancel made here (a pending job) triggers the job's webhook too.
+    store.on_transition = Dispatcher(store, partial(publish_webhook, celery_app))
     app.extensions[EXTENSION] = Services(
         settings=settings,
-        store=JobStore.from_settings(settings),
+        store=store,
         artifacts=ArtifactStore(settings.artifacts_dir),
         celery_app=celery_app,
     )
 
 
-def services() -> Services:
-    return current_app.extensions[EXTENSION]
+def services(app: Flask | None = None) -> Services:
+    return (app or current_app).extensions[EXTENSION]
 
 
 class Parser(FlaskParser):

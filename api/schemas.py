@@ -3,7 +3,10 @@ responses and generate /openapi.json."""
 
 from marshmallow import Schema, fields, validate
 
+from longrun import jsonfields
 from longrun.states import FINAL_STATUSES, JobStatus
+from longrun.webhooks import DEFAULT_EVENTS as DEFAULT_WEBHOOK_EVENTS
+from longrun.webhooks import EVENTS as WEBHOOK_EVENTS
 
 STATUSES = [s.value for s in JobStatus]
 FINAL = sorted(s.value for s in FINAL_STATUSES)
@@ -41,16 +44,27 @@ class JobSchema(Schema):
     cancel_requested = fields.Boolean()
 
 
+class WebhookSchema(Schema):
+    url = fields.String(required=True, validate=validate.Length(max=2048),
+                        metadata={"description": "http(s) URL; must pass the URL rules (no private addresses)."})
+    events = fields.List(
+        fields.String(validate=validate.OneOf(WEBHOOK_EVENTS)), load_default=list(DEFAULT_WEBHOOK_EVENTS),
+        validate=validate.Length(min=1),
+        metadata={"description": "started, progress (throttled) and/or completed (any final state)."})
+
+
 class JobSubmitSchema(Schema):
     kind = fields.String(required=True, metadata={"description": "A kind listed by GET /api/v1/kinds."})
     input = fields.Dict(load_default=dict)
-    priority = fields.Integer(
+    priority = jsonfields.Integer(
         load_default=0, validate=validate.Range(0, 9),
         metadata={"description": "0 (lowest, default) to 9 (highest); higher runs first."})
-    timeout_seconds = fields.Integer(
+    timeout_seconds = jsonfields.Integer(
         load_default=None, allow_none=True, validate=validate.Range(min=1),
         metadata={"description": "Soft time limit; the job is failed past it."})
     metadata = fields.Dict(load_default=dict)
+    webhook = fields.Nested(WebhookSchema, load_default=None, allow_none=True,
+                            metadata={"description": "Where to POST signed notifications about this job."})
 
 
 class JobListQuerySchema(Schema):
