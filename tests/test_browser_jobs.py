@@ -149,7 +149,7 @@ def test_cancel_during_a_page_that_never_loads_closes_chromium_and_the_worker_go
     done = wait_for_status(job["id"], "cancelled", "failed", "completed", timeout=60)
     assert done["status"] == "cancelled"
     no_chromium_left(chromium_processes, job["id"])
-    assert sorted(chromium_processes()) == sorted(before)
+    assert set(chromium_processes()) <= set(before)  # none added (earlier ones may still be ending)
     _next_job_runs(submit, wait_for_status, test_pages)
 
 
@@ -163,7 +163,7 @@ def test_timeout_during_a_page_that_never_loads_fails_the_job_and_closes_chromiu
     done = wait_for_status(job["id"], "failed", "completed", timeout=60)
     assert done["status"] == "failed" and done["error"]["type"] == "Timeout"
     no_chromium_left(chromium_processes, job["id"])
-    assert sorted(chromium_processes()) == sorted(before)
+    assert set(chromium_processes()) <= set(before)  # none added (earlier ones may still be ending)
     _next_job_runs(submit, wait_for_status, test_pages)
 
 
