@@ -136,7 +136,7 @@ def test_agent_mode_follows_the_models_json_actions_until_done(
     no_chromium_left(chromium_processes, job["id"])
 
 
-def test_cancel_during_a_page_that_never_loads_closes_chromium(
+def test_cancel_during_a_page_that_never_loads_closes_chromium_and_the_worker_goes_on(
         client, submit, wait_for_status, test_pages, chromium_processes):
     from conftest import wait_until
     before = chromium_processes()
@@ -150,6 +150,7 @@ def test_cancel_during_a_page_that_never_loads_closes_chromium(
     assert done["status"] == "cancelled"
     no_chromium_left(chromium_processes, job["id"])
     assert set(chromium_processes()) <= set(before)  # none added (earlier ones may still be ending)
+    _next_job_runs(submit, wait_for_status, test_pages)
 
 
 def test_timeout_during_a_page_that_never_loads_fails_the_job_closes_chromium_and_the_worker_goes_on(
