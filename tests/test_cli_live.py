@@ -134,3 +134,11 @@ def test_logs_prints_what_the_job_logged(run_cli, lr_client):
     assert lines[0].endswith("step 1 of 2: sleeping 0.1s")
     assert "failing on purpose after 2 steps" in lines[-1]
     assert [entry["level"] for entry in job.logs()] == ["INFO", "INFO", "ERROR"]
+
+
+def test_a_wrong_or_missing_api_key_exits_8(run_cli, live_api):
+    wrong = run_cli("ls", LONGRUN_API_KEY="not-a-key")
+    assert wrong.returncode == ExitCode.UNAUTHORIZED
+    assert "401" in wrong.stderr
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["--url", live_api.url, "--api-key", "", "ls"], out, err) == ExitCode.UNAUTHORIZED

@@ -7,7 +7,7 @@ import pytest
 from conftest import wait_until
 from longrun.artifacts import ArtifactStore
 from longrun_client import (Client, InvalidInput, JobCancelled, JobFailed, JobNotFinished, NotFound,
-                            Unavailable, WaitTimeout)
+                            Unauthorized, Unavailable, WaitTimeout)
 
 pytestmark = pytest.mark.integration
 
@@ -120,6 +120,13 @@ def test_delete_removes_the_job(lr_client):
     job.delete()
     with pytest.raises(NotFound):
         job.status()
+
+
+def test_a_wrong_key_is_unauthorized(live_api):
+    with Client(live_api.url, api_key="not-a-key") as client:
+        with pytest.raises(Unauthorized) as info:
+            client.job("0" * 32).status()
+    assert info.value.status == 401
 
 
 def test_an_unreachable_server_is_unavailable():
