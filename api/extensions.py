@@ -45,8 +45,8 @@ def init_app(app: Flask) -> None:
     )
 
 
-def services() -> Services:
-    return current_app.extensions[EXTENSION]
+def services(app: Flask | None = None) -> Services:
+    return (app or current_app).extensions[EXTENSION]
 
 
 class Parser(FlaskParser):

@@ -3,6 +3,7 @@ responses and generate /openapi.json."""
 
 from marshmallow import Schema, fields, validate
 
+from longrun import jsonfields
 from longrun.states import FINAL_STATUSES, JobStatus
 from longrun.webhooks import DEFAULT_EVENTS as DEFAULT_WEBHOOK_EVENTS
 from longrun.webhooks import EVENTS as WEBHOOK_EVENTS
@@ -55,10 +56,10 @@ class WebhookSchema(Schema):
 class JobSubmitSchema(Schema):
     kind = fields.String(required=True, metadata={"description": "A kind listed by GET /api/v1/kinds."})
     input = fields.Dict(load_default=dict)
-    priority = fields.Integer(
+    priority = jsonfields.Integer(
         load_default=0, validate=validate.Range(0, 9),
         metadata={"description": "0 (lowest, default) to 9 (highest); higher runs first."})
-    timeout_seconds = fields.Integer(
+    timeout_seconds = jsonfields.Integer(
         load_default=None, allow_none=True, validate=validate.Range(min=1),
         metadata={"description": "Soft time limit; the job is failed past it."})
     metadata = fields.Dict(load_default=dict)

@@ -13,7 +13,7 @@ import redis
 
 from longrun import keys
 from longrun.errors import (IdempotencyConflict, InvalidInput, JobAlreadyFinished, JobNotFinished,
-                            JobNotFound, ServiceUnavailable, UnknownKind)
+                            JobNotFound, QueueFull, ServiceUnavailable, UnknownKind)
 from longrun.jobstore import document
 from longrun.states import JobStatus
 from longrun.webhooks import validate_webhook
@@ -50,6 +50,20 @@ def resolve_timeout(settings, timeout_seconds: int | None) -> int:
     return timeout
 
 
+def check_backpressure(svc, kind: str) -> None:
+    """503 + Retry-After when the kind's queue is deeper than max_queue_depth."""
+    limit = svc.settings.max_queue_depth
+    if not limit:
+        return
+    try:
+        depth = svc.store.queue_lengths([kind])[kind]
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise ServiceUnavailable("Redis is unreachable") from exc
+    if depth >= limit:
+        raise QueueFull(f"the {kind} queue holds {depth} jobs (limit {limit}); try again later",
+                        details={"kind": kind, "queued": depth})
+
+
 def enqueue(svc, job_id: str, kind: str, priority: int, timeout: int) -> None:
     """Publish the job's message: only its id travels through the broker."""
     svc.celery.send_task(
@@ -69,6 +83,7 @@ def submit(svc, tenant: str, *, kind: str, input: dict, priority: int = 0,
     timeout = resolve_timeout(svc.settings, timeout_seconds)
     if webhook:
         extra = {**(extra or {}), "webhook": json.dumps(validate_webhook(svc.settings, webhook))}
+    check_backpressure(svc, kind)
     job_id, outcome, record = svc.store.create(
         tenant=tenant, kind=kind, input=job_input, priority=priority, timeout_seconds=timeout,
         metadata=metadata, job_id=job_id, idempotency_key=idempotency_key,

@@ -30,6 +30,21 @@ class UnknownKind(InvalidInput):
     code = "unknown_kind"
 
 
+class Unauthorized(LongrunError):
+    """Raised when a request has no API key, or one that is not configured."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class RateLimited(LongrunError):
+    """Raised when an API key has made too many requests in the current window."""
+
+    status = 429
+    code = "rate_limited"
+    retry_after = 1
+
+
 class UnsafeURL(InvalidInput):
     """Raised when a URL a job would visit or call is refused by the URL rules
     (non-http(s) scheme, private/loopback/link-local/metadata address, disguised
@@ -89,6 +104,12 @@ class ServiceUnavailable(LongrunError):
     retry_after = 5
 
 
+class QueueFull(ServiceUnavailable):
+    """Raised when a kind's queue is deeper than max_queue_depth (backpressure)."""
+
+    code = "queue_full"
+
+
 class JobCancelled(LongrunError):
     """Raised inside a running job when a client has asked to cancel it."""
 
@@ -99,21 +120,6 @@ class JobTimedOut(LongrunError):
     """Raised when a job ran past its timeout_seconds."""
 
     code = "timeout"
-
-
-class TooManyStreams(LongrunError):
-    """Raised when a tenant opens more live event streams than it may hold at once."""
-
-    status = 429
-    code = "too_many_streams"
-    retry_after = 5
-
-
-class DeliveryNotFound(LongrunError):
-    """Raised when a webhook delivery id is not in the job's delivery log."""
-
-    status = 404
-    code = "not_found"
 
 
 class LLMError(LongrunError):
@@ -147,3 +153,16 @@ class LLMRejected(LLMError):
     """Raised when the model server refuses the request (4xx: unknown model, bad key, prompt too long); not retried."""
 
     code = "llm_rejected"
+class TooManyStreams(LongrunError):
+    """Raised when a tenant opens more live event streams than it may hold at once."""
+
+    status = 429
+    code = "too_many_streams"
+    retry_after = 5
+
+
+class DeliveryNotFound(LongrunError):
+    """Raised when a webhook delivery id is not in the job's delivery log."""
+
+    status = 404
+    code = "not_found"

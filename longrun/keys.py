@@ -84,6 +84,9 @@ def chat_messages(tenant: str, chat_id: str) -> str:
 def chat_meta(tenant: str, chat_id: str) -> str:
     """Hash: a chat's owner (user_id, user_type), session title, timestamps and turn count."""
     return f"{PREFIX}chat:{tenant}:{chat_id}:meta"
+def rate(identity: str, window: int) -> str:
+    """Counter: requests of one API key in one rate-limit window (expires with it)."""
+    return f"{PREFIX}rate:{identity}:{window}"
 
 
 def queue(kind: str) -> str:

@@ -41,6 +41,23 @@ class Settings:
     redis_timeout_seconds: float = 2.0
     events_maxlen: int = 1000
     artifacts_dir: str = "var/artifacts"
+    # -- security and limits (README "Security and limits") --
+    # API keys: "tenant=sha256hex,..." (hash a key with: python -m api.auth hash KEY).
+    api_keys: str = ""
+    # "on" (default) or "off": off serves every request as tenant "default" (local development only).
+    auth: str = "on"
+    # Largest request body (uploads included) and multipart limits; past them: 413.
+    max_request_bytes: int = 50 * 1024 * 1024
+    max_form_parts: int = 100
+    max_form_field_bytes: int = 1024 * 1024
+    # Requests per API key per window; past it: 429 + Retry-After. 0 turns it off.
+    rate_limit_requests: int = 1200
+    rate_limit_window_seconds: int = 60
+    # Jobs of one tenant running at once; a worker defers the next (0: no cap).
+    max_running_per_tenant: int = 0
+    tenant_busy_retry_seconds: int = 2
+    # Messages waiting in a kind's queue past which submit answers 503 + Retry-After (0: no limit).
+    max_queue_depth: int = 10000
     # Live event stream (SSE): idle streams get a comment this often; each
     # tenant may hold this many open at once.
     sse_heartbeat_seconds: float = 15.0
@@ -92,6 +109,11 @@ class Settings:
                 raise SettingsError(f"{name} must not be negative")
         if self.max_attempts < 1:
             raise SettingsError("max_attempts must be at least 1")
+        if self.auth not in ("on", "off"):
+            raise SettingsError("LONGRUN_AUTH must be 'on' or 'off'")
+        for name in ("max_request_bytes", "max_form_parts", "rate_limit_window_seconds"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{env_name(name)} must be at least 1")
         try:
             from longrun.urls import Allowlist
             Allowlist.parse(self.url_allowlist)

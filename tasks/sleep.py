@@ -7,19 +7,19 @@ purpose when ``fail`` is set.
 import time
 
 from celery import shared_task
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, validate
 
-from longrun import keys
+from longrun import jsonfields, keys
 from tasks.kind import Kind
 from workers.job_task import Job, JobTask
 
 
 class SleepInput(Schema):
-    seconds = fields.Float(load_default=1.0, validate=validate.Range(min=0, max=24 * 3600))
-    steps = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
-    fail = fields.Boolean(load_default=False)
+    seconds = jsonfields.Float(load_default=1.0, validate=validate.Range(min=0, max=24 * 3600))
+    steps = jsonfields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    fail = jsonfields.Boolean(load_default=False)
     # Extra log lines per step, to exercise per-job logs and their caps.
-    log_lines = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10_000))
+    log_lines = jsonfields.Integer(load_default=0, validate=validate.Range(min=0, max=10_000))
 
 
 class SleepFailed(Exception):

@@ -6,6 +6,7 @@ reads its URL from the environment when first imported. Real Celery workers
 and gunicorn run as subprocesses that the fixtures start and end by pid.
 """
 
+import hashlib
 import os
 import shutil
 import signal
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 # Each area keeps its fixtures in tests/plugins/<area>.py and lists it here.
-pytest_plugins: list[str] = ["plugins.llm", "plugins.browser", "plugins.live"]
+pytest_plugins: list[str] = ["plugins.llm", "plugins.browser", "plugins.live", "plugins.security"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="longrun-tests-"))
@@ -38,6 +39,10 @@ TEST_ENV = {
     # Test servers listen on 127.0.0.1; the URL rules refuse it unless allow-listed.
     # Refusal tests use other private addresses (localhost, 10/8, 169.254.169.254).
     "LONGRUN_URL_ALLOWLIST": "127.0.0.1",
+    # Every API of the session (in-process and gunicorn) knows the test key, as tenant "default".
+    "LONGRUN_API_KEYS": "default=" + hashlib.sha256(TEST_API_KEY.encode()).hexdigest(),
+    # Tests poll hard; the rate limit has its own tests (tests/test_limits.py).
+    "LONGRUN_RATE_LIMIT_REQUESTS": "0",
 }
 
 

@@ -83,9 +83,10 @@ class JobTask(Task):
         token = f"{self.request.hostname}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         lost_error, lost_meta = _lost_error(settings.max_attempts)
         claim = store.claim(job_id, token, lost_error=lost_error, lost_meta=lost_meta)
-        if claim.verdict == "busy":
-            # Another copy holds the lease (a redelivery while it still runs):
-            # look again once that lease would have lapsed.
+        if claim.verdict in ("busy", "tenant_busy"):
+            # busy: another copy holds the lease (a redelivery while it still
+            # runs); tenant_busy: the tenant runs as many jobs as it may. Either
+            # way look again later, without using an attempt.
             raise self.retry(countdown=claim.retry_in, max_retries=None)
         if claim.verdict != "run":
             log.info("job %s not run: %s", job_id, claim.verdict)

@@ -79,6 +79,7 @@ local function transition(status, progress, err, meta)
       redis.call('EXPIRE', K.job, ttl)
       redis.call('EXPIRE', K.events, ttl)
       if idem then redis.call('EXPIRE', idem, ttl) end
+      -- The tombstone names its tenant: only the owner learns that the job existed.
       redis.call('SET', K.tomb, tenant, 'EX', ttl + tonumber(P.tomb_ttl))
       redis.call('ZADD', P.prefix .. 'expiry', tonumber(P.now) + ttl, tenant .. '|' .. P.id)
     end

@@ -1,0 +1,17 @@
+# One image for the API, the workers and Flower (docker-compose.yml picks the command).
+FROM python:3.12-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# An unprivileged user owns the job files; the named volume inherits this ownership.
+RUN useradd --create-home --uid 10001 longrun \
+ && mkdir -p /var/lib/longrun/artifacts \
+ && chown longrun:longrun /var/lib/longrun/artifacts
+
+WORKDIR /app
+COPY . .
+RUN pip install ".[flower]"
+
+USER longrun
+EXPOSE 8000
+CMD ["gunicorn", "api.wsgi:app", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--workers", "2", "--threads", "8"]
