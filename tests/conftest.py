@@ -258,6 +258,17 @@ def client(app, api_headers):
 
 
 @pytest.fixture
+def client_for(api_headers):
+    """Factory: a test client (sending the test key) of an app with its own settings."""
+    def make(settings):
+        from api import create_app
+        test_client = create_app({"TESTING": True, "LONGRUN_SETTINGS": settings}).test_client()
+        test_client.environ_base["HTTP_AUTHORIZATION"] = api_headers["Authorization"]
+        return test_client
+    return make
+
+
+@pytest.fixture
 def settings_for():
     """Settings for another Redis, with overrides (for an app on that Redis)."""
     from longrun.settings import from_env
