@@ -83,3 +83,16 @@ class JobTimedOut(LongrunError):
     """Raised when a job ran past its timeout_seconds."""
 
     code = "timeout"
+
+
+class InvalidUpload(InvalidInput):
+    """Raised when an uploaded file is missing, unexpected, or not of the type its field takes."""
+
+    code = "invalid_upload"
+
+
+class UploadTooLarge(LongrunError):
+    """Raised when an uploaded file is larger than LONGRUN_MAX_UPLOAD_BYTES."""
+
+    status = 413
+    code = "too_large"

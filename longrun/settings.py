@@ -41,6 +41,10 @@ class Settings:
     redis_timeout_seconds: float = 2.0
     events_maxlen: int = 1000
     artifacts_dir: str = "var/artifacts"
+    # Largest file a multipart upload may carry (413 past it).
+    max_upload_bytes: int = 20 * 1024 * 1024
+    # codegen: characters of extracted PDF text sent to the model (fit its context).
+    codegen_prompt_chars: int = 6000
 
     def __post_init__(self):
         object.__setattr__(self, "broker_url", self.broker_url or self.redis_url)
