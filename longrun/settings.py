@@ -45,13 +45,20 @@ class Settings:
     max_upload_bytes: int = 20 * 1024 * 1024
     # codegen: characters of extracted PDF text sent to the model (fit its context).
     codegen_prompt_chars: int = 6000
+    # Jobs one worker process runs at once (Celery's concurrency); 0: one per CPU.
+    worker_concurrency: int = 0
+    # Finished jobs kept per tenant (the janitor removes the oldest first); 0: no limit.
+    max_finished_jobs: int = 0
+    # Jobs waiting in the queues past which seed routes that promise it answer 503; 0: never.
+    overload_queued_jobs: int = 1000
 
     def __post_init__(self):
         object.__setattr__(self, "broker_url", self.broker_url or self.redis_url)
         object.__setattr__(self, "result_backend_url", self.result_backend_url or self.redis_url)
         if not self.visibility_timeout_seconds:
             object.__setattr__(self, "visibility_timeout_seconds", self.max_timeout_seconds + 600)
-        for name in ("retention_seconds", "tombstone_seconds", "max_attempts", "lease_seconds"):
+        for name in ("retention_seconds", "tombstone_seconds", "max_attempts", "lease_seconds",
+                     "worker_concurrency", "max_finished_jobs", "overload_queued_jobs", "max_upload_bytes"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{name} must not be negative")
         if self.max_attempts < 1:
@@ -86,14 +93,27 @@ def _convert(field, raw: str):
 
 
 def from_env(environ=None, **overrides) -> Settings:
+    """Settings from the profile file (``ENV``, see longrun.profiles), then the
+    environment, then ``overrides``: each later source wins."""
+    from longrun import profiles
+
     environ = os.environ if environ is None else environ
-    values = {}
+    values, sources = profiles.load(environ)
     for field in fields(Settings):
         raw = environ.get(env_name(field.name))
         if raw not in (None, ""):
             values[field.name] = _convert(field, raw)
+            sources.pop(field.name, None)
     values.update(overrides)
-    return Settings(**values)
+    try:
+        return Settings(**values)
+    except SettingsError as exc:
+        # Name the profile key when the value came from the file.
+        message = str(exc)
+        for name, source in sources.items():
+            if name not in overrides and message.startswith(name):
+                message = f"{source} ({message})"
+        raise SettingsError(message) from None
 
 
 @lru_cache(maxsize=1)
