@@ -96,3 +96,36 @@ class UploadTooLarge(LongrunError):
 
     status = 413
     code = "too_large"
+
+
+class LLMError(LongrunError):
+    """Raised when a call to the language model backend fails."""
+
+    status = 502
+    code = "llm_error"
+
+
+class LLMNotConfigured(LLMError):
+    """Raised when a job needs a language model but LLM_BASE_URL is not set."""
+
+    status = 503
+    code = "llm_not_configured"
+
+
+class LLMUnavailable(LLMError):
+    """Raised when the model server cannot be reached, times out or keeps answering 5xx/429 after bounded retries."""
+
+    status = 503
+    code = "llm_unavailable"
+
+
+class LLMBadResponse(LLMError):
+    """Raised when the model server keeps answering with something that is not a chat completion."""
+
+    code = "llm_bad_response"
+
+
+class LLMRejected(LLMError):
+    """Raised when the model server refuses the request (4xx: unknown model, bad key, prompt too long); not retried."""
+
+    code = "llm_rejected"

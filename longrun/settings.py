@@ -6,7 +6,7 @@ source of truth for both sides.
 """
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -51,6 +51,20 @@ class Settings:
     max_finished_jobs: int = 0
     # Jobs waiting in the queues past which seed routes that promise it answer 503; 0: never.
     overload_queued_jobs: int = 1000
+    # OpenAI-compatible chat completions endpoint (Ollama, vLLM, llama.cpp, OpenAI), e.g.
+    # http://127.0.0.1:11434/v1; empty: no model configured (LLM jobs fail saying so).
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = field(default="", repr=False)
+    llm_connect_timeout_seconds: float = 5.0
+    # Longest wait for the next bytes of an answer (a streamed token, or a whole
+    # non-streamed answer): past it the call is retried, then the job fails.
+    llm_read_timeout_seconds: float = 120.0
+    llm_max_retries: int = 2
+    llm_retry_backoff_seconds: float = 1.0
+    # Chat history per chat_id: kept this long after its last turn, at most this many messages.
+    chat_history_seconds: int = 30 * 24 * 3600
+    chat_history_max_messages: int = 40
 
     def __post_init__(self):
         object.__setattr__(self, "broker_url", self.broker_url or self.redis_url)
@@ -77,6 +91,9 @@ ENV_NAMES = {
     "redis_url": "REDIS_URL",
     "broker_url": "CELERY_BROKER_URL",
     "result_backend_url": "CELERY_RESULT_BACKEND",
+    "llm_base_url": "LLM_BASE_URL",
+    "llm_model": "LLM_MODEL",
+    "llm_api_key": "LLM_API_KEY",
 }
 
 

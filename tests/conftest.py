@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 # Each area keeps its fixtures in tests/plugins/<area>.py and lists it here.
-pytest_plugins: list[str] = ["plugins.codegen"]
+pytest_plugins: list[str] = ["plugins.llm", "plugins.codegen"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="longrun-tests-"))
