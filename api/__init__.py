@@ -29,4 +29,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     errors.init_app(app)
     api.register_blueprint(jobs.blp)
     api.register_blueprint(system.blp)
+    from api import compat  # the seed systems' APIs (README "Compatibility")
+    compat.register(api)
     return app

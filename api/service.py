@@ -12,7 +12,7 @@ import redis
 
 from longrun import keys
 from longrun.errors import (IdempotencyConflict, InvalidInput, InvalidUpload, JobAlreadyFinished, JobNotFinished,
-                            JobNotFound, ServiceUnavailable, UnknownKind)
+                            JobNotFound, Overloaded, ServiceUnavailable, UnknownKind)
 from longrun.jobstore import document
 from longrun.states import JobStatus
 from tasks import KINDS
@@ -155,6 +155,16 @@ def list_jobs(svc, tenant: str, *, status=None, kind=None, limit=20, cursor=None
 def stats(svc, tenant: str) -> dict:
     counts = svc.store.counts(tenant)
     return {"counts": counts, "queues": svc.store.queue_lengths(KINDS), "running": counts["running"]}
+
+
+def check_capacity(svc) -> None:
+    """Overloaded (503) when more jobs wait in the queues than the deployment allows."""
+    limit = svc.settings.overload_queued_jobs
+    if limit:
+        waiting = sum(svc.store.queue_lengths(KINDS).values())
+        if waiting >= limit:
+            raise Overloaded(f"overloaded: {waiting} jobs are waiting (limit {limit}); try again later",
+                             details={"queued": waiting, "limit": limit})
 
 
 def artifact_path(svc, tenant: str, job_id: str, name: str):

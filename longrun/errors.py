@@ -73,6 +73,12 @@ class ServiceUnavailable(LongrunError):
     retry_after = 5
 
 
+class Overloaded(ServiceUnavailable):
+    """Raised when more jobs wait in the queues than LONGRUN_OVERLOAD_QUEUED_JOBS (seed 003's 503)."""
+
+    code = "overloaded"
+
+
 class JobCancelled(LongrunError):
     """Raised inside a running job when a client has asked to cancel it."""
 

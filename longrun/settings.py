@@ -51,6 +51,8 @@ class Settings:
     max_finished_jobs: int = 0
     # Jobs waiting in the queues past which seed routes that promise it answer 503; 0: never.
     overload_queued_jobs: int = 1000
+    # Synchronous seed routes (POST /api/v2/chat/qa, POST /api/v1/generate) wait this long.
+    sync_wait_seconds: int = 110
     # OpenAI-compatible chat completions endpoint (Ollama, vLLM, llama.cpp, OpenAI), e.g.
     # http://127.0.0.1:11434/v1; empty: no model configured (LLM jobs fail saying so).
     llm_base_url: str = ""
