@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 # Each area keeps its fixtures in tests/plugins/<area>.py and lists it here.
-pytest_plugins: list[str] = ["plugins.llm", "plugins.codegen"]
+pytest_plugins: list[str] = ["plugins.llm", "plugins.codegen", "plugins.compat"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="longrun-tests-"))
@@ -282,8 +282,8 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited; see {self.log_path}")
             try:
-                return requests.get(self.url + "/openapi.json", timeout=1).status_code == 200
-            except requests.ConnectionError:
+                return requests.get(self.url + "/openapi.json", timeout=5).status_code == 200
+            except (requests.ConnectionError, requests.Timeout):  # a busy machine may be slow to boot
                 return False
         wait_until(up, timeout=30, message="gunicorn")
         return self
