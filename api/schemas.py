@@ -17,6 +17,7 @@ class ProgressSchema(Schema):
     total_steps = fields.Integer(allow_none=True)
     step_name = fields.String(allow_none=True)
     message = fields.String(allow_none=True)
+    output = fields.String(metadata={"description": "LLM kinds: the answer generated so far."})
     seq = fields.Integer(metadata={"description": "Increases with every event of the job."})
 
 

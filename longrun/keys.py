@@ -76,6 +76,16 @@ WORKERS = f"{PREFIX}workers"
 JANITOR_LOCK = f"{PREFIX}janitor:lock"
 
 
+def chat_messages(tenant: str, chat_id: str) -> str:
+    """List: a chat's messages as JSON, oldest first (kept LONGRUN_CHAT_HISTORY_SECONDS after its last turn)."""
+    return f"{PREFIX}chat:{tenant}:{chat_id}:msgs"
+
+
+def chat_meta(tenant: str, chat_id: str) -> str:
+    """Hash: a chat's owner (user_id, user_type), session title, timestamps and turn count."""
+    return f"{PREFIX}chat:{tenant}:{chat_id}:meta"
+
+
 def queue(kind: str) -> str:
     """The broker queue that carries jobs of one kind."""
     return f"{QUEUE_PREFIX}{kind}"

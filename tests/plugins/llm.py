@@ -243,3 +243,87 @@ def openai_server() -> FakeOpenAIServer:
     _SESSION_SERVER.reset()
     yield _SESSION_SERVER
     _SESSION_SERVER.reset()
+
+
+class IsolatedService:
+    """Its own redis-server, one worker and an in-process API app on that Redis.
+
+    Jobs submitted here reach only this worker, so it can have its own LLM
+    settings (a dead port, the real local model) while the session worker
+    keeps talking to the fake server.
+    """
+
+    def __init__(self, name: str, **worker_env):
+        self.name = name
+        self.worker_env = worker_env
+        self.redis = self.worker = self.app = None
+
+    def start(self) -> "IsolatedService":
+        import uuid
+
+        from api import create_app
+        from conftest import SESSION_DIR, TEST_API_KEY, RedisServer, WorkerProcess, subprocess_env
+        from longrun.settings import from_env
+        self.redis = RedisServer(SESSION_DIR / f"redis-{self.name}-{uuid.uuid4().hex[:6]}").start()
+        env = subprocess_env(REDIS_URL=self.redis.url, **self.worker_env)
+        self.worker = WorkerProcess(self.name, env, concurrency=1).start(self.redis.url)
+        settings = from_env({**os.environ, "REDIS_URL": self.redis.url})
+        self.app = create_app({"TESTING": True, "LONGRUN_SETTINGS": settings})
+        self.client = self.app.test_client()
+        self.client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {TEST_API_KEY}"
+        return self
+
+    def submit(self, kind: str, input: dict, **body) -> dict:
+        response = self.client.post("/api/v1/jobs", json={"kind": kind, "input": input, **body})
+        assert response.status_code == 202, response.get_json()
+        return response.get_json()
+
+    def wait(self, job_id: str, *statuses: str, timeout: float = 60.0) -> dict:
+        from conftest import wait_until
+
+        def check():
+            doc = self.client.get(f"/api/v1/jobs/{job_id}").get_json()
+            return doc if doc.get("status") in statuses else None
+        return wait_until(check, timeout=timeout, interval=0.1, message=f"job {job_id} to be {statuses}")
+
+    def stop(self) -> None:
+        if self.worker:
+            self.worker.stop(timeout=15)
+        if self.app:
+            self.app.extensions["longrun"].store.redis.close()
+        if self.redis:
+            self.redis.stop()
+
+
+@pytest.fixture
+def isolated_service():
+    """Factory: ``isolated_service(name, **worker_env)``; everything stopped after the test."""
+    started: list[IsolatedService] = []
+
+    def start(name: str = "isolated", **worker_env) -> IsolatedService:
+        service = IsolatedService(name, **worker_env)
+        started.append(service)
+        return service.start()
+
+    yield start
+    for service in started:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def smollm2_server():
+    """The real local model (SmolLM2-135M-Instruct on llama.cpp, one thread) on a free loopback port.
+
+    Skipped when it is not installed, except where LONGRUN_REQUIRE_LOCAL_MODEL=1
+    (scripts/test, and so CI): there a missing model fails the tests.
+    """
+    from conftest import SESSION_DIR, free_port
+    from workers import local_model
+    if not local_model.available():
+        message = "the local model is not installed (scripts/install-local-model)"
+        if os.environ.get("LONGRUN_REQUIRE_LOCAL_MODEL") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    server = local_model.LocalModelServer(free_port(), log_path=SESSION_DIR / "smollm2-server.log").start()
+    yield server
+    server.stop()
