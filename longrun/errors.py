@@ -30,6 +30,22 @@ class UnknownKind(InvalidInput):
     code = "unknown_kind"
 
 
+class UnsafeURL(InvalidInput):
+    """Raised when a URL a job would visit or call is refused by the URL rules
+    (non-http(s) scheme, private/loopback/link-local/metadata address, disguised
+    IP form, or a redirect into one) and is not allow-listed (longrun/urls.py)."""
+
+    code = "unsafe_url"
+
+
+class BrowserStepFailed(LongrunError):
+    """Raised when a browser job's step cannot be carried out (no such element,
+    a page error, a wait that ran out, an agent answer that is not an action)."""
+
+    status = 422
+    code = "browser_step_failed"
+
+
 class JobNotFound(LongrunError):
     """Raised when a job id is unknown, or belongs to another tenant."""
 

@@ -53,6 +53,12 @@ class Settings:
     overload_queued_jobs: int = 1000
     # Synchronous seed routes (POST /api/v2/chat/qa, POST /api/v1/generate) wait this long.
     sync_wait_seconds: int = 110
+    # Hosts jobs may reach although the URL rules would refuse them (longrun/urls.py):
+    # comma-separated hostnames (*.suffix), host:port, IPs or CIDRs.
+    url_allowlist: str = ""
+    # Browser jobs: Debian's Chromium (never a downloaded one), and how long one step may wait.
+    chromium_path: str = "/usr/bin/chromium"
+    browser_step_timeout_seconds: float = 30.0
     # OpenAI-compatible chat completions endpoint (Ollama, vLLM, llama.cpp, OpenAI), e.g.
     # http://127.0.0.1:11434/v1; empty: no model configured (LLM jobs fail saying so).
     llm_base_url: str = ""
@@ -79,6 +85,11 @@ class Settings:
                 raise SettingsError(f"{name} must not be negative")
         if self.max_attempts < 1:
             raise SettingsError("max_attempts must be at least 1")
+        try:
+            from longrun.urls import Allowlist
+            Allowlist.parse(self.url_allowlist)
+        except ValueError as exc:
+            raise SettingsError(f"url_allowlist: {exc}") from None
         if self.default_timeout_seconds > self.max_timeout_seconds:
             raise SettingsError("default_timeout_seconds must not exceed max_timeout_seconds")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 # Each area keeps its fixtures in tests/plugins/<area>.py and lists it here.
-pytest_plugins: list[str] = ["plugins.llm", "plugins.codegen", "plugins.compat"]
+pytest_plugins: list[str] = ["plugins.llm", "plugins.browser", "plugins.codegen", "plugins.compat"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="longrun-tests-"))
@@ -35,6 +35,9 @@ TEST_ENV = {
     "LONGRUN_HEARTBEAT_SECONDS": "0.3",
     "LONGRUN_CANCEL_GRACE_SECONDS": "2",
     "LONGRUN_PROGRESS_INTERVAL_SECONDS": "0.05",
+    # Test servers listen on 127.0.0.1; the URL rules refuse it unless allow-listed.
+    # Refusal tests use other private addresses (localhost, 10/8, 169.254.169.254).
+    "LONGRUN_URL_ALLOWLIST": "127.0.0.1",
 }
 
 
