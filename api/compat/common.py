@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 from api import service
 from api.auth import current_tenant
 from api.extensions import services
-from longrun.errors import JobNotFound, LongrunError, ServiceUnavailable
+from longrun.errors import InvalidInput, JobNotFound, LongrunError, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,11 @@ def install_envelope(blp, render, validation_status: int = 400, validation_body=
                        error.messages if isinstance(error.messages, dict) else {})
 
     def on_longrun(error: LongrunError):
+        if validation_body is not None and isinstance(error, InvalidInput) and error.status == 400:
+            # The kind's own validation, in the seed's validation shape.
+            messages = error.details.get("input", error.details) if error.details else {}
+            return on_validation(ValidationError(messages if isinstance(messages, dict) and messages
+                                                 else {"body": [error.message]}))
         retry = getattr(error, "retry_after", None) if isinstance(error, ServiceUnavailable) else None
         return respond(error.status, error.message, error.details, retry)
 
