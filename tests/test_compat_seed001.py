@@ -69,3 +69,22 @@ def test_errors_keep_the_code_msg_data_envelope(client):
     assert missing.get_json()["code"] == 404 and missing.get_json()["data"] is None
     bad = client.post("/api/v2/chat/qa/async", json={"maternal_id": 123})
     assert bad.status_code == 400 and bad.get_json()["code"] == 400 and "input" in bad.get_json()["msg"]
+
+
+def test_the_sync_route_gives_up_after_its_bounded_wait_with_a_way_to_poll(
+        settings_for, redis_url, api_headers, worker, openai_server):
+    from api import create_app
+    from conftest import wait_until
+
+    openai_server.set_default("slow " * 4, token_delay=0.5)
+    app = create_app({"TESTING": True, "LONGRUN_SETTINGS": settings_for(redis_url, sync_wait_seconds=1)})
+    with app.test_client() as client:
+        response = client.post("/api/v2/chat/qa", headers=api_headers, json={"input": "你好", "file_id": []})
+        assert response.status_code == 504
+        body = response.get_json()
+        assert body["code"] == 504 and body["data"]["task_id"].startswith("task_")
+        status_url = body["data"]["status_url"]
+        done = wait_until(lambda: (d := client.get(status_url, headers=api_headers).get_json()["data"])
+                          ["status"] in ("completed", "failed") and d, timeout=60)
+    assert done["status"] == "completed"
+    assert done["result"]["data"]["messages"][-1]["content"].startswith("slow")

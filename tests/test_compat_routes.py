@@ -1,0 +1,48 @@
+"""Rules shared by the seed adapters: which jobs each seed's routes show,
+the id forms they accept, and the one health endpoint."""
+
+import io
+import uuid
+
+
+def test_each_seed_shows_its_own_kinds_and_seed_003_shows_every_job(client, datasheet_pdf, schematic_pdf):
+    inference_id = client.post("/api/v1/task/inference", json={"input": "hi"}).get_json()["task_id"]
+    codegen = client.post("/api/v1/generate/async", content_type="multipart/form-data", data={
+        "instruction": "init", "datasheet": (io.BytesIO(datasheet_pdf), "d.pdf"),
+        "schematic": (io.BytesIO(schematic_pdf), "s.pdf")})
+    codegen_id = codegen.get_json()["task_id"]
+    try:
+        # /api/v1/task/{id} (seed 004) and /api/v1/tasks/{id} (seed 002) do not show each other's jobs.
+        assert client.get(f"/api/v1/task/{codegen_id}").status_code == 404
+        assert client.get(f"/api/v1/tasks/{inference_id}").status_code == 404
+        assert client.get(f"/task_status/{codegen_id}").status_code == 404
+        assert client.get(f"/api/v2/chat/qa/task/{inference_id}/status").status_code == 404
+        # Seed 003's /tasks/{id} shows any job; task_type is its kind.
+        assert client.get(f"/tasks/{codegen_id}").get_json()["task_type"] == "codegen"
+        assert client.get(f"/tasks/{inference_id}").get_json()["task_type"] == "inference"
+        # The seed 002 list holds codegen jobs only.
+        listed = [t["task_id"] for t in client.get("/api/v1/tasks?limit=100").get_json()["tasks"]]
+        assert codegen_id in listed and all(t.startswith("task_") for t in listed)
+        assert client.get(f"/api/v1/tasks?limit=100").get_json()["total"] == len(listed)
+    finally:
+        for seed_id in (inference_id, codegen_id):
+            client.post(f"/tasks/{seed_id}/cancel")
+
+
+def test_every_id_form_names_the_same_job(client):
+    task_id = client.post("/api/v1/task/inference", json={"input": "hi"}).get_json()["task_id"]
+    core = uuid.UUID(task_id).hex
+    try:
+        for form in (task_id, core, f"task_{core}", core.upper()):
+            assert client.get(f"/api/v1/task/{form}").get_json()["task_id"] == task_id, form
+            assert client.get(f"/tasks/{form}").get_json()["task_id"] == core, form
+        assert client.get(f"/api/v1/jobs/{core}").get_json()["kind"] == "inference"
+        for bad in ("task_", "task_xyz", core[:-1], "../" + core):
+            assert client.get(f"/tasks/{bad}").status_code == 404, bad
+    finally:
+        client.post(f"/api/v1/jobs/{core}/cancel")
+
+
+def test_one_health_endpoint_has_the_seed_and_core_fields(client):
+    body = client.get("/api/v1/health").get_json()
+    assert {"status", "version", "tasks_count", "redis", "workers"} <= set(body)
