@@ -6,6 +6,7 @@ published, and deleted with the job.
 
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,11 @@ def form(datasheet: bytes, schematic: bytes, **extra) -> dict:
 
 
 def job_dirs() -> set[str]:
-    root = Path(__import__("os").environ["LONGRUN_ARTIFACTS_DIR"])
-    return {p.name for p in root.iterdir()} if root.exists() else set()
+    """Job folders holding uploads (other tests' jobs may write other files meanwhile)."""
+    root = Path(os.environ["LONGRUN_ARTIFACTS_DIR"])
+    if not root.exists():
+        return set()
+    return {p.name for p in root.iterdir() if (p / "datasheet.pdf").exists() or (p / "schematic.pdf").exists()}
 
 
 def test_uploads_are_stored_before_publishing_and_deleted_with_the_job(client, datasheet_pdf, schematic_pdf):
@@ -77,3 +81,19 @@ def test_a_file_over_the_limit_is_a_413(settings_for, redis_url, api_headers, da
     assert response.get_json()["error"]["code"] == "too_large"
     assert "datasheet" in response.get_json()["error"]["details"]
     assert job_dirs() == before
+
+
+def test_an_idempotent_replay_returns_the_same_job_and_keeps_no_second_copy(client, datasheet_pdf, schematic_pdf):
+    before = job_dirs()
+    headers = {"Idempotency-Key": "codegen-upload-replay-1"}
+    first = client.post("/api/v1/jobs", data=form(datasheet_pdf, schematic_pdf), headers=headers,
+                        content_type="multipart/form-data")
+    again = client.post("/api/v1/jobs", data=form(datasheet_pdf, schematic_pdf), headers=headers,
+                        content_type="multipart/form-data")
+    other = client.post("/api/v1/jobs", data=form(schematic_pdf, datasheet_pdf), headers=headers,
+                        content_type="multipart/form-data")
+    assert first.status_code == 202 and again.status_code == 200
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert other.status_code == 409  # the same key with other files
+    assert job_dirs() - before == {first.get_json()["id"]}
+    client.delete(f"/api/v1/jobs/{first.get_json()['id']}")
