@@ -16,6 +16,7 @@ from celery import shared_task
 from marshmallow import Schema, ValidationError, fields, validate
 
 from longrun import keys
+from longrun.jobstore import iso
 from longrun.settings import get_settings
 from tasks.inference import MAX_INPUT_CHARS, OptionsSchema, generate
 from tasks.kind import Kind
@@ -80,7 +81,7 @@ def run_chat_turn(job: Job, llm: LLMClient, history: ChatHistory, *, input: str,
     prompt = [{"role": "system", "content": system_prompt(user_type)}, *history_window(earlier),
               {"role": "user", "content": input}]
     answer = generate(job, llm, prompt, options)
-    now = time.time()
+    now = iso(time.time())
     question = {"role": "user", "content": input, "file_ids": file_ids, "created_at": now}
     reply = {"role": "assistant", "content": answer.content, "model": answer.model,
              "usage": answer.usage, "created_at": now}
@@ -97,8 +98,8 @@ def chat_result(chat_id: str, meta: dict, turn: list[dict]) -> dict:
             "user_type": meta.get("user_type"),
             "turns": int(meta.get("turns") or 0),
             "model": meta.get("model"),
-            "created_at": float(meta["created_at"]) if meta.get("created_at") else None,
-            "updated_at": float(meta["updated_at"]) if meta.get("updated_at") else None,
+            "created_at": iso(meta.get("created_at")),
+            "updated_at": iso(meta.get("updated_at")),
         },
         "session_title": meta.get("session_title"),
         "messages": messages,

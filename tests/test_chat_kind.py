@@ -31,6 +31,7 @@ def test_first_turn_returns_seed_001_shape(submit, wait_for_status, openai_serve
     meta = result["chat_meta"]
     assert (meta["chat_id"], meta["user_id"], meta["user_type"], meta["turns"]) == (
         chat_id, "123", "pregnant_mother", 1)
+    assert meta["created_at"].endswith("Z") and meta["updated_at"] >= meta["created_at"]
     asked, answer = result["messages"]
     assert (asked["role"], asked["file_ids"]) == ("user", ["f1"])
     assert answer == {**answer, "role": "assistant", "model": "fake-model",
@@ -92,3 +93,11 @@ def test_bad_chat_input_is_400_naming_the_field(client, job_input, field):
 
     assert response.status_code == 400
     assert field in response.get_json()["error"]["details"]["input"]
+
+
+def test_kinds_lists_inference_and_chat_with_their_input_schemas(client):
+    kinds = {k["name"]: k for k in client.get("/api/v1/kinds").get_json()["kinds"]}
+
+    assert {"input", "messages", "options"} <= set(kinds["inference"]["input_schema"]["properties"])
+    assert {"input", "chat_id", "user_id", "user_type", "file_ids"} <= set(kinds["chat"]["input_schema"]["properties"])
+    assert "input" in kinds["chat"]["input_schema"]["required"]

@@ -81,6 +81,17 @@ def test_5xx_is_retried_then_succeeds(llm, openai_server):
     assert len(openai_server.requests) == 3
 
 
+def test_dropped_connection_is_retried_then_reported(llm, openai_server):
+    openai_server.reply(drop=True)
+    openai_server.reply("after the drop")
+
+    assert llm.chat(HELLO, on_token=lambda t: None).content == "after the drop"
+
+    openai_server.set_default(drop=True)
+    with pytest.raises(LLMUnavailable, match=r"connection to .* failed: RemoteProtocolError.*\(after 3 attempts\)"):
+        llm.chat(HELLO)
+
+
 def test_persistent_500_fails_with_llm_unavailable_after_bounded_attempts(llm, openai_server):
     openai_server.set_default(status=500)
 

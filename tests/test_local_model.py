@@ -39,6 +39,13 @@ def test_server_runs_on_loopback_with_one_thread():
     assert command[command.index("--n_threads") + 1] == "1"
 
 
+def test_server_gets_none_of_our_environment_settings():
+    env = local_model.server_env({"PATH": "/usr/bin", "LC_ALL": "C", "PORT": "8000", "HOST": "0.0.0.0",
+                                  "CONFIG_FILE": "x.json", "LLM_API_KEY": "sk-secret"})
+
+    assert env == {"PATH": "/usr/bin", "LC_ALL": "C"}
+
+
 def test_client_streams_a_real_answer(smollm2_server):
     llm = LLMClient(smollm2_server.url, smollm2_server.model)
     tokens = []

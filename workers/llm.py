@@ -19,6 +19,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
@@ -48,6 +49,12 @@ class _Retryable(Exception):
         super().__init__(error.message)
         self.error = error
         self.retry_after = retry_after
+
+
+@lru_cache(maxsize=1)
+def _ssl_context():
+    # Loading the CA bundle takes ~0.2 s; each call's short-lived httpx.Client shares one.
+    return httpx.create_ssl_context()
 
 
 def normalize_base_url(url: str) -> str:
@@ -194,16 +201,22 @@ class LLMClient:
         tries = self.max_retries + 1
         for number in range(1, tries + 1):
             try:
-                with httpx.Client(timeout=self.timeout, follow_redirects=True) as http:
+                with httpx.Client(timeout=self.timeout, follow_redirects=True, verify=_ssl_context()) as http:
                     return attempt(http)
             except _Retryable as exc:
                 failure, retry_after = exc.error, exc.retry_after
             except httpx.TimeoutException as exc:
                 failure, retry_after = LLMUnavailable(
                     f"{self.base_url} did not answer in time ({type(exc).__name__})"), None
-            except httpx.TransportError as exc:
+            except httpx.ConnectError as exc:
                 failure, retry_after = LLMUnavailable(
                     f"cannot reach {self.base_url}: {type(exc).__name__}: {exc}"), None
+            except httpx.TransportError as exc:  # e.g. the server closed the connection mid-answer
+                failure, retry_after = LLMUnavailable(
+                    f"the connection to {self.base_url} failed: {type(exc).__name__}: {exc}"), None
+            except httpx.RequestError as exc:  # undecodable body, redirect loop
+                failure, retry_after = LLMBadResponse(
+                    f"{self.base_url} sent an unusable answer: {type(exc).__name__}: {exc}"), None
             if number == tries or not retry_if():
                 suffix = f" (after {number} attempts)" if number > 1 else ""
                 raise type(failure)(failure.message + suffix, details={"attempts": number}) from None

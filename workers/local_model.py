@@ -68,6 +68,17 @@ def server_command(port: int, host: str = "127.0.0.1", threads: int = 1,
             "--interrupt_requests", "False", "--verbose", "False"]
 
 
+# llama-cpp-python's server reads its settings from the environment too, and
+# HOST, PORT and CONFIG_FILE there even override the command line (a PORT meant
+# for our API moved it once). It gets only what a process needs.
+PASSED_ENV = ("PATH", "HOME", "USER", "LANG", "LANGUAGE", "TZ", "TMPDIR", "LD_LIBRARY_PATH")
+
+
+def server_env(environ=None) -> dict:
+    environ = os.environ if environ is None else environ
+    return {k: v for k, v in environ.items() if k in PASSED_ENV or k.startswith("LC_")}
+
+
 class LocalModelServer:
     """A llama.cpp server process on loopback, started and stopped by pid."""
 
@@ -89,7 +100,7 @@ class LocalModelServer:
     def start(self, timeout: float = 120.0) -> "LocalModelServer":
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         try:
-            self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT,
+            self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, env=server_env(),
                                             stdin=subprocess.DEVNULL, start_new_session=True)
         finally:
             if self.log_path:
@@ -149,7 +160,7 @@ def main(argv=None) -> int:
     except LocalModelError as exc:
         print(exc, file=sys.stderr)
         return 1
-    os.execv(command[0], command)  # become the server, so our pid is its pid
+    os.execve(command[0], command, server_env())  # become the server, so our pid is its pid
 
 
 if __name__ == "__main__":

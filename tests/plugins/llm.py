@@ -8,9 +8,9 @@ fixture hands it to a test with an empty script and no recorded requests.
 It speaks ``POST /v1/chat/completions`` (a JSON answer, or with ``"stream":
 true`` SSE chunks ending with ``data: [DONE]``) and ``GET /v1/models``. A test
 queues replies with ``server.reply(...)`` (text, per-token delay, an HTTP
-status, a garbage body, a hang); when the queue is empty the server answers
-with ``server.default`` (an echo of the last user message unless changed with
-``server.set_default``). Every chat request's JSON body is kept in
+status, a garbage body, a hang, a stall mid-stream, a dropped connection); when
+the queue is empty the server answers with ``server.default`` (an echo of the
+last user message unless changed with ``server.set_default``). Every chat request's JSON body is kept in
 ``server.requests``.
 """
 
@@ -48,6 +48,7 @@ class Reply:
     status: int = 200
     body: bytes | None = None           # raw body instead of a completion (garbage)
     hang: bool = False                  # accept, then never answer
+    drop: bool = False                  # close the connection without an answer
     stall_after: int | None = None      # stream this many tokens, then never send more
     model: str | None = None
     usage: dict | None = None
@@ -162,6 +163,9 @@ def _handler_for(server: FakeOpenAIServer):
             reply = server.next_reply()
             if reply.hang:
                 server._release.wait(60)
+                return
+            if reply.drop:
+                self.close_connection = True
                 return
             if reply.status != 200:
                 return self._send_json(reply.status, reply.body or {"error": {"message": f"scripted {reply.status}"}})
