@@ -181,7 +181,7 @@ def normalize_host(hostname: str) -> str:
         except UnicodeError:
             raise UnsafeURL("the URL's host is not a valid name", details={"host": hostname}) from None
     host = host.lower()
-    return host[:-1] if host.endswith(".") else host
+    return host.rstrip(".")
 
 
 def resolve_host(host: str, port: int) -> list[IPAddress]:

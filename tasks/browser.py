@@ -116,14 +116,14 @@ class Steps(fields.List):
         return steps
 
 
-class Viewport(Schema):
-    width = fields.Integer(required=True, validate=validate.Range(min=100, max=4000))
-    height = fields.Integer(required=True, validate=validate.Range(min=100, max=4000))
-
-
 class BrowserInput(Schema):
-    steps = Steps(validate=validate.Length(min=1, max=200))
-    task = fields.String(validate=validate.Length(min=1, max=10_000))
+    steps = Steps(validate=validate.Length(min=1, max=200), metadata={"description": (
+        "scripted mode: {action: goto|click|fill|press|extract|screenshot|wait_for, ...} in order; "
+        "goto {url, wait_until?}, click {selector}, fill {selector, value}, press {key, selector?}, "
+        "extract {selector?, attribute?, all?, name?}, screenshot {selector?, full_page?, name?}, "
+        "wait_for {selector, state?} | {url} | {ms}; any step: timeout_ms")})
+    task = fields.String(validate=validate.Length(min=1, max=10_000),
+                         metadata={"description": "agent mode: what the model should do in the browser"})
     max_steps = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
     start_url = fields.String(validate=_safe_url)
     cdp_url = fields.String(validate=_safe_url, allow_none=True)
@@ -131,7 +131,9 @@ class BrowserInput(Schema):
     host = fields.String(validate=_safe_url, allow_none=True)  # seed 000: the LLM host override
     temperature = fields.Float(validate=validate.Range(min=0, max=2), allow_none=True)
     timeout = fields.Float(validate=validate.Range(min=1), allow_none=True)  # seconds, within the job
-    viewport = fields.Nested(Viewport)
+    viewport = fields.Dict(keys=fields.String(validate=validate.OneOf(("width", "height"))),
+                           values=fields.Integer(validate=validate.Range(min=100, max=4000)),
+                           metadata={"description": "window size, e.g. {\"width\": 1280, \"height\": 800}"})
     # Seed 000 sent these; Longrun's browser is always headless and logs to the job.
     headless = fields.Boolean()
     verbose = fields.Boolean()

@@ -83,7 +83,7 @@ def test_cloud_metadata_endpoints_are_refused(url):
 
 
 @pytest.mark.parametrize("url", ["http://localhost/", "http://localhost.:8000/", "http://LocalHost/",
-                                 "http://app.localhost/"])
+                                 "http://app.localhost/", "http://localhost../", "http://ⓛocalhost/"])
 def test_localhost_names_are_refused_even_without_resolving(url):
     assert "this machine" in refused(url, resolve=False).message
 
@@ -98,6 +98,8 @@ def test_localhost_names_are_refused_even_without_resolving(url):
     "http://010.0.0.1/",        # leading zero: octal to a browser
     "http://134744072/",        # decimal 8.8.8.8: a disguise even when public
     "http://1.2.3.4.5/",
+    "http://0/",
+    "http://127..0.1/",
 ])
 def test_decimal_octal_hex_and_short_ip_forms_are_refused(url):
     assert "non-standard form" in refused(url).message
@@ -140,9 +142,12 @@ def test_hosts_that_parsers_read_differently_are_refused(url):
     refused(url)
 
 
-def test_userinfo_does_not_hide_the_real_host():
+def test_userinfo_query_and_fragment_do_not_hide_the_real_host():
     assert "loopback" in refused("http://example.com@127.0.0.1/").message
     assert check_url("http://127.0.0.1@example.com/", allowlist="")
+    assert check_url("http://example.com#@127.0.0.1/", allowlist="")  # the host is example.com
+    assert check_url("http://example.com?@127.0.0.1/", allowlist="")
+    refused("http:///127.0.0.1/")  # browsers read the host after "///"; we refuse it
 
 
 def test_allowlist_entries_hostname_host_port_ip_and_cidr():

@@ -78,6 +78,27 @@ def kill_marked(marker: str) -> int:
     return len(pids)
 
 
+PROFILE_PREFIX = "longrun-chromium-"
+
+
+def new_profile_dir() -> str:
+    """A fresh, empty user-data-dir whose name says when it was made."""
+    return tempfile.mkdtemp(prefix=f"{PROFILE_PREFIX}{int(time.time())}-")
+
+
+def sweep_stale_profiles(max_age_seconds: float, now: float | None = None) -> list[str]:
+    """Remove profiles older than any job can run: those whose process was killed
+    outright (hard time limit, OOM) and so never ran its cleanup."""
+    now = time.time() if now is None else now
+    removed = []
+    for path in Path(tempfile.gettempdir()).glob(PROFILE_PREFIX + "*"):
+        stamp = path.name[len(PROFILE_PREFIX):].split("-", 1)[0]
+        if stamp.isdigit() and now - int(stamp) > max_age_seconds:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(str(path))
+    return removed
+
+
 def same_origin(a: str, b: str) -> bool:
     pa, pb = urlsplit(a), urlsplit(b)
     default = {"http": 80, "https": 443}
@@ -125,7 +146,7 @@ class BrowserSession:
         self.marker = marker
         self.cdp_url = cdp_url
         self.guard = Guard(allowlist)
-        self.viewport = viewport or {"width": 1280, "height": 800}
+        self.viewport = {"width": 1280, "height": 800, **(viewport or {})}
         self.step_timeout_ms = int(self.settings.browser_step_timeout_seconds * 1000)
         self._playwright = None
         self._browser = None
@@ -162,7 +183,9 @@ class BrowserSession:
                                         "or set LONGRUN_CHROMIUM_PATH)")
             self._proxy = EgressProxy(self.guard.allowlist).start()
             self.guard.refusals = self._proxy.refusals  # one list for both checks
-            self._profile_dir = tempfile.mkdtemp(prefix="longrun-chromium-")
+            # No job outlives its hard time limit, so an older profile is litter.
+            sweep_stale_profiles(self.settings.max_timeout_seconds + self.settings.job_grace_seconds + 600)
+            self._profile_dir = new_profile_dir()
             self._context = chromium.launch_persistent_context(
                 self._profile_dir, executable_path=path, headless=True,
                 args=LAUNCH_ARGS + [f"--proxy-server={self._proxy.url}",

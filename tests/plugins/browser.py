@@ -20,7 +20,8 @@ FORM = """<!doctype html><html><head><title>Greeter</title></head><body>
 </form></body></html>"""
 
 LINKS = """<!doctype html><html><head><title>Links</title></head><body>
-<ul><li><a id="to-form" href="/form">The form</a></li><li><a id="to-about" href="/about">About</a></li></ul>
+<ul><li><a id="to-form" href="/form">The form</a></li><li><a id="to-about" href="/about">About</a></li>
+<li><a id="to-private" href="http://10.0.0.1/admin">Router</a></li></ul>
 </body></html>"""
 
 ABOUT = """<!doctype html><html><head><title>About</title></head><body>
@@ -105,13 +106,17 @@ def test_pages():
 
 
 @pytest.fixture
-def chromium_processes():
+def chromium_processes(redis_url):
     """``chromium_processes(job_id=None)``: pids of live Chromium processes of that
-    job (any browser job when None), found by the marker in their environment."""
+    job, or of any browser job of this test session (other sessions on the machine
+    may run browsers too). Found by the job marker and the session's REDIS_URL,
+    which Chromium inherits from its worker."""
     from workers.browser import MARKER_ENV, marked_processes
     from pathlib import Path
 
-    def count(job_id: str | None = None) -> list[int]:
+    session = f"REDIS_URL={redis_url}".encode()
+
+    def find(job_id: str | None = None) -> list[int]:
         if job_id is not None:
             return marked_processes(job_id)
         found = []
@@ -122,7 +127,7 @@ def chromium_processes():
                     stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
                 except OSError:
                     continue
-                if stat != "Z" and any(v.startswith(MARKER_ENV.encode() + b"=") for v in env):
+                if stat != "Z" and session in env and any(v.startswith(MARKER_ENV.encode() + b"=") for v in env):
                     found.append(int(entry.name))
         return found
-    return count
+    return find
