@@ -1,5 +1,6 @@
 """Configuration profiles (seed 004): ``ENV=local`` (default) or ``ENV=develop``
-selects ``config/<ENV>.yaml``; its keys become Settings values.
+selects ``config/<ENV>.yaml`` (``LONGRUN_ENV``, when set, wins over ``ENV``);
+its keys become Settings values.
 
 The file's settings mean the same for every kind of job, not only inference:
 
@@ -51,11 +52,20 @@ def config_dir(environ) -> Path:
     return Path(environ.get("LONGRUN_CONFIG_DIR") or CONFIG_DIR)
 
 
+def profile_name(environ) -> tuple[str, str]:
+    """(variable, profile name): ``LONGRUN_ENV`` wins over the seed's ``ENV``
+    (which some shells also use, for a startup file)."""
+    for variable in ("LONGRUN_ENV", "ENV"):
+        if (environ.get(variable) or "").strip():
+            return variable, environ[variable].strip()
+    return "ENV", ""
+
+
 def profile_path(environ) -> tuple[Path, bool]:
-    """The profile file, and whether ENV named it (else the default, which may be absent)."""
-    name = (environ.get("ENV") or "").strip()
+    """The profile file, and whether the environment named it (else the default, which may be absent)."""
+    variable, name = profile_name(environ)
     if name and not PROFILE_NAME.match(name):
-        raise SettingsError(f"ENV={name!r} is not a profile name (e.g. local, develop)")
+        raise SettingsError(f"{variable}={name!r} is not a profile name (e.g. local, develop)")
     return config_dir(environ) / f"{name or DEFAULT_PROFILE}.yaml", bool(name)
 
 
@@ -76,7 +86,8 @@ def load(environ=None) -> tuple[dict, dict]:
     path, named = profile_path(environ)
     if not path.is_file():
         if named:
-            raise SettingsError(f"ENV={environ.get('ENV')}: no profile file {path}")
+            variable, name = profile_name(environ)
+            raise SettingsError(f"{variable}={name}: no profile file {path}")
         return {}, {}
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

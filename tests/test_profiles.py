@@ -86,6 +86,11 @@ def test_an_env_without_a_file_or_with_a_bad_name_is_an_error(tmp_path):
         from_env({"ENV": "../etc/passwd"})
 
 
+def test_longrun_env_wins_over_a_shells_env():
+    # POSIX shells read $ENV as a startup file; LONGRUN_ENV lets such a host pick its profile.
+    assert from_env({"ENV": "/home/me/.shrc", "LONGRUN_ENV": "develop"}).default_timeout_seconds == 1800
+
+
 @pytest.mark.parametrize("command", [
     [sys.executable, "-m", "gunicorn", "api.wsgi:app", "-b", "127.0.0.1:{port}", "-w", "1"],
     [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-c", "1", "-P", "solo"],
