@@ -14,6 +14,19 @@ import pytest
 from api import create_app
 
 
+@pytest.fixture
+def idle_redis_url(redis_factory):
+    return redis_factory().url  # no worker: jobs stay pending and never call a model
+
+
+@pytest.fixture
+def client(idle_redis_url, settings_for, api_headers):
+    app = create_app({"TESTING": True, "LONGRUN_SETTINGS": settings_for(idle_redis_url)})
+    with app.test_client() as test_client:
+        test_client.environ_base["HTTP_AUTHORIZATION"] = api_headers["Authorization"]
+        yield test_client
+
+
 def form(datasheet: bytes, schematic: bytes, **extra) -> dict:
     return {"kind": "codegen", "input": json.dumps({"instruction": "init the touch keys"}),
             "datasheet": (io.BytesIO(datasheet), "BF7615CMXX.pdf"),
@@ -70,9 +83,9 @@ def test_input_that_is_not_json_is_a_400(client, datasheet_pdf, schematic_pdf):
     assert response.status_code == 400 and "input" in response.get_json()["error"]["details"]
 
 
-def test_a_file_over_the_limit_is_a_413(settings_for, redis_url, api_headers, datasheet_pdf, schematic_pdf):
+def test_a_file_over_the_limit_is_a_413(settings_for, idle_redis_url, api_headers, datasheet_pdf, schematic_pdf):
     app = create_app({"TESTING": True,
-                      "LONGRUN_SETTINGS": settings_for(redis_url, max_upload_bytes=len(datasheet_pdf) - 1)})
+                      "LONGRUN_SETTINGS": settings_for(idle_redis_url, max_upload_bytes=len(datasheet_pdf) - 1)})
     before = job_dirs()
     with app.test_client() as small:
         response = small.post("/api/v1/jobs", data=form(datasheet_pdf, schematic_pdf), headers=api_headers,
