@@ -7,6 +7,8 @@ and a token count, so a client can show it growing; every token is also a
 cancel check. Result: ``{output, model, usage}``.
 """
 
+import time
+
 from celery import shared_task
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
@@ -51,8 +53,17 @@ def generate(job: Job, llm: LLMClient, messages: list[dict], options: dict) -> C
     pieces: list[str] = []
     job.progress.step(1, 1, "generate", message="waiting for the model")
 
+    next_report = 0.0
+
     def on_token(text: str) -> None:
+        nonlocal next_report
         pieces.append(text)
+        job.check_cancelled()
+        # The progress helper coalesces reports anyway; joining the text only when
+        # one would be written keeps long answers linear, not quadratic.
+        if time.monotonic() < next_report:
+            return
+        next_report = time.monotonic() + job.progress.interval
         count = len(pieces)
         # Percentage against max_tokens when known (the answer may well end sooner).
         percentage = min(99.0, round(100 * count / max_tokens, 1)) if max_tokens else 0

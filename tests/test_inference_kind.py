@@ -85,7 +85,8 @@ def _cancel_or_timeout_scenario(client, submit, wait_for_status, openai_server, 
 
 
 def test_cancel_stops_a_streaming_job_and_closes_the_model_connection(client, submit, wait_for_status,
-                                                                      openai_server):
+                                                                      openai_server, worker):
+    pool = set(worker.pool_pids())
     job = _cancel_or_timeout_scenario(client, submit, wait_for_status, openai_server)
 
     assert client.post(f"/api/v1/jobs/{job['id']}/cancel").status_code == 202
@@ -93,6 +94,7 @@ def test_cancel_stops_a_streaming_job_and_closes_the_model_connection(client, su
 
     assert done["status"] == "cancelled"
     wait_until(lambda: openai_server.disconnects >= 1, timeout=20, message="the stream to be closed")
+    assert set(worker.pool_pids()) == pool  # stopped at a token, not by ending its process
     # The worker is not hung: the next job completes.
     openai_server.reply("still here")
     after = submit("inference", {"input": "Are you there?"})
@@ -100,7 +102,8 @@ def test_cancel_stops_a_streaming_job_and_closes_the_model_connection(client, su
 
 
 def test_timeout_fails_a_streaming_job_and_closes_the_model_connection(client, submit, wait_for_status,
-                                                                       openai_server):
+                                                                       openai_server, worker):
+    pool = set(worker.pool_pids())
     job = _cancel_or_timeout_scenario(client, submit, wait_for_status, openai_server, timeout_seconds=3)
 
     done = wait_for_status(job["id"], "failed", "cancelled", "completed", timeout=30)
@@ -109,6 +112,7 @@ def test_timeout_fails_a_streaming_job_and_closes_the_model_connection(client, s
     assert done["error"]["type"] == "Timeout"
     assert len(done["progress"]["output"]) < len("t0 ") * 400
     wait_until(lambda: openai_server.disconnects >= 1, timeout=20, message="the stream to be closed")
+    assert set(worker.pool_pids()) == pool  # the soft limit ended the job, not its process
     openai_server.reply("still here")
     after = submit("inference", {"input": "Are you there?"})
     assert wait_for_status(after["id"], "completed", "failed")["result"]["output"] == "still here"
