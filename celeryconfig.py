@@ -21,6 +21,11 @@ def from_settings(s: Settings) -> dict:
         "result_expires": s.retention_seconds or None,
         "broker_transport_options": {
             "visibility_timeout": s.visibility_timeout_seconds,
+            # kombu looks for messages of vanished workers only every interval x
+            # throttle seconds (100 s by default): scan often enough that a short
+            # visibility timeout means a short redelivery delay.
+            "unacked_restore_interval": max(1, min(10, s.visibility_timeout_seconds // 3)),
+            "unacked_restore_throttle": 1,
             # Redis priorities: ten lists per queue, served lowest number first.
             # A job's priority (0 lowest … 9 highest) maps onto them (longrun.keys).
             "queue_order_strategy": "priority",

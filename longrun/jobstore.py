@@ -184,9 +184,11 @@ class JobStore:
             pipe.get(keys.meta(job_id))
             record, meta = pipe.execute()
             if not record or (tenant is not None and record.get("tenant") != tenant):
-                # A tombstone is only honoured for the owner; others get a plain 404.
-                if not record and self.redis.exists(keys.tombstone(job_id)):
-                    raise JobExpired(f"job {job_id} has expired")
+                # The tombstone holds the owner: other tenants get the plain 404.
+                if not record:
+                    owner = self.redis.get(keys.tombstone(job_id))
+                    if owner is not None and tenant in (None, owner):
+                        raise JobExpired(f"job {job_id} has expired")
                 raise JobNotFound(f"no job with id {job_id}")
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise ServiceUnavailable("Redis is unreachable") from exc

@@ -130,6 +130,7 @@ class BrowserInput(Schema):
     model = fields.String(validate=validate.Length(min=1, max=200), allow_none=True)
     host = fields.String(validate=_safe_url, allow_none=True)  # seed 000: the LLM host override
     temperature = fields.Float(validate=validate.Range(min=0, max=2), allow_none=True)
+    max_tokens = fields.Integer(load_default=256, validate=validate.Range(min=16, max=4096))
     timeout = fields.Float(validate=validate.Range(min=1), allow_none=True)  # seconds, within the job
     viewport = fields.Dict(keys=fields.String(validate=validate.OneOf(("width", "height"))),
                            values=fields.Integer(validate=validate.Range(min=100, max=4000)),

@@ -110,27 +110,35 @@ def test_a_link_into_a_private_address_fails_the_job_at_the_click(submit, wait_f
 
 def test_agent_mode_follows_the_models_json_actions_until_done(
         submit, wait_for_status, test_pages, openai_server, chromium_processes):
-    for action in ({"action": "fill", "element": 1, "value": "Grace"},   # [1] is the name input
+    for action in ({"action": "click", "selector": "#to-private"},      # refused: the model hears why
+                   {"action": "click", "selector": "#to-form"},
+                   {"action": "fill", "element": 1, "value": "Grace"},   # [1] is the name input
                    {"action": "click", "selector": "#submit"},
                    {"action": "extract", "selector": "#greeting"},
                    {"action": "done", "answer": "The page says: Hello, Grace!"}):
         openai_server.reply(json.dumps(action))
     job = submit("browser", {"task": "Greet Grace on the form and tell me what the page says",
-                             "start_url": test_pages.url("/form"), "max_steps": 6,
+                             "start_url": test_pages.url("/links"), "max_steps": 8,
                              "host": openai_server.url, "model": "agent-model"})
     done = wait_for_status(job["id"], "completed", "failed", timeout=90)
     assert done["status"] == "completed", done["error"]
     result = done["result"]
     assert result["done"] is True and result["answer"] == "The page says: Hello, Grace!"
-    assert result["steps_taken"] == 4 and result["final_url"] == test_pages.url("/hello?name=Grace")
-    assert result["extracted"] == {"extract-3.txt": "Hello, Grace!"}
+    assert result["steps_taken"] == 6 and result["final_url"] == test_pages.url("/hello?name=Grace")
+    assert result["extracted"] == {"extract-5.txt": "Hello, Grace!"}
+    assert "navigation to http://10.0.0.1/admin refused" in result["history"][0]["error"]
+    assert result["blocked_requests"][0]["url"].startswith("http://10.0.0.1/admin")
 
-    first, last = openai_server.requests[0], openai_server.requests[-1]
-    assert first["response_format"] == {"type": "json_object"} and first["model"] == "agent-model"
-    page = first["messages"][-1]["content"]
-    assert "Task: Greet Grace" in page and "Title: Greeter" in page
-    assert "[1] <input> 'Your name'" in page and "[2] <button type=submit> 'Greet me'" in page
-    assert "Hello, Grace!" in last["messages"][-1]["content"]
+    requests = openai_server.requests
+    assert len(requests) == 6
+    assert requests[0]["response_format"] == {"type": "json_object"} and requests[0]["model"] == "agent-model"
+    assert "Task: Greet Grace" in requests[0]["messages"][-1]["content"]
+    assert "Your last action failed: navigation to http://10.0.0.1/admin refused" in requests[1]["messages"][-1]["content"]
+    assert "Title: Links" in requests[1]["messages"][-1]["content"]  # back where it was
+    form_view = requests[2]["messages"][-1]["content"]
+    assert "Title: Greeter" in form_view
+    assert "[1] <input> 'Your name'" in form_view and "[2] <button type=submit> 'Greet me'" in form_view
+    assert "Hello, Grace!" in requests[-1]["messages"][-1]["content"]
     # A per-job LLM host never receives the operator's API key.
     assert all("Authorization" not in h and "authorization" not in h for h in openai_server.headers)
     no_chromium_left(chromium_processes, job["id"])
@@ -153,7 +161,7 @@ def test_cancel_during_a_page_that_never_loads_closes_chromium_and_the_worker_go
     _next_job_runs(submit, wait_for_status, test_pages)
 
 
-def test_timeout_during_a_page_that_never_loads_fails_the_job_and_closes_chromium(
+def test_timeout_during_a_page_that_never_loads_fails_the_job_closes_chromium_and_the_worker_goes_on(
         submit, wait_for_status, test_pages, chromium_processes):
     from conftest import wait_until
     before = chromium_processes()

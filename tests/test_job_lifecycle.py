@@ -48,3 +48,51 @@ def test_failing_job_ends_failed_with_its_error_message(submit, wait_for_status,
     response = client.get(f"/api/v1/jobs/{job['id']}/result")
     assert response.status_code == 409
     assert response.get_json()["error"]["code"] == "no_result"
+
+
+def test_unknown_id_is_404_with_the_error_body(client, worker):
+    response = client.get("/api/v1/jobs/0123456789abcdef0123456789abcdef")
+
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "not_found"
+
+
+def test_result_is_409_while_the_job_runs(client, submit, wait_for_status):
+    job = submit(input={"seconds": 3, "steps": 3})
+    wait_for_status(job["id"], "running")
+
+    response = client.get(f"/api/v1/jobs/{job['id']}/result")
+
+    assert response.status_code == 409
+    assert response.get_json()["error"]["code"] == "not_finished"
+    client.post(f"/api/v1/jobs/{job['id']}/cancel")
+
+
+def test_job_past_its_timeout_fails_and_the_worker_keeps_serving(submit, wait_for_status):
+    job = submit(input={"seconds": 30, "steps": 1}, timeout_seconds=1)
+
+    done = wait_for_status(job["id"], "failed", timeout=30)
+
+    assert done["error"]["type"] == "Timeout"
+    assert "1 seconds" in done["error"]["message"]
+    after = submit(input={"seconds": 0})
+    assert wait_for_status(after["id"], "completed")["result"] == {"slept": 0.0, "steps": 1}
+
+
+def test_prefer_wait_answers_200_with_the_finished_job(client, worker):
+    response = client.post("/api/v1/jobs", json={"kind": "sleep", "input": {"seconds": 0.2}},
+                           headers={"Prefer": "wait=20"})
+
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "completed"
+    assert response.headers["Preference-Applied"] == "wait=20"
+    assert response.headers["Location"].endswith(response.get_json()["id"])
+
+
+def test_prefer_wait_answers_202_when_the_job_outlasts_it(client, worker):
+    response = client.post("/api/v1/jobs", json={"kind": "sleep", "input": {"seconds": 5}},
+                           headers={"Prefer": "wait=1"})
+
+    assert response.status_code == 202
+    assert response.get_json()["status"] in ("pending", "running")
+    client.post(f"/api/v1/jobs/{response.get_json()['id']}/cancel")

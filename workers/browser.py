@@ -219,6 +219,16 @@ class BrowserSession:
             return
         route.continue_()
 
+    def recover_from_refusal(self) -> None:
+        """Forget a refused navigation and go back to the page the agent was on."""
+        self.guard.blocked_navigation = None
+        from playwright.sync_api import Error as PlaywrightError
+        try:
+            if self.page.url.startswith("chrome-error:") or self.guard.reason_for(self.page.url):
+                self.page.go_back(timeout=5_000)
+        except PlaywrightError:
+            pass  # the model sees where it is and can goto elsewhere
+
     def _on_request(self, request) -> None:
         if len(self._page_urls) < 10_000:
             self._page_urls.add(request.url)
@@ -421,18 +431,13 @@ def run_steps(session: BrowserSession, job, steps: list[dict], ctx: StepContext)
 
 # -- agent mode ------------------------------------------------------------
 
-AGENT_SYSTEM_PROMPT = """You operate a web browser to complete the user's task.
-Each turn you see the current page: its URL, title, visible text and a numbered list of
-interactive elements. Answer with ONE JSON object, nothing else, choosing one action:
-{"action": "goto", "url": "https://..."}
-{"action": "click", "element": 3}
-{"action": "fill", "element": 5, "value": "text to type"}
-{"action": "press", "element": 5, "key": "Enter"}
-{"action": "extract", "element": 2}            (or omit "element" for the whole page)
-{"action": "screenshot"}
-{"action": "wait_for", "ms": 1000}
-{"action": "done", "answer": "the result of the task"}
-Instead of "element" you may give a CSS "selector". Say "done" as soon as the task is complete."""
+# Short on purpose: small local models read every token of it each turn.
+AGENT_SYSTEM_PROMPT = """You operate a web browser to do the user's task. Reply with ONE JSON object: one action.
+Actions: goto {"url"}, click {"element"}, fill {"element", "value"}, press {"key", "element"?},
+extract {"element"?}, screenshot {}, wait_for {"ms"}, done {"answer"}.
+Example: {"action": "fill", "element": 2, "value": "Ada"}
+"element" is a number from the page's list of interactive elements (a CSS "selector" also works).
+Once the task is complete, reply {"action": "done", "answer": "<the result>"}."""
 
 # Numbers the visible interactive elements (data-lr-id) and describes them for the model.
 PAGE_VIEW_SCRIPT = """() => {
@@ -516,7 +521,8 @@ def parse_action(content: str) -> dict:
 
 
 def run_agent(session: BrowserSession, job, ctx: StepContext, llm, *, task: str, max_steps: int,
-              model: str | None = None, start_url: str | None = None, temperature: float | None = None) -> dict:
+              model: str | None = None, start_url: str | None = None, temperature: float | None = None,
+              max_tokens: int = 256) -> dict:
     """Let the model drive: one action per turn until it says done or max_steps run out."""
     if start_url:
         run_step(session, ctx, 0, {"action": "goto", "url": start_url})
@@ -528,7 +534,8 @@ def run_agent(session: BrowserSession, job, ctx: StepContext, llm, *, task: str,
         job.progress.step(turn, max_steps, f"agent step {turn}")
         messages = [{"role": "system", "content": AGENT_SYSTEM_PROMPT},
                     {"role": "user", "content": _agent_prompt(task, history, notes, page_view(session.page))}]
-        reply = llm.chat(messages, model=model, temperature=temperature, json_mode=True)
+        # One action is a short JSON object; the cap keeps a rambling model from stalling a turn.
+        reply = llm.chat(messages, model=model, temperature=temperature, max_tokens=max_tokens, json_mode=True)
         model_name = reply.model
         notes = []
         try:
@@ -544,9 +551,13 @@ def run_agent(session: BrowserSession, job, ctx: StepContext, llm, *, task: str,
                     "history": history, "model": model_name}
         try:
             record = run_step(session, ctx, turn, step)
-        except BrowserStepFailed as exc:  # the model may recover from a missed element
+        except (BrowserStepFailed, UnsafeURL) as exc:
+            # The model may recover from a missed element, or from a link it may not follow
+            # (that request was refused; nothing reached the address).
             history.append({"turn": turn, **step, "error": exc.message})
             notes.append(f"Your last action failed: {exc.message}")
+            if isinstance(exc, UnsafeURL):
+                session.recover_from_refusal()
             continue
         history.append({"turn": turn, **step, **{k: v for k, v in record.items() if k in ("text", "status")}})
     return {"mode": "agent", "done": False, "answer": None, "steps_taken": max_steps,
@@ -584,7 +595,8 @@ def llm_for(settings: Settings, host: str | None, allowlist=None):
 
 def run_browser_job(job, *, steps: list[dict] | None = None, task: str | None = None, max_steps: int = 10,
                     start_url: str | None = None, cdp_url: str | None = None, model: str | None = None,
-                    host: str | None = None, temperature: float | None = None, timeout: float | None = None,
+                    host: str | None = None, temperature: float | None = None, max_tokens: int = 256,
+                    timeout: float | None = None,
                     viewport: dict | None = None, settings: Settings | None = None, **ignored) -> dict:
     """The ``browser`` kind's work: scripted ``steps`` or an agent ``task``; returns the result."""
     settings = settings or get_settings()
@@ -598,7 +610,7 @@ def run_browser_job(job, *, steps: list[dict] | None = None, task: str | None = 
                         viewport=viewport) as session:
         if task:
             result = run_agent(session, job, ctx, llm, task=task, max_steps=max_steps, model=model,
-                               start_url=start_url, temperature=temperature)
+                               start_url=start_url, temperature=temperature, max_tokens=max_tokens)
         else:
             result = run_steps(session, job, steps or [], ctx)
         result.update(final_url=session.page.url, title=_safe_title(session.page))

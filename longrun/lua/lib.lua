@@ -54,7 +54,7 @@ local function transition(status, progress, err, meta)
       redis.call('EXPIRE', K.job, ttl)
       redis.call('EXPIRE', K.events, ttl)
       if idem then redis.call('EXPIRE', idem, ttl) end
-      redis.call('SET', K.tomb, '1', 'EX', ttl + tonumber(P.tomb_ttl))
+      redis.call('SET', K.tomb, tenant, 'EX', ttl + tonumber(P.tomb_ttl))
       redis.call('ZADD', P.prefix .. 'expiry', tonumber(P.now) + ttl, tenant .. '|' .. P.id)
     end
   end
