@@ -60,3 +60,21 @@ def test_one_health_endpoint_has_the_seed_and_core_fields(client):
     assert body["tasks_count"] == 1
     # No worker on this Redis: not ready, in both vocabularies.
     assert response.status_code == 503 and body["status"] == "unhealthy" and body["workers"] == 0
+
+
+def test_a_polling_client_can_reuse_its_connection_after_a_pause(live_api, api_headers):
+    """Seed clients poll every 2-15 s over one keep-alive connection (gunicorn.conf.py)."""
+    import http.client
+    import time
+    from urllib.parse import urlsplit
+
+    address = urlsplit(live_api.url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    try:
+        for _ in range(2):
+            connection.request("GET", "/tasks/0123456789abcdef0123456789abcdef", headers=api_headers)
+            response = connection.getresponse()
+            assert response.status == 404 and b"detail" in response.read()
+            time.sleep(3)  # longer than gunicorn's default keep-alive (2 s)
+    finally:
+        connection.close()
