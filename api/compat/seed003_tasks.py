@@ -5,8 +5,8 @@
 ``parameters`` its input; ``description`` is kept in the job's metadata;
 ``priority`` 1-10 (default 1) becomes the core's 0-9. Statuses are the
 seed's lifecycle: created, running, completed, failed, cancelled. A submit
-while the queues hold ``LONGRUN_OVERLOAD_QUEUED_JOBS`` or more waiting jobs
-is a 503 (with Retry-After). Errors are FastAPI's ``{"detail": message}``.
+while the kind's queue holds ``LONGRUN_MAX_QUEUE_DEPTH`` or more waiting jobs
+is a 503 with Retry-After (the core's backpressure). Errors are FastAPI's ``{"detail": message}``.
 Every job of the tenant is visible here, whatever route submitted it.
 """
 
