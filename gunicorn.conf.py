@@ -9,6 +9,14 @@ patching, so redis-py, kombu's publisher and Celery behave as everywhere else
 (gevent would hold more idle streams per process, but patches sockets and
 threads under every library we use). README "Live events" has the numbers.
 Command-line flags (as the tests pass them) override what is set here.
+
+keepalive: gunicorn closes an idle keep-alive connection after 2 s by default,
+exactly the polling interval of the seed clients (000 and 001 poll every 2 s,
+002 every 5-15 s): a client then races the close and sees "connection reset"
+on a request it sent. Idle connections are kept longer than any seed's poll
+interval and than common proxies' idle timeouts, so the client side closes
+first. (gthread workers park idle connections in their poller; they hold no
+thread.)
 """
 
 import os
@@ -21,7 +29,7 @@ threads = int(os.environ.get("LONGRUN_API_THREADS", "64"))
 # not a limit on a stream's length.
 timeout = 120
 graceful_timeout = 10
-keepalive = 5
+keepalive = 75
 
 # Threads per worker kept free of event streams.
 RESERVED_THREADS = 2

@@ -52,10 +52,19 @@ def services(app: Flask | None = None) -> Services:
 class Parser(FlaskParser):
     # Bad input is a 400 naming the field (webargs defaults to 422).
     DEFAULT_VALIDATION_STATUS = 400
+    # A JSON body, or the fields of a multipart form (whose files the route takes itself).
+    __location_map__ = dict(FlaskParser.__location_map__, json_or_multipart="load_json_or_multipart")
+
+    def load_json_or_multipart(self, req, schema):
+        if req.mimetype == "multipart/form-data":
+            return self.load_form(req, schema)
+        return self.load_json(req, schema)
 
 
 class Blueprint(SmorestBlueprint):
     ARGUMENTS_PARSER = Parser()
+    DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = dict(SmorestBlueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
+                                                 json_or_multipart="application/json")
 
 
 def make_api(app: Flask) -> Api:

@@ -12,7 +12,7 @@ from marshmallow import ValidationError
 import redis
 
 from longrun import keys
-from longrun.errors import (IdempotencyConflict, InvalidInput, JobAlreadyFinished, JobNotFinished,
+from longrun.errors import (IdempotencyConflict, InvalidInput, InvalidUpload, JobAlreadyFinished, JobNotFinished,
                             JobNotFound, QueueFull, ServiceUnavailable, UnknownKind)
 from longrun.jobstore import document
 from longrun.states import JobStatus
@@ -28,12 +28,17 @@ class JobHasNoResult(JobNotFinished):
     code = "no_result"
 
 
-def validate_input(kind_name: str, raw_input: dict) -> dict:
+def kind_or_error(kind_name: str):
     kind = KINDS.get(kind_name)
     if kind is None:
         known = ", ".join(sorted(KINDS))
         raise UnknownKind(f"unknown kind {kind_name!r}; known kinds: {known}",
                           details={"kind": [f"must be one of: {known}"]})
+    return kind
+
+
+def validate_input(kind_name: str, raw_input: dict) -> dict:
+    kind = kind_or_error(kind_name)
     try:
         return kind.input_schema().load(raw_input)
     except ValidationError as exc:
@@ -60,7 +65,7 @@ def check_backpressure(svc, kind: str) -> None:
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise ServiceUnavailable("Redis is unreachable") from exc
     if depth >= limit:
-        raise QueueFull(f"the {kind} queue holds {depth} jobs (limit {limit}); try again later",
+        raise QueueFull(f"overloaded: the {kind} queue holds {depth} jobs (limit {limit}); try again later",
                         details={"kind": kind, "queued": depth})
 
 
@@ -77,8 +82,16 @@ def submit(svc, tenant: str, *, kind: str, input: dict, priority: int = 0,
            timeout_seconds: int | None = None, metadata: dict | None = None,
            idempotency_key: str | None = None, request_hash: str = "",
            job_id: str | None = None, extra: dict | None = None,
-           webhook: dict | None = None) -> tuple[dict, bool]:
-    """Validate, record and enqueue a job; returns (job document, newly created)."""
+           webhook: dict | None = None, files_stored: bool = False) -> tuple[dict, bool]:
+    """Validate, record and enqueue a job; returns (job document, newly created).
+
+    Kinds that take files go through ``api.uploads.submit``, which stores them
+    first and passes ``files_stored``.
+    """
+    if kind_or_error(kind).file_fields and not files_stored:
+        files = ", ".join(KINDS[kind].file_fields)
+        raise InvalidUpload(f"kind {kind!r} takes files ({files}): send multipart/form-data",
+                            details={name: ["a file is required"] for name in KINDS[kind].file_fields})
     job_input = validate_input(kind, input)
     timeout = resolve_timeout(svc.settings, timeout_seconds)
     if webhook:

@@ -105,7 +105,7 @@ class ServiceUnavailable(LongrunError):
 
 
 class QueueFull(ServiceUnavailable):
-    """Raised when a kind's queue is deeper than max_queue_depth (backpressure)."""
+    """Raised when a kind's queue is deeper than max_queue_depth (backpressure; seed 003's "overloaded")."""
 
     code = "queue_full"
 
@@ -120,6 +120,19 @@ class JobTimedOut(LongrunError):
     """Raised when a job ran past its timeout_seconds."""
 
     code = "timeout"
+
+
+class InvalidUpload(InvalidInput):
+    """Raised when an uploaded file is missing, unexpected, or not of the type its field takes."""
+
+    code = "invalid_upload"
+
+
+class UploadTooLarge(LongrunError):
+    """Raised when an uploaded file is larger than LONGRUN_MAX_UPLOAD_BYTES."""
+
+    status = 413
+    code = "too_large"
 
 
 class LLMError(LongrunError):

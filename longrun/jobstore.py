@@ -334,6 +334,28 @@ class JobStore:
                 self._remove(job_id, {"tenant": owner or tenant, "status": current, "idem_key": idem})
         return ids
 
+    def trim_finished(self, tenant: str, keep: int) -> list[str]:
+        """Remove the tenant's oldest finished jobs (by creation) beyond ``keep``; returns their ids."""
+        final_keys = [keys.tenant_index(tenant, s.value) for s in sorted(FINAL_STATUSES)]
+        pipe = self.redis.pipeline(transaction=False)
+        for key in final_keys:
+            pipe.zcard(key)
+        excess = sum(pipe.execute()) - keep
+        if excess <= 0:
+            return []
+        excess = min(excess, 500)  # bounded work per pass; the next pass goes on
+        pipe = self.redis.pipeline(transaction=False)
+        for key in final_keys:
+            pipe.zrange(key, 0, excess - 1, withscores=True)
+        candidates = [pair for reply in pipe.execute() for pair in reply]
+        oldest = [job_id for job_id, _ in sorted(candidates, key=lambda pair: pair[1])[:excess]]
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in oldest:
+            pipe.hmget(keys.job(job_id), "status", "idem_key")
+        for job_id, (current, idem) in zip(oldest, pipe.execute()):
+            self._remove(job_id, {"tenant": tenant, "status": current, "idem_key": idem})
+        return oldest
+
     def _remove(self, job_id: str, record: dict) -> None:
         tenant = record.get("tenant")
         pipe = self.redis.pipeline(transaction=False)

@@ -167,3 +167,7 @@ def pending_by_kind(kind: str) -> str:
 def job_extra_keys(job_id: str) -> list[str]:
     """Per-job keys beyond the record that go when the job is deleted."""
     return [webhook_log(job_id), webhook_throttle(job_id), job_log(job_id), job_log_meta(job_id)]
+
+
+METRICS_KEYS = (METRICS_SUBMITTED, METRICS_FINISHED, METRICS_RUN_SECONDS, METRICS_WAIT_SECONDS, METRICS_WEBHOOKS)
+"""Service-wide counters: they outlive every job (Prometheus counters never go down)."""

@@ -78,6 +78,16 @@ class Settings:
     job_log_max_lines: int = 2000
     job_log_max_bytes: int = 512 * 1024
     job_log_line_bytes: int = 4096
+    # Largest file a multipart upload may carry (413 past it).
+    max_upload_bytes: int = 20 * 1024 * 1024
+    # codegen: characters of extracted PDF text sent to the model (fit its context).
+    codegen_prompt_chars: int = 6000
+    # Jobs one worker process runs at once (Celery's concurrency); 0: one per CPU.
+    worker_concurrency: int = 0
+    # Finished jobs kept per tenant (the janitor removes the oldest first); 0: no limit.
+    max_finished_jobs: int = 0
+    # Synchronous seed routes (POST /api/v2/chat/qa, POST /api/v1/generate) wait this long.
+    sync_wait_seconds: int = 110
     # Hosts jobs may reach although the URL rules would refuse them (longrun/urls.py):
     # comma-separated hostnames (*.suffix), host:port, IPs or CIDRs.
     url_allowlist: str = ""
@@ -104,7 +114,8 @@ class Settings:
         object.__setattr__(self, "result_backend_url", self.result_backend_url or self.redis_url)
         if not self.visibility_timeout_seconds:
             object.__setattr__(self, "visibility_timeout_seconds", self.max_timeout_seconds + 600)
-        for name in ("retention_seconds", "tombstone_seconds", "max_attempts", "lease_seconds"):
+        for name in ("retention_seconds", "tombstone_seconds", "max_attempts", "lease_seconds",
+                     "worker_concurrency", "max_finished_jobs", "max_upload_bytes"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{name} must not be negative")
         if self.max_attempts < 1:
@@ -152,14 +163,27 @@ def _convert(field, raw: str):
 
 
 def from_env(environ=None, **overrides) -> Settings:
+    """Settings from the profile file (``ENV``, see longrun.profiles), then the
+    environment, then ``overrides``: each later source wins."""
+    from longrun import profiles
+
     environ = os.environ if environ is None else environ
-    values = {}
+    values, sources = profiles.load(environ)
     for field in fields(Settings):
         raw = environ.get(env_name(field.name))
         if raw not in (None, ""):
             values[field.name] = _convert(field, raw)
+            sources.pop(field.name, None)
     values.update(overrides)
-    return Settings(**values)
+    try:
+        return Settings(**values)
+    except SettingsError as exc:
+        # Name the profile key when the value came from the file.
+        message = str(exc)
+        for name, source in sources.items():
+            if name not in overrides and message.startswith(name):
+                message = f"{source} ({message})"
+        raise SettingsError(message) from None
 
 
 @lru_cache(maxsize=1)

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 # Each area keeps its fixtures in tests/plugins/<area>.py and lists it here.
-pytest_plugins: list[str] = ["plugins.llm", "plugins.browser", "plugins.live", "plugins.security", "plugins.client"]
+pytest_plugins: list[str] = ["plugins.llm", "plugins.browser", "plugins.live", "plugins.security",
+                              "plugins.codegen", "plugins.compat", "plugins.client"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="longrun-tests-"))
@@ -303,6 +304,8 @@ class LiveServer:
             try:
                 return requests.get(self.url + "/openapi.json", timeout=1).status_code == 200
             except (requests.ConnectionError, requests.Timeout):  # still booting
+                return requests.get(self.url + "/openapi.json", timeout=5).status_code == 200
+            except (requests.ConnectionError, requests.Timeout):  # a busy machine may be slow to boot
                 return False
         wait_until(up, timeout=30, message="gunicorn")
         return self

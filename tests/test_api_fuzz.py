@@ -12,6 +12,7 @@ import os
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from plugins.security import api_keys_setting, bearer
 
@@ -59,4 +60,8 @@ def session_worker_then_cleanup(worker):
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
 def test_the_api_keeps_its_contract_under_generated_requests(case):
-    case.call_and_validate(headers=bearer(TENANT))
+    # A job's input carries rules JSON Schema cannot state (a URL that resolves to
+    # a private network, a browser step's per-action fields), so a schema-valid
+    # submit may rightly be a 400 naming the field; every other check still applies.
+    excluded = [positive_data_acceptance] if (case.method, case.path) == ("POST", "/api/v1/jobs") else []
+    case.call_and_validate(headers=bearer(TENANT), excluded_checks=excluded)

@@ -173,3 +173,24 @@ def test_stream_over_the_tenant_limit_is_429_with_retry_after(settings_for, redi
         again.close()
     finally:
         client.post(f"/api/v1/jobs/{job_id}/cancel")
+
+
+def test_each_gunicorn_worker_keeps_threads_free_of_streams_for_ordinary_requests(
+        start_api, api_headers, client, worker):
+    # gunicorn.conf.py caps open streams at threads - 2 per worker: 2 of 4 here.
+    api = start_api(workers=1, threads=4, env={"LONGRUN_SSE_MAX_STREAMS_PER_TENANT": "100"})
+    job_id = submit_live(api, api_headers, seconds=30)
+    held = [stream(api, api_headers, job_id) for _ in range(2)]
+    try:
+        assert [r.status_code for r in held] == [200, 200]
+        refused = stream(api, api_headers, job_id)
+        assert refused.status_code == 429
+        assert refused.json()["error"]["code"] == "too_many_streams"
+        refused.close()
+        # The threads left serve ordinary requests at once.
+        assert requests.get(f"{api.url}/api/v1/jobs/{job_id}", headers=api_headers, timeout=5).status_code == 200
+    finally:
+        client.post(f"/api/v1/jobs/{job_id}/cancel")
+        for response in held:  # each reads on to the final event, so the server's threads are free
+            assert [e for e in read_sse(response) if "data" in e][-1]["data"]["status"] == "cancelled"
+            response.close()
