@@ -37,6 +37,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.register_blueprint(live.blp)
     api.register_blueprint(metrics.blp)
     from api import compat  # the seed systems' APIs (README "Compatibility")
-    compat.register(api)
+    compat.register(app)
     openapi.init_api(api, settings)  # keep last: documents every registered route
     return app

@@ -14,6 +14,8 @@ BLUEPRINTS = [module.blp for module in (seed000_browser, seed001_chat, seed002_c
                                         seed003_tasks, seed004_inference)]
 
 
-def register(api) -> None:
+def register(app) -> None:
+    # Plain Flask blueprints: their contract is the seed documents (each with its
+    # own envelope), so they stay out of /openapi.json, which is Longrun's own API.
     for blp in BLUEPRINTS:
-        api.register_blueprint(blp)
+        app.register_blueprint(blp)
