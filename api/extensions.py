@@ -6,6 +6,7 @@ from functools import partial
 from flask import Flask, current_app
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
+from marshmallow import fields as ma_fields
 from webargs.flaskparser import FlaskParser
 
 from longrun.artifacts import ArtifactStore
@@ -57,8 +58,23 @@ class Parser(FlaskParser):
 
     def load_json_or_multipart(self, req, schema):
         if req.mimetype == "multipart/form-data":
-            return self.load_form(req, schema)
+            return form_values(req.form, schema)
         return self.load_json(req, schema)
+
+
+def form_values(form, schema) -> dict:
+    """A multipart form's fields. Every form value is text, so number fields are
+    read from their text here; JSON bodies keep strict JSON numbers."""
+    values = {}
+    for key in form:
+        value, field = form.get(key), schema.fields.get(key)
+        if isinstance(field, ma_fields.Number) and isinstance(value, str):
+            try:
+                value = int(value) if isinstance(field, ma_fields.Integer) else float(value)
+            except ValueError:
+                pass  # left as text: the field reports it as invalid
+        values[key] = value
+    return values
 
 
 class Blueprint(SmorestBlueprint):
