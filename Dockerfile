@@ -8,10 +8,15 @@ RUN useradd --create-home --uid 10001 longrun \
  && mkdir -p /var/lib/longrun/artifacts \
  && chown longrun:longrun /var/lib/longrun/artifacts
 
+# Browser jobs drive Debian's chromium (Playwright never downloads a browser).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends chromium fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 COPY . .
-RUN pip install ".[flower]"
+RUN pip install ".[flower,browser]"
 
 USER longrun
 EXPOSE 8000
-CMD ["gunicorn", "api.wsgi:app", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--workers", "2", "--threads", "8"]
+CMD ["gunicorn", "api.wsgi:app", "-c", "gunicorn.conf.py"]

@@ -3,10 +3,12 @@ Celery publisher, created once by ``init_app`` and found through ``current_app``
 
 from functools import partial
 
+import re
+
 from flask import Flask, current_app
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
-from marshmallow import fields as ma_fields
+from marshmallow import fields
 from webargs.flaskparser import FlaskParser
 
 from longrun.artifacts import ArtifactStore
@@ -50,6 +52,9 @@ def services(app: Flask | None = None) -> Services:
     return (app or current_app).extensions[EXTENSION]
 
 
+INTEGER_TEXT = re.compile(r"^-?\d{1,18}$")
+
+
 class Parser(FlaskParser):
     # Bad input is a 400 naming the field (webargs defaults to 422).
     DEFAULT_VALIDATION_STATUS = 400
@@ -57,24 +62,16 @@ class Parser(FlaskParser):
     __location_map__ = dict(FlaskParser.__location_map__, json_or_multipart="load_json_or_multipart")
 
     def load_json_or_multipart(self, req, schema):
-        if req.mimetype == "multipart/form-data":
-            return form_values(req.form, schema)
-        return self.load_json(req, schema)
-
-
-def form_values(form, schema) -> dict:
-    """A multipart form's fields. Every form value is text, so number fields are
-    read from their text here; JSON bodies keep strict JSON numbers."""
-    values = {}
-    for key in form:
-        value, field = form.get(key), schema.fields.get(key)
-        if isinstance(field, ma_fields.Number) and isinstance(value, str):
-            try:
-                value = int(value) if isinstance(field, ma_fields.Integer) else float(value)
-            except ValueError:
-                pass  # left as text: the field reports it as invalid
-        values[key] = value
-    return values
+        if req.mimetype != "multipart/form-data":
+            return self.load_json(req, schema)
+        # A form carries only text: the digits of an integer field are that integer
+        # (JSON bodies stay strict: "2" is not an integer there).
+        values = {name: req.form[name] for name in req.form}
+        for name, field in schema.fields.items():
+            raw = values.get(name)
+            if isinstance(field, fields.Integer) and isinstance(raw, str) and INTEGER_TEXT.match(raw):
+                values[name] = int(raw)
+        return values
 
 
 class Blueprint(SmorestBlueprint):

@@ -83,7 +83,8 @@ def test_api_worker_and_flower_reach_redis_with_its_password(config):
 def test_api_runs_gunicorn_gthread_and_workers_scale(config):
     api, worker = config["services"]["api"], config["services"]["worker"]
 
-    assert api["command"][:2] == ["gunicorn", "api.wsgi:app"] and "gthread" in api["command"]
+    assert api["command"] == ["gunicorn", "api.wsgi:app", "-c", "gunicorn.conf.py"]
+    assert 'worker_class = "gthread"' in (ROOT / "gunicorn.conf.py").read_text()
     assert worker["command"][:5] == ["celery", "-A", "workers.celery_app", "worker", "-E"]
     # --scale worker=N needs neither a fixed name nor a fixed host port.
     assert "container_name" not in worker and "ports" not in worker
@@ -108,8 +109,16 @@ def test_every_published_port_is_behind_credentials(config):
     assert config["services"]["flower"]["environment"]["FLOWER_BASIC_AUTH"] == SECRETS["FLOWER_BASIC_AUTH"]
 
 
-def test_the_dockerfile_installs_flower_and_runs_unprivileged():
+def test_the_dockerfile_installs_flower_and_chromium_and_runs_unprivileged():
     dockerfile = (ROOT / "Dockerfile").read_text()
 
-    assert '.[flower]' in dockerfile
+    assert '.[flower,browser]' in dockerfile
+    assert "apt-get install -y --no-install-recommends chromium" in dockerfile
     assert "USER longrun" in dockerfile
+
+
+def test_webhook_deliveries_have_their_own_worker(config):
+    worker, webhooks = config["services"]["worker"], config["services"]["webhooks"]
+
+    assert worker["command"][-2:] == ["--exclude-queues", "longrun.webhooks"]
+    assert webhooks["command"][webhooks["command"].index("--queues") + 1] == "longrun.webhooks"
