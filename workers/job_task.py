@@ -6,7 +6,6 @@ runs the kind's plain function with a ``Job`` context, and lets Celery store
 the outcome through our result backend. The kind's function never sees Celery.
 """
 
-import json
 import logging
 import os
 import uuid
@@ -20,6 +19,7 @@ from billiard.exceptions import WorkerLostError
 from longrun import keys
 from longrun.artifacts import ArtifactStore
 from longrun.errors import JobCancelled, JobTimedOut
+from longrun.jobstore import worker_lost
 from longrun.settings import get_settings
 from longrun.states import JobStatus
 from workers import job_logs
@@ -50,14 +50,6 @@ class Job:
         return self.artifacts.save(self.id, name, data)
 
 
-def _lost_error(max_attempts: int) -> tuple[dict, str]:
-    message = f"worker lost: the job's process died in each of its {max_attempts} attempts"
-    meta = json.dumps({"status": "FAILURE", "traceback": None, "children": [], "date_done": None,
-                       "result": {"exc_type": "WorkerLostError", "exc_message": [message],
-                                  "exc_module": "billiard.exceptions"}})
-    return {"type": "WorkerLost", "message": message}, meta
-
-
 class JobRequest(Request):
     """Frees the lease of a job whose pool process died, so that its
     redelivered copy can start at once instead of waiting for the lease to lapse."""
@@ -81,12 +73,13 @@ class JobTask(Task):
         store = job_store()
         settings = get_settings()
         token = f"{self.request.hostname}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        lost_error, lost_meta = _lost_error(settings.max_attempts)
+        lost_error, lost_meta = worker_lost(settings.max_attempts)
         claim = store.claim(job_id, token, lost_error=lost_error, lost_meta=lost_meta)
         if claim.verdict in ("busy", "tenant_busy"):
             # busy: another copy holds the lease (a redelivery while it still
             # runs); tenant_busy: the tenant runs as many jobs as it may. Either
             # way look again later, without using an attempt.
+            log.info("job %s not run yet (%s); checking again in %ss", job_id, claim.verdict, claim.retry_in)
             raise self.retry(countdown=claim.retry_in, max_retries=None)
         if claim.verdict != "run":
             log.info("job %s not run: %s", job_id, claim.verdict)
