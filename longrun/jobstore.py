@@ -27,7 +27,7 @@ from longrun.states import FINAL_STATUSES, JobStatus
 
 log = logging.getLogger(__name__)
 
-SCRIPT_NAMES = ("create", "claim", "transition", "cancel", "reap")
+SCRIPT_NAMES = ("create", "claim", "transition", "cancel", "reap", "release")
 EMPTY_PROGRESS = {"percentage": 0, "current_step": 0, "total_steps": None, "step_name": None, "message": None}
 
 
@@ -179,6 +179,10 @@ class JobStore:
         if verdict == "busy":
             return Claim("busy", retry_in=max(1, int(reply[1])))
         return Claim(verdict)
+
+    def release_lease(self, job_id: str, holder: str) -> bool:
+        """Free the job's lease if the attempt ``holder`` (token prefix) holds it."""
+        return bool(self._run("release", job_id, holder=holder))
 
     def stale_running(self, now: float | None = None, batch: int = 100) -> list[str]:
         """Ids in lr:running whose heartbeat deadline has passed."""

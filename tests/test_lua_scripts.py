@@ -110,3 +110,15 @@ def test_reaching_a_final_state_frees_the_lease_and_the_heartbeat_entry(fake_sto
 
     assert not fake_store.redis.exists(f"lr:lease:{job_id}")
     assert fake_store.redis.zscore("lr:running", job_id) is None
+
+
+def test_release_frees_only_the_lease_of_the_process_that_died(fake_store):
+    job_id = new_job(fake_store)
+    claim(fake_store, job_id, token="host@a:41:x")
+
+    assert fake_store.release_lease(job_id, holder="host@a:4:") is False  # pid 4 is not pid 41
+    assert fake_store.release_lease(job_id, holder="other@b:41:") is False
+    assert fake_store.redis.get(f"lr:lease:{job_id}") == "host@a:41:x"
+
+    assert fake_store.release_lease(job_id, holder="host@a:41:") is True
+    assert not fake_store.redis.exists(f"lr:lease:{job_id}")

@@ -16,7 +16,6 @@ from celery.exceptions import Ignore, SoftTimeLimitExceeded
 from celery.worker.request import Request
 from billiard.exceptions import WorkerLostError
 
-from longrun import keys
 from longrun.artifacts import ArtifactStore
 from longrun.errors import JobCancelled, JobTimedOut
 from longrun.jobstore import worker_lost
@@ -55,9 +54,15 @@ class JobRequest(Request):
     redelivered copy can start at once instead of waiting for the lease to lapse."""
 
     def on_failure(self, exc_info, send_failed_event=True, return_ok=False):
-        if isinstance(exc_info.exception, WorkerLostError):
+        exc = getattr(exc_info.exception, "exc", exc_info.exception)  # ExceptionWithTraceback wraps it
+        # billiard >= 4.3 may report the child's exit as SystemExit; Celery treats
+        # it as a lost worker unless the worker itself cancelled or revoked the job.
+        lost = isinstance(exc, WorkerLostError) or (
+            isinstance(exc, (SystemExit, KeyboardInterrupt))
+            and not (self._already_cancelled or self._already_revoked))
+        if lost and self.worker_pid:
             try:
-                job_store().redis.delete(keys.lease(self.id))
+                job_store().release_lease(self.id, holder=f"{self.hostname}:{self.worker_pid}:")
             except Exception:  # the lease then lapses on its own
                 log.warning("could not free the lease of job %s", self.id)
         return super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)

@@ -69,3 +69,12 @@ def kill_job_process(redis_client, worker, job_id, attempt: int) -> int:
     pid = job_process(redis_client, worker, job_id, attempt)
     os.kill(pid, signal.SIGKILL)
     return pid
+
+
+def broker_copies(redis_client, job_id, kind="sleep") -> int:
+    """Copies of the job's message in the broker: queued, or delivered and not yet acked."""
+    from longrun import keys
+    queued = sum(job_id in message for key in keys.queue_keys(kind)
+                 for message in redis_client.lrange(key, 0, -1))
+    unacked = sum(job_id in message for message in redis_client.hvals("unacked"))
+    return queued + unacked
