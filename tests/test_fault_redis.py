@@ -28,7 +28,7 @@ BOUND_SECONDS = 5
 
 
 class Stack:
-    def __init__(self, settings_for):
+    def __init__(self, settings_for, api_headers):
         from api import create_app
 
         self.redis = RedisServer(SESSION_DIR / f"redis-aof-{uuid.uuid4().hex[:6]}", appendonly=True).start()
@@ -36,6 +36,7 @@ class Stack:
         self.worker.start(self.redis.url)
         self.app = create_app({"TESTING": True, "LONGRUN_SETTINGS": settings_for(self.redis.url)})
         self.client = self.app.test_client()
+        self.client.environ_base["HTTP_AUTHORIZATION"] = api_headers["Authorization"]
         self.db = self.app.extensions["longrun"].store.redis
 
     def ensure_up(self):
@@ -71,8 +72,8 @@ def module_settings_for():
 
 
 @pytest.fixture(scope="module")
-def aof(module_settings_for):
-    stack = Stack(module_settings_for)
+def aof(module_settings_for, api_headers):
+    stack = Stack(module_settings_for, api_headers)
     yield stack
     stack.close()
 
@@ -130,13 +131,14 @@ def test_redis_down_or_hung_answers_503_with_retry_after_in_bounded_time(stack):
             stack.redis.process.send_signal(signal.SIGCONT)
 
 
-def test_failed_publish_leaves_no_orphaned_record(stack, module_settings_for):
+def test_failed_publish_leaves_no_orphaned_record(stack, module_settings_for, api_headers):
     from api import create_app
 
     # Job index reachable, broker not: the record is written, then the publish fails.
     dead_broker = f"redis://127.0.0.1:{free_port()}/0"
     settings = module_settings_for(stack.redis.url, broker_url=dead_broker)
     client = create_app({"TESTING": True, "LONGRUN_SETTINGS": settings}).test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = api_headers["Authorization"]
     jobs_before = set(stack.db.scan_iter(match="lr:job:*"))
     indexed_before = {key: stack.db.zcard(key) for key in stack.db.scan_iter(match="lr:t:*")}
 

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def stack(redis_factory, start_worker, settings_for):
+def stack(redis_factory, start_worker, settings_for, api_headers):
     """A Redis of our own (so that no other worker takes the job), an app on it;
     the test starts the workers."""
     from api import create_app
@@ -21,6 +21,7 @@ def stack(redis_factory, start_worker, settings_for):
     class Stack:
         redis = server
         client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = api_headers["Authorization"]
         db = app.extensions["longrun"].store.redis
 
         def start_worker(self, name):
