@@ -27,7 +27,7 @@ from longrun.states import FINAL_STATUSES, JobStatus
 
 log = logging.getLogger(__name__)
 
-SCRIPT_NAMES = ("create", "claim", "transition", "cancel", "reap", "release")
+SCRIPT_NAMES = ("create", "claim", "transition", "cancel", "reap", "release", "renew")
 EMPTY_PROGRESS = {"percentage": 0, "current_step": 0, "total_steps": None, "step_name": None, "message": None}
 
 
@@ -179,6 +179,11 @@ class JobStore:
         if verdict == "busy":
             return Claim("busy", retry_in=max(1, int(reply[1])))
         return Claim(verdict)
+
+    def renew(self, job_id: str, token: str) -> tuple[str, bool]:
+        """The attempt ``token``'s heartbeat: (held | lost | over, cancel requested)."""
+        lease, cancelled = self._run("renew", job_id, token=token, lease_ttl=self.settings.lease_seconds)
+        return lease, bool(cancelled)
 
     def release_lease(self, job_id: str, holder: str) -> bool:
         """Free the job's lease if the attempt ``holder`` (token prefix) holds it."""

@@ -105,6 +105,8 @@ class JobTask(Task):
         try:
             return self.run(job, **claim.input)
         except JobCancelled:
+            if running.lease_lost:  # another attempt runs the job: leave it to that one
+                raise Ignore() from None
             self._cancelled(job_id)
         except SoftTimeLimitExceeded:
             if running.cancel_event.is_set() or running.interrupted:
