@@ -33,7 +33,9 @@ def from_settings(s: Settings) -> dict:
             "sep": ":",
             "socket_timeout": s.redis_timeout_seconds,
             "socket_connect_timeout": s.redis_timeout_seconds,
-            "retry_on_timeout": True,
+            # A timeout is not retried: against a hung Redis every retry costs
+            # another socket timeout (a publish took 28 s with it on).
+            "retry_on_timeout": False,
             "health_check_interval": 10,
         },
         "redis_socket_timeout": s.redis_timeout_seconds,
@@ -65,8 +67,12 @@ worker_prefetch_multiplier = 1
 worker_cancel_long_running_tasks_on_connection_loss = True
 
 broker_connection_retry_on_startup = True
-# Publishing gives up quickly so that the API can answer 503 in bounded time.
-task_publish_retry_policy = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+# Publishing gives up after one try so that the API answers 503 within about one
+# socket timeout (LONGRUN_REDIS_TIMEOUT_SECONDS) even when Redis hangs; each
+# kombu retry would add a reconnect and another timeout. redis-py still
+# reconnects a connection that went stale when Redis restarted, so a restart
+# costs no 503. (tests/test_fault_redis.py)
+task_publish_retry_policy = {"max_retries": 0}
 redis_backend_health_check_interval = 10
 result_backend_always_retry = True
 result_backend_max_retries = 10

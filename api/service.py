@@ -11,13 +11,13 @@ from kombu.exceptions import OperationalError
 from marshmallow import ValidationError
 import redis
 
-from longrun import keys
 from longrun.errors import (IdempotencyConflict, InvalidInput, InvalidUpload, JobAlreadyFinished, JobNotFinished,
                             JobNotFound, QueueFull, ServiceUnavailable, UnknownKind)
 from longrun.jobstore import document
 from longrun.states import JobStatus
 from longrun.webhooks import validate_webhook
 from tasks import KINDS
+from workers.publish import publish_job
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +71,7 @@ def check_backpressure(svc, kind: str) -> None:
 
 def enqueue(svc, job_id: str, kind: str, priority: int, timeout: int) -> None:
     """Publish the job's message: only its id travels through the broker."""
-    svc.celery.send_task(
-        keys.task_name(kind), args=[job_id], task_id=job_id, queue=keys.queue(kind),
-        priority=keys.broker_priority(priority),
-        soft_time_limit=timeout, time_limit=timeout + svc.settings.job_grace_seconds,
-    )
+    publish_job(svc.celery, svc.settings, job_id, kind, priority, timeout)
 
 
 def submit(svc, tenant: str, *, kind: str, input: dict, priority: int = 0,

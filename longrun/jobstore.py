@@ -27,7 +27,7 @@ from longrun.states import FINAL_STATUSES, JobStatus
 
 log = logging.getLogger(__name__)
 
-SCRIPT_NAMES = ("create", "claim", "transition", "cancel")
+SCRIPT_NAMES = ("create", "claim", "transition", "cancel", "reap", "release", "renew")
 EMPTY_PROGRESS = {"percentage": 0, "current_step": 0, "total_steps": None, "step_name": None, "message": None}
 
 
@@ -58,6 +58,15 @@ def iso(ts: float | str | None) -> str | None:
 
 def _loads(value, default=None):
     return json.loads(value) if value else default
+
+
+def worker_lost(max_attempts: int) -> tuple[dict, str]:
+    """The error (job document, Celery meta) of a job whose worker died at every attempt."""
+    message = f"worker lost: the job's process died in each of its {max_attempts} attempts"
+    meta = json.dumps({"status": "FAILURE", "traceback": None, "children": [], "date_done": None,
+                       "result": {"exc_type": "WorkerLostError", "exc_message": [message],
+                                  "exc_module": "billiard.exceptions"}})
+    return {"type": "WorkerLost", "message": message}, meta
 
 
 @dataclass
@@ -170,6 +179,34 @@ class JobStore:
         if verdict == "busy":
             return Claim("busy", retry_in=max(1, int(reply[1])))
         return Claim(verdict)
+
+    def renew(self, job_id: str, token: str) -> tuple[str, bool]:
+        """The attempt ``token``'s heartbeat: (held | lost | over, cancel requested)."""
+        lease, cancelled = self._run("renew", job_id, token=token, lease_ttl=self.settings.lease_seconds)
+        return lease, bool(cancelled)
+
+    def release_lease(self, job_id: str, holder: str) -> bool:
+        """Free the job's lease if the attempt ``holder`` (token prefix) holds it."""
+        return bool(self._run("release", job_id, holder=holder))
+
+    def stale_running(self, now: float | None = None, batch: int = 100) -> list[str]:
+        """Ids in lr:running whose heartbeat deadline has passed."""
+        now = time.time() if now is None else now
+        return self.redis.zrangebyscore(keys.RUNNING, "-inf", f"({now}", start=0, num=batch)
+
+    def reap(self, job_id: str, requeue_grace: float) -> tuple[str, dict]:
+        """Settle a job whose heartbeat went stale (see lua/reap.lua).
+
+        Returns (verdict, info); for "requeue" info has the kind, priority and
+        timeout the caller needs to republish the job's message.
+        """
+        lost_error, lost_meta = worker_lost(self.settings.max_attempts)
+        reply = self._run("reap", job_id, max_attempts=self.settings.max_attempts,
+                          lost_error=json.dumps(lost_error), lost_meta=lost_meta,
+                          requeue_grace=requeue_grace)
+        if reply[0] != "requeue":
+            return reply[0], {}
+        return "requeue", {"kind": reply[1], "priority": int(reply[2]), "timeout": int(reply[3])}
 
     def transition(self, job_id: str, status: JobStatus, *, progress: dict | None = None,
                    error: dict | None = None, meta: str | None = None) -> int | None:

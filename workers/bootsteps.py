@@ -1,4 +1,5 @@
-"""Worker-process bootstep: presence (for /health and metrics) and the janitor."""
+"""Worker-process bootstep: presence (for /health and metrics) and the janitor
+(expiry and the heartbeat reaper, see workers/janitor.py)."""
 
 import logging
 import time
@@ -9,6 +10,7 @@ from celery import bootsteps
 from longrun import keys
 from longrun.artifacts import ArtifactStore
 from workers import janitor
+from workers.publish import publish_job
 from workers.store import job_store
 
 log = logging.getLogger(__name__)
@@ -45,11 +47,18 @@ class Presence(bootsteps.StartStopStep):
             pipe.zadd(keys.WORKERS, {worker.hostname: now})
             pipe.zremrangebyscore(keys.WORKERS, "-inf", now - FORGET_AFTER_SECONDS)
             pipe.execute()
-            janitor.try_run(store, ArtifactStore(store.settings.artifacts_dir), TICK_SECONDS)
+            janitor.try_run(store, ArtifactStore(store.settings.artifacts_dir), TICK_SECONDS,
+                            publish=self._publisher(worker, store))
         except redis.RedisError as exc:
             log.warning("presence/janitor tick skipped: %s", exc)
         except Exception:
             log.exception("janitor pass failed")
+
+    @staticmethod
+    def _publisher(worker, store):
+        def publish(job_id, kind, priority, timeout):
+            publish_job(worker.app, store.settings, job_id, kind, priority, timeout)
+        return publish
 
 
 def install(app) -> None:

@@ -6,7 +6,6 @@ runs the kind's plain function with a ``Job`` context, and lets Celery store
 the outcome through our result backend. The kind's function never sees Celery.
 """
 
-import json
 import logging
 import os
 import uuid
@@ -17,9 +16,9 @@ from celery.exceptions import Ignore, SoftTimeLimitExceeded
 from celery.worker.request import Request
 from billiard.exceptions import WorkerLostError
 
-from longrun import keys
 from longrun.artifacts import ArtifactStore
 from longrun.errors import JobCancelled, JobTimedOut
+from longrun.jobstore import worker_lost
 from longrun.settings import get_settings
 from longrun.states import JobStatus
 from workers import job_logs
@@ -50,22 +49,20 @@ class Job:
         return self.artifacts.save(self.id, name, data)
 
 
-def _lost_error(max_attempts: int) -> tuple[dict, str]:
-    message = f"worker lost: the job's process died in each of its {max_attempts} attempts"
-    meta = json.dumps({"status": "FAILURE", "traceback": None, "children": [], "date_done": None,
-                       "result": {"exc_type": "WorkerLostError", "exc_message": [message],
-                                  "exc_module": "billiard.exceptions"}})
-    return {"type": "WorkerLost", "message": message}, meta
-
-
 class JobRequest(Request):
     """Frees the lease of a job whose pool process died, so that its
     redelivered copy can start at once instead of waiting for the lease to lapse."""
 
     def on_failure(self, exc_info, send_failed_event=True, return_ok=False):
-        if isinstance(exc_info.exception, WorkerLostError):
+        exc = getattr(exc_info.exception, "exc", exc_info.exception)  # ExceptionWithTraceback wraps it
+        # billiard >= 4.3 may report the child's exit as SystemExit; Celery treats
+        # it as a lost worker unless the worker itself cancelled or revoked the job.
+        lost = isinstance(exc, WorkerLostError) or (
+            isinstance(exc, (SystemExit, KeyboardInterrupt))
+            and not (self._already_cancelled or self._already_revoked))
+        if lost and self.worker_pid:
             try:
-                job_store().redis.delete(keys.lease(self.id))
+                job_store().release_lease(self.id, holder=f"{self.hostname}:{self.worker_pid}:")
             except Exception:  # the lease then lapses on its own
                 log.warning("could not free the lease of job %s", self.id)
         return super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
@@ -81,12 +78,13 @@ class JobTask(Task):
         store = job_store()
         settings = get_settings()
         token = f"{self.request.hostname}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        lost_error, lost_meta = _lost_error(settings.max_attempts)
+        lost_error, lost_meta = worker_lost(settings.max_attempts)
         claim = store.claim(job_id, token, lost_error=lost_error, lost_meta=lost_meta)
         if claim.verdict in ("busy", "tenant_busy"):
             # busy: another copy holds the lease (a redelivery while it still
             # runs); tenant_busy: the tenant runs as many jobs as it may. Either
             # way look again later, without using an attempt.
+            log.info("job %s not run yet (%s); checking again in %ss", job_id, claim.verdict, claim.retry_in)
             raise self.retry(countdown=claim.retry_in, max_retries=None)
         if claim.verdict != "run":
             log.info("job %s not run: %s", job_id, claim.verdict)
@@ -107,6 +105,8 @@ class JobTask(Task):
         try:
             return self.run(job, **claim.input)
         except JobCancelled:
+            if running.lease_lost:  # another attempt runs the job: leave it to that one
+                raise Ignore() from None
             self._cancelled(job_id)
         except SoftTimeLimitExceeded:
             if running.cancel_event.is_set() or running.interrupted:

@@ -1,8 +1,10 @@
 """A thread in each pool process that keeps the running job's lease alive and
 watches for a cancel request.
 
-Every ``heartbeat_seconds`` it renews the lease and heartbeat in one pipelined
-round trip and reads the job's cancel flag, which lives in Redis and so
+Every ``heartbeat_seconds`` it renews the lease and heartbeat in one atomic
+round trip (lua/renew.lua: only this attempt's own lease; an attempt that
+finds another attempt holding it stops at its next progress report, without
+touching the job) and reads the job's cancel flag, which lives in Redis and so
 survives worker restarts. When the flag is seen the job's cancel event is set
 (the progress helper raises at the next report); if the job ignores it for
 ``cancel_grace_seconds`` the main thread is interrupted (billiard's soft time
@@ -18,7 +20,6 @@ import time
 
 import redis
 
-from longrun import keys
 from longrun.states import JobStatus
 from workers.store import job_store
 
@@ -33,6 +34,9 @@ class RunningJob:
         self.cancel_seen_at: float | None = None
         self.interrupted = False
         self.done = False
+        # Set when another attempt holds the job's lease: this copy must stop
+        # without touching the job (the other attempt owns it now).
+        self.lease_lost = False
 
 
 class Watchdog:
@@ -75,12 +79,14 @@ class Watchdog:
     def _beat(self, store, job: RunningJob) -> None:
         settings = store.settings
         now = time.time()
-        pipe = store.redis.pipeline(transaction=False)
-        pipe.exists(keys.cancel(job.job_id))
-        pipe.set(keys.lease(job.job_id), job.token, xx=True, ex=settings.lease_seconds)
-        pipe.zadd(keys.RUNNING, {job.job_id: now + settings.lease_seconds}, xx=True)
-        cancelled, _, _ = pipe.execute()
-        if not cancelled or job.done:
+        lease, cancelled = store.renew(job.job_id, job.token)
+        if lease == "lost" and not job.lease_lost:
+            log.error("job %s: another attempt holds its lease (this worker lost touch with Redis "
+                      "for longer than the lease); stopping this copy", job.job_id)
+            job.lease_lost = True
+            job.cancel_event.set()
+            return
+        if not cancelled or job.done or job.lease_lost:
             return
         if job.cancel_seen_at is None:
             job.cancel_seen_at = now
