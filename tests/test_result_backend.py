@@ -19,3 +19,17 @@ def test_other_exceptions_keep_type_and_message():
     encoded = {"exc_type": "ValueError", "exc_message": ["bad value"], "exc_module": "builtins"}
 
     assert describe_error(encoded) == {"type": "ValueError", "message": "bad value"}
+
+
+
+def subscribe_calls(redis_client) -> int:
+    return redis_client.info("commandstats").get("cmdstat_subscribe", {}).get("calls", 0)
+
+
+def test_submitting_a_job_does_not_subscribe_the_api_to_its_result_channel(client, redis_client):
+    before = subscribe_calls(redis_client)
+
+    response = client.post("/api/v1/jobs", json={"kind": "sleep", "input": {"seconds": 0}})
+
+    assert response.status_code == 202
+    assert subscribe_calls(redis_client) == before

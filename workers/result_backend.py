@@ -35,6 +35,17 @@ def describe_error(encoded) -> dict:
 
 
 class LongrunBackend(RedisBackend):
+    def on_task_call(self, producer, task_id):
+        """Publishing does not subscribe to the task's result channel.
+
+        Celery's Redis backend subscribes the publishing process to every task
+        it sends (and unsubscribes when the AsyncResult is collected), for an
+        ``AsyncResult.get()`` that Longrun never makes: the API follows jobs
+        through the job store and its event stream. That was two more Redis
+        writes per submit whose replies nobody reads. ``get()`` still works:
+        it subscribes when it waits.
+        """
+
     def _store_result(self, task_id, result, state, traceback=None, request=None, **kwargs):
         if not keys.is_job_task(getattr(request, "task", None)):
             return super()._store_result(task_id, result, state, traceback, request, **kwargs)
