@@ -5,17 +5,20 @@ one job system with several faces.
 """
 
 import logging
+from functools import lru_cache
 
 from kombu.exceptions import OperationalError
+from kombu.transport import get_transport_cls
 from marshmallow import ValidationError
 import redis
 
 from longrun import keys
 from longrun.errors import (IdempotencyConflict, InvalidInput, JobAlreadyFinished, JobNotFinished,
                             JobNotFound, ServiceUnavailable, UnknownKind)
-from longrun.jobstore import document
+from longrun.jobstore import document, new_job_id
 from longrun.states import JobStatus
 from tasks import KINDS
+from workers import broker
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +29,12 @@ class JobHasNoResult(JobNotFinished):
     code = "no_result"
 
 
+@lru_cache(maxsize=None)
+def _input_schema(kind_name: str):
+    # One instance per kind and process: building a schema costs more than a load.
+    return KINDS[kind_name].input_schema()
+
+
 def validate_input(kind_name: str, raw_input: dict) -> dict:
     kind = KINDS.get(kind_name)
     if kind is None:
@@ -33,7 +42,7 @@ def validate_input(kind_name: str, raw_input: dict) -> dict:
         raise UnknownKind(f"unknown kind {kind_name!r}; known kinds: {known}",
                           details={"kind": [f"must be one of: {known}"]})
     try:
-        return kind.input_schema().load(raw_input)
+        return _input_schema(kind_name).load(raw_input)
     except ValidationError as exc:
         raise InvalidInput("invalid input: " + "; ".join(f"input.{k}: {v[0] if isinstance(v, list) else v}"
                                                           for k, v in exc.messages.items()),
@@ -57,6 +66,25 @@ def enqueue(svc, job_id: str, kind: str, priority: int, timeout: int) -> None:
     )
 
 
+@lru_cache(maxsize=8)
+def _publishes_through_broker_module(celery_app) -> bool:
+    with celery_app.connection_for_write() as conn:  # builds no socket
+        return issubclass(get_transport_cls(conn.transport_cls), broker.Transport)
+
+
+def prepare_message(svc, job_id: str, kind: str, priority: int, timeout: int) -> tuple[str, str] | None:
+    """The job's broker message as (list key, payload), for the create script
+    to push; None when the broker is not the job store's Redis."""
+    if svc.settings.broker_url != svc.settings.redis_url or not _publishes_through_broker_module(svc.celery):
+        return None
+    try:
+        with broker.capture() as messages:
+            enqueue(svc, job_id, kind, priority, timeout)
+    except broker.CannotCapture:
+        return None
+    return messages[0] if len(messages) == 1 else None
+
+
 def submit(svc, tenant: str, *, kind: str, input: dict, priority: int = 0,
            timeout_seconds: int | None = None, metadata: dict | None = None,
            idempotency_key: str | None = None, request_hash: str = "",
@@ -64,16 +92,23 @@ def submit(svc, tenant: str, *, kind: str, input: dict, priority: int = 0,
     """Validate, record and enqueue a job; returns (job document, newly created)."""
     job_input = validate_input(kind, input)
     timeout = resolve_timeout(svc.settings, timeout_seconds)
+    job_id = job_id or new_job_id()
+    try:
+        message = prepare_message(svc, job_id, kind, priority, timeout)
+    except (OperationalError, redis.RedisError, OSError) as exc:
+        raise ServiceUnavailable("the job queue is unreachable; the job was not accepted") from exc
     job_id, outcome, record = svc.store.create(
         tenant=tenant, kind=kind, input=job_input, priority=priority, timeout_seconds=timeout,
         metadata=metadata, job_id=job_id, idempotency_key=idempotency_key,
-        request_hash=request_hash, extra=extra,
+        request_hash=request_hash, extra=extra, message=message,
     )
     if outcome == "conflict":
         raise IdempotencyConflict("this Idempotency-Key was used with a different request",
                                   details={"job_id": job_id})
     if outcome == "existing":
         return svc.store.get(job_id, tenant), False
+    if message is not None:  # pushed by the create script with the record
+        return document(record), True
     try:
         enqueue(svc, job_id, kind, priority, timeout)
     except (OperationalError, redis.RedisError, OSError) as exc:

@@ -18,6 +18,7 @@ app = Celery("bench_raw", set_as_current=False)
 app.config_from_object(celeryconfig)
 app.conf.update(
     result_backend=get_settings().result_backend_url,  # stock RedisBackend, same Redis
+    broker_transport=None,  # kombu's own Redis transport
     task_routes=None,
     task_default_queue=QUEUE,
     task_queues=[Queue(QUEUE)],

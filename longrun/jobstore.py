@@ -110,12 +110,14 @@ class JobStore:
     def create(self, *, tenant: str, kind: str, input: dict, priority: int = 0,
                timeout_seconds: int, metadata: dict | None = None, job_id: str | None = None,
                idempotency_key: str | None = None, request_hash: str = "",
-               extra: dict | None = None) -> tuple[str, str, dict]:
+               extra: dict | None = None, message: tuple[str, str] | None = None) -> tuple[str, str, dict]:
         """Write a pending job record and index it.
 
         Returns (job id, outcome, record): outcome is "created", or, when the
         idempotency key was used before, "existing" (same request hash) or
         "conflict"; then the id is the earlier job's and the record is empty.
+        ``message``, a broker (list key, payload), is pushed with a created
+        record in the same atomic step (see workers/broker.py).
         """
         job_id = job_id or new_job_id()
         now = time.time()
@@ -133,6 +135,7 @@ class JobStore:
             idem_key=idem_key, body_hash=request_hash,
             idem_ttl=(self.settings.retention_seconds + self.settings.max_timeout_seconds) or 86400,
             fields=[str(x) for pair in fields.items() for x in pair],
+            queue_key=message[0] if message else None, message=message[1] if message else None,
         )
         if verdict == "existing":
             existing_id, _, existing_hash = value.partition(" ")

@@ -1,6 +1,7 @@
 -- Write a new job record and index it, or return the job an Idempotency-Key
 -- already names. Returns {'created', id} or {'existing', "<id> <body hash>"}.
--- P: tenant, created_us, idem_key?, body_hash?, idem_ttl, fields (flat list)
+-- P: tenant, created_us, idem_key?, body_hash?, idem_ttl, fields (flat list),
+-- queue_key? + message? (the job's broker message, pushed with a new record)
 if P.idem_key then
   local existing = redis.call('GET', P.idem_key)
   if existing then return {'existing', existing} end
@@ -12,4 +13,5 @@ redis.call('ZADD', index_key(P.tenant, nil), P.created_us, P.id)
 redis.call('ZADD', index_key(P.tenant, 'pending'), P.created_us, P.id)
 redis.call('SADD', P.prefix .. 'tenants', P.tenant)
 redis.call('XADD', K.events, 'MAXLEN', '~', P.maxlen, '*', 'seq', 0, 'status', 'pending')
+if P.queue_key then redis.call('LPUSH', P.queue_key, P.message) end
 return {'created', P.id}
