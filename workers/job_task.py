@@ -9,6 +9,7 @@ the outcome through our result backend. The kind's function never sees Celery.
 import json
 import logging
 import os
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -91,10 +92,15 @@ class JobTask(Task):
 
         running = RunningJob(job_id, token)
         timeout = int(self.request.timelimit[1] or 0) if self.request.timelimit else 0
+        # The claim has just written the "running" event: a report right after
+        # it is coalesced like any other, not written a second time at once.
+        progress = ProgressReporter(self, job_id, running.cancel_event, settings.progress_interval_seconds,
+                                    written_at=time.monotonic())
+        running.progress = progress
         job = Job(
             id=job_id,
             attempt=claim.attempts,
-            progress=ProgressReporter(self, job_id, running.cancel_event, settings.progress_interval_seconds),
+            progress=progress,
             artifacts=ArtifactStore(settings.artifacts_dir),
             timeout_seconds=timeout,
         )
@@ -102,16 +108,18 @@ class JobTask(Task):
         try:
             return self.run(job, **claim.input)
         except JobCancelled:
-            self._cancelled(job_id)
+            self._cancelled(job_id, progress)
         except SoftTimeLimitExceeded:
             if running.cancel_event.is_set() or running.interrupted:
-                self._cancelled(job_id)
+                self._cancelled(job_id, progress)
             raise JobTimedOut(f"the job ran past its timeout of {timeout} seconds") from None
         finally:
             watchdog.end_job(running)
+            # Progress still held back rides on the final state's write (result_backend).
+            self.request.longrun_progress = progress.take_pending()
 
     @staticmethod
-    def _cancelled(job_id: str):
-        job_store().transition(job_id, JobStatus.CANCELLED,
+    def _cancelled(job_id: str, progress: ProgressReporter):
+        job_store().transition(job_id, JobStatus.CANCELLED, progress=progress.take_pending(),
                                error={"type": "Cancelled", "message": "cancelled while running"})
         raise Ignore()

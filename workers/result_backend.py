@@ -57,7 +57,9 @@ class LongrunBackend(RedisBackend):
         progress = error = None
         if status == JobStatus.RUNNING:
             progress = result if isinstance(result, dict) else None
-        elif status == JobStatus.FAILED:
+        else:  # the job's last progress, if its reporter still held it back
+            progress = getattr(request, "longrun_progress", None)
+        if status == JobStatus.FAILED:
             error = describe_error(result)
         job_store().transition(task_id, status, progress=progress, error=error, meta=json.dumps(meta))
         return result

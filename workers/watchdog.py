@@ -3,7 +3,8 @@ watches for a cancel request.
 
 Every ``heartbeat_seconds`` it renews the lease and heartbeat in one pipelined
 round trip and reads the job's cancel flag, which lives in Redis and so
-survives worker restarts. When the flag is seen the job's cancel event is set
+survives worker restarts; it also writes a progress report the job's reporter
+held back (coalescing) if the job has gone quiet since. When the flag is seen the job's cancel event is set
 (the progress helper raises at the next report); if the job ignores it for
 ``cancel_grace_seconds`` the main thread is interrupted (billiard's soft time
 limit signal); if that does not end it either, the process is killed and the
@@ -33,6 +34,7 @@ class RunningJob:
         self.cancel_seen_at: float | None = None
         self.interrupted = False
         self.done = False
+        self.progress = None  # its ProgressReporter: the watchdog writes reports it held back
 
 
 class Watchdog:
@@ -67,6 +69,8 @@ class Watchdog:
                 continue
             try:
                 self._beat(store, job)
+                if job.progress is not None and not job.done:
+                    job.progress.flush_due()
             except (redis.ConnectionError, redis.TimeoutError):
                 log.warning("watchdog: Redis unreachable, will retry")
             except Exception:  # the watchdog must outlive any one bad beat
