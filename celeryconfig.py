@@ -5,10 +5,11 @@ This is the one source of truth for the API (which publishes) and the workers
 The delivery settings give at-least-once execution (see README "Guarantees").
 """
 
+import sys
 from urllib.parse import urlparse
 
 from longrun import keys
-from longrun.settings import Settings, get_settings
+from longrun.settings import Settings, SettingsError, get_settings
 
 
 def from_settings(s: Settings) -> dict:
@@ -43,10 +44,16 @@ def from_settings(s: Settings) -> dict:
         "redis_socket_connect_timeout": s.redis_timeout_seconds,
         "task_time_limit": s.max_timeout_seconds + s.job_grace_seconds,
         "task_soft_time_limit": s.max_timeout_seconds,
+        # Profile key inference.max_concurrent_tasks; "celery worker -c N" still wins.
+        **({"worker_concurrency": s.worker_concurrency} if s.worker_concurrency else {}),
     }
 
 
-globals().update(from_settings(get_settings()))
+try:
+    _settings = get_settings()
+except SettingsError as exc:  # a message naming the setting, not a traceback
+    sys.exit(f"Longrun cannot start: {exc}")
+globals().update(from_settings(_settings))
 
 # JSON only: a pickle message is refused before it reaches a task.
 task_serializer = "json"

@@ -7,6 +7,8 @@ from longrun import __version__
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
+    # "/artifacts//etc/passwd" is a 404, not a redirect to a tidied path.
+    app.url_map.merge_slashes = False
     app.config.from_mapping(
         API_TITLE="Longrun",
         API_VERSION=__version__,
@@ -15,18 +17,26 @@ def create_app(test_config: dict | None = None) -> Flask:
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_REDOC_PATH="docs",
         OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js",
-        MAX_CONTENT_LENGTH=50 * 1024 * 1024,
     )
     if test_config:
         app.config.update(test_config)
 
     app.json.sort_keys = False
 
-    from api import errors, extensions, jobs, system
+    from api import auth, errors, extensions, jobs, limits, live, metrics, openapi, system
 
     extensions.init_app(app)
+    settings = extensions.services(app).settings
+    auth.init_app(app, settings)
+    limits.configure(app, settings)
+    app.config.setdefault("API_SPEC_OPTIONS", openapi.SPEC_OPTIONS)
     api = extensions.make_api(app)
     errors.init_app(app)
     api.register_blueprint(jobs.blp)
     api.register_blueprint(system.blp)
+    api.register_blueprint(live.blp)
+    api.register_blueprint(metrics.blp)
+    from api import compat  # the seed systems' APIs (README "Compatibility")
+    compat.register(app)
+    openapi.init_api(api, settings)  # keep last: documents every registered route
     return app

@@ -14,7 +14,7 @@ from kombu.exceptions import OperationalError
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from longrun.errors import LongrunError, ServiceUnavailable
+from longrun.errors import LongrunError, ServiceUnavailable, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,9 @@ class LongrunApi(Api):
 
     def handle_http_exception(self, error: HTTPException):
         data = getattr(error, "data", None) or {}
-        headers = dict(data.get("headers") or {})
+        # Keep the exception's own headers (Allow on 405, WWW-Authenticate...), not its HTML type.
+        headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+        headers.update(data.get("headers") or {})
         code = HTTP_CODES.get(error.code, "error")
         message = data.get("message") or error.description or error.name
         details = {}
@@ -89,8 +91,10 @@ class LongrunApi(Api):
 
 def handle_longrun_error(error: LongrunError):
     headers = {}
-    if isinstance(error, ServiceUnavailable):
-        headers["Retry-After"] = getattr(error, "retry_after", 5)
+    if getattr(error, "retry_after", None):  # 503 and 429
+        headers["Retry-After"] = error.retry_after
+    if isinstance(error, Unauthorized):
+        headers["WWW-Authenticate"] = 'Bearer realm="longrun"'
     return error_response(error.status, error.code, error.message, error.details, headers)
 
 

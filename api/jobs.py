@@ -5,7 +5,7 @@ import re
 from flask import request, send_file, url_for
 from flask.views import MethodView
 
-from api import service
+from api import service, uploads
 from api.auth import current_tenant
 from api.extensions import Blueprint, services
 from api.schemas import (ArtifactListSchema, ClearedSchema, ClearQuerySchema, JobListQuerySchema,
@@ -39,15 +39,24 @@ def location(job_id: str) -> dict:
 
 @blp.route("")
 class Jobs(MethodView):
-    @blp.arguments(JobSubmitSchema)
+    @blp.arguments(JobSubmitSchema, location="json_or_multipart")
     @blp.response(202, JobSchema)
     @blp.alt_response(200, schema=JobSchema, description="Finished within Prefer: wait=N, or an idempotent replay.")
     def post(self, payload):
-        """Submit a job; answers at once with its id (202 + Location)."""
+        """Submit a job; answers at once with its id (202 + Location).
+
+        Kinds that take files (``file_fields`` in GET /api/v1/kinds) are sent as
+        multipart/form-data: ``kind``, ``input`` (a JSON string), optional
+        ``priority`` / ``timeout_seconds``, and one file per file field.
+        """
         svc = services()
         tenant = current_tenant()
-        job, created = service.submit(svc, tenant, idempotency_key=idempotency_key(),
-                                      request_hash=body_hash(request.get_data()), **payload)
+        if request.mimetype == "multipart/form-data":
+            job, created = uploads.submit(svc, tenant, files=request.files,
+                                          idempotency_key=idempotency_key(), **payload)
+        else:
+            job, created = service.submit(svc, tenant, idempotency_key=idempotency_key(),
+                                          request_hash=body_hash(request.get_data()), **payload)
         wait = prefer_wait()
         if wait and not job["status"] in ("completed", "failed", "cancelled"):
             job = service.wait(svc, tenant, job["id"], wait)

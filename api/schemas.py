@@ -1,9 +1,14 @@
 """The API's contract: marshmallow schemas that validate requests, shape
 responses and generate /openapi.json."""
 
-from marshmallow import Schema, fields, validate
+import json
 
+from marshmallow import Schema, ValidationError, fields, validate
+
+from longrun import jsonfields
 from longrun.states import FINAL_STATUSES, JobStatus
+from longrun.webhooks import DEFAULT_EVENTS as DEFAULT_WEBHOOK_EVENTS
+from longrun.webhooks import EVENTS as WEBHOOK_EVENTS
 
 STATUSES = [s.value for s in JobStatus]
 FINAL = sorted(s.value for s in FINAL_STATUSES)
@@ -15,6 +20,7 @@ class ProgressSchema(Schema):
     total_steps = fields.Integer(allow_none=True)
     step_name = fields.String(allow_none=True)
     message = fields.String(allow_none=True)
+    output = fields.String(metadata={"description": "LLM kinds: the answer generated so far."})
     seq = fields.Integer(metadata={"description": "Increases with every event of the job."})
 
 
@@ -40,16 +46,41 @@ class JobSchema(Schema):
     cancel_requested = fields.Boolean()
 
 
+class WebhookSchema(Schema):
+    url = fields.String(required=True, validate=validate.Length(max=2048),
+                        metadata={"description": "http(s) URL; must pass the URL rules (no private addresses)."})
+    events = fields.List(
+        fields.String(validate=validate.OneOf(WEBHOOK_EVENTS)), load_default=list(DEFAULT_WEBHOOK_EVENTS),
+        validate=validate.Length(min=1),
+        metadata={"description": "started, progress (throttled) and/or completed (any final state)."})
+
+
+class JsonDict(fields.Dict):
+    """A JSON object; in a multipart form, a form field holding one as a string."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else {}
+            except ValueError:
+                raise ValidationError("must be a JSON object") from None
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class JobSubmitSchema(Schema):
     kind = fields.String(required=True, metadata={"description": "A kind listed by GET /api/v1/kinds."})
-    input = fields.Dict(load_default=dict)
-    priority = fields.Integer(
+    input = JsonDict(load_default=dict, metadata={
+        "description": "The kind's input. In a multipart/form-data request: a JSON string, with the "
+                       "kind's file fields (GET /api/v1/kinds: file_fields) sent as files."})
+    priority = jsonfields.Integer(
         load_default=0, validate=validate.Range(0, 9),
         metadata={"description": "0 (lowest, default) to 9 (highest); higher runs first."})
-    timeout_seconds = fields.Integer(
+    timeout_seconds = jsonfields.Integer(
         load_default=None, allow_none=True, validate=validate.Range(min=1),
         metadata={"description": "Soft time limit; the job is failed past it."})
-    metadata = fields.Dict(load_default=dict)
+    metadata = JsonDict(load_default=dict)
+    webhook = fields.Nested(WebhookSchema, load_default=None, allow_none=True,
+                            metadata={"description": "Where to POST signed notifications about this job."})
 
 
 class JobListQuerySchema(Schema):

@@ -4,6 +4,7 @@ Core routes and the seed compatibility adapters both call these, so there is
 one job system with several faces.
 """
 
+import json
 import logging
 from functools import lru_cache
 
@@ -13,10 +14,11 @@ from marshmallow import ValidationError
 import redis
 
 from longrun import keys
-from longrun.errors import (IdempotencyConflict, InvalidInput, JobAlreadyFinished, JobNotFinished,
-                            JobNotFound, ServiceUnavailable, UnknownKind)
+from longrun.errors import (IdempotencyConflict, InvalidInput, InvalidUpload, JobAlreadyFinished, JobNotFinished,
+                            JobNotFound, QueueFull, ServiceUnavailable, UnknownKind)
 from longrun.jobstore import document, new_job_id
 from longrun.states import JobStatus
+from longrun.webhooks import validate_webhook
 from tasks import KINDS
 from workers import broker
 
@@ -35,12 +37,17 @@ def _input_schema(kind_name: str):
     return KINDS[kind_name].input_schema()
 
 
-def validate_input(kind_name: str, raw_input: dict) -> dict:
+def kind_or_error(kind_name: str):
     kind = KINDS.get(kind_name)
     if kind is None:
         known = ", ".join(sorted(KINDS))
         raise UnknownKind(f"unknown kind {kind_name!r}; known kinds: {known}",
                           details={"kind": [f"must be one of: {known}"]})
+    return kind
+
+
+def validate_input(kind_name: str, raw_input: dict) -> dict:
+    kind_or_error(kind_name)
     try:
         return _input_schema(kind_name).load(raw_input)
     except ValidationError as exc:
@@ -55,6 +62,20 @@ def resolve_timeout(settings, timeout_seconds: int | None) -> int:
         raise InvalidInput(f"timeout_seconds must be at most {settings.max_timeout_seconds}",
                            details={"timeout_seconds": [f"must be at most {settings.max_timeout_seconds}"]})
     return timeout
+
+
+def check_backpressure(svc, kind: str) -> None:
+    """503 + Retry-After when the kind's queue is deeper than max_queue_depth."""
+    limit = svc.settings.max_queue_depth
+    if not limit:
+        return
+    try:
+        depth = svc.store.queue_lengths([kind])[kind]
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise ServiceUnavailable("Redis is unreachable") from exc
+    if depth >= limit:
+        raise QueueFull(f"overloaded: the {kind} queue holds {depth} jobs (limit {limit}); try again later",
+                        details={"kind": kind, "queued": depth})
 
 
 def enqueue(svc, job_id: str, kind: str, priority: int, timeout: int) -> None:
@@ -88,10 +109,22 @@ def prepare_message(svc, job_id: str, kind: str, priority: int, timeout: int) ->
 def submit(svc, tenant: str, *, kind: str, input: dict, priority: int = 0,
            timeout_seconds: int | None = None, metadata: dict | None = None,
            idempotency_key: str | None = None, request_hash: str = "",
-           job_id: str | None = None, extra: dict | None = None) -> tuple[dict, bool]:
-    """Validate, record and enqueue a job; returns (job document, newly created)."""
+           job_id: str | None = None, extra: dict | None = None,
+           webhook: dict | None = None, files_stored: bool = False) -> tuple[dict, bool]:
+    """Validate, record and enqueue a job; returns (job document, newly created).
+
+    Kinds that take files go through ``api.uploads.submit``, which stores them
+    first and passes ``files_stored``.
+    """
+    if kind_or_error(kind).file_fields and not files_stored:
+        files = ", ".join(KINDS[kind].file_fields)
+        raise InvalidUpload(f"kind {kind!r} takes files ({files}): send multipart/form-data",
+                            details={name: ["a file is required"] for name in KINDS[kind].file_fields})
     job_input = validate_input(kind, input)
     timeout = resolve_timeout(svc.settings, timeout_seconds)
+    if webhook:
+        extra = {**(extra or {}), "webhook": json.dumps(validate_webhook(svc.settings, webhook))}
+    check_backpressure(svc, kind)
     job_id = job_id or new_job_id()
     try:
         message = prepare_message(svc, job_id, kind, priority, timeout)

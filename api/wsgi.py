@@ -1,5 +1,16 @@
 """gunicorn entry point: ``gunicorn api.wsgi:app``."""
 
-from api import create_app
+import sys
+
+from longrun.settings import SettingsError, get_settings
+
+try:
+    get_settings()
+except SettingsError as exc:
+    print(f"Longrun cannot start: {exc}", file=sys.stderr, flush=True)
+    # gunicorn halts (instead of respawning workers) on exit code 4, "App failed to load".
+    sys.exit(4)
+
+from api import create_app  # noqa: E402
 
 app = create_app()

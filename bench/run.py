@@ -146,6 +146,12 @@ class Bench:
             "REDIS_URL": self.redis_url,
             "LONGRUN_API_KEYS": f"{TENANT}=" + hashlib.sha256(API_KEY.encode()).hexdigest(),
             "LONGRUN_ARTIFACTS_DIR": str(workdir / "artifacts"),
+            # Limits stay on (their cost is measured) but never trip: the bench
+            # queues tens of thousands of jobs and sends thousands of requests a second.
+            "LONGRUN_RATE_LIMIT_REQUESTS": str(10**9),
+            "LONGRUN_MAX_QUEUE_DEPTH": str(10**9),
+            "LONGRUN_MAX_FINISHED_JOBS": "0",
+            "LONGRUN_MAX_RUNNING_PER_TENANT": "0",
         })
         for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
             self.env.pop(name, None)

@@ -14,12 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 
+import logging
+from typing import Callable
+
 import redis
 
 from longrun import keys
 from longrun.errors import JobExpired, JobNotFound, ServiceUnavailable
+from longrun.metrics import BUCKETS
 from longrun.settings import Settings
 from longrun.states import FINAL_STATUSES, JobStatus
+
+log = logging.getLogger(__name__)
 
 SCRIPT_NAMES = ("create", "claim", "transition", "cancel")
 EMPTY_PROGRESS = {"percentage": 0, "current_step": 0, "total_steps": None, "step_name": None, "message": None}
@@ -58,7 +64,7 @@ def _loads(value, default=None):
 class Claim:
     """What a worker may do with a job it received (see lua/claim.lua)."""
 
-    verdict: str  # run | busy | done | gone | cancelled | exhausted
+    verdict: str  # run | busy | tenant_busy | done | gone | cancelled | exhausted
     input: dict | None = None
     attempts: int = 0
     retry_in: int = 0
@@ -70,6 +76,9 @@ class JobStore:
     def __init__(self, client: redis.Redis, settings: Settings):
         self.redis = client
         self.settings = settings
+        # Called as on_transition(job_id, status, progress) after every state
+        # change this store made (webhooks hang here); never lets an error out.
+        self.on_transition: Callable[[str, JobStatus, dict | None], None] | None = None
         self._scripts = {name: client.register_script(src) for name, src in SCRIPTS.items()}
 
     @classmethod
@@ -95,6 +104,7 @@ class JobStore:
             result_ttl=self.settings.retention_seconds,
             tomb_ttl=self.settings.tombstone_seconds,
             maxlen=self.settings.events_maxlen,
+            buckets=[format(b, "g") for b in BUCKETS],
         )
         script_keys = [
             keys.job(job_id), keys.meta(job_id), keys.events(job_id),
@@ -131,7 +141,7 @@ class JobStore:
         if idem_key:
             fields["idem_key"] = idem_key
         verdict, value = self._run(
-            "create", job_id, tenant=tenant, created_us=int(now * 1e6),
+            "create", job_id, tenant=tenant, kind=kind, created_us=int(now * 1e6),
             idem_key=idem_key, body_hash=request_hash,
             idem_ttl=(self.settings.retention_seconds + self.settings.max_timeout_seconds) or 86400,
             fields=[str(x) for pair in fields.items() for x in pair],
@@ -149,10 +159,17 @@ class JobStore:
             "claim", job_id, token=token, lease_ttl=self.settings.lease_seconds,
             max_attempts=self.settings.max_attempts,
             lost_error=json.dumps(lost_error), lost_meta=lost_meta,
+            tenant_cap=self.settings.max_running_per_tenant,
+            tenant_retry=self.settings.tenant_busy_retry_seconds,
         )
         verdict = reply[0]
+        after = {"run": JobStatus.RUNNING, "cancelled": JobStatus.CANCELLED, "exhausted": JobStatus.FAILED}
+        if verdict in after:
+            self._notify(job_id, after[verdict], None)
         if verdict == "run":
             return Claim("run", input=_loads(reply[1], {}), attempts=int(reply[2]))
+        if verdict == "tenant_busy":
+            return Claim("tenant_busy", retry_in=max(1, int(reply[1])))
         if verdict == "busy":
             return Claim("busy", retry_in=max(1, int(reply[1])))
         return Claim(verdict)
@@ -166,7 +183,17 @@ class JobStore:
             error=json.dumps(error) if error is not None else None,
             meta=meta,
         )
+        if seq:
+            self._notify(job_id, status, progress)
         return seq or None
+
+    def _notify(self, job_id: str, status: JobStatus, progress: dict | None) -> None:
+        if self.on_transition is None:
+            return
+        try:
+            self.on_transition(job_id, JobStatus(status), progress)
+        except Exception:  # a listener (webhooks) must never fail a state change
+            log.exception("on_transition listener failed for job %s", job_id)
 
     def request_cancel(self, job_id: str) -> str:
         """Returns cancelled (was pending), requested (running), final:<status> or gone."""
@@ -175,6 +202,8 @@ class JobStore:
             cancel_ttl=self.settings.max_timeout_seconds + self.settings.lease_seconds * 4,
             error=json.dumps({"type": "Cancelled", "message": "cancelled before it started"}),
         )
+        if reply[0] == "cancelled":
+            self._notify(job_id, JobStatus.CANCELLED, None)
         return reply[0] if reply[0] != "final" else f"final:{reply[1]}"
 
     # -- reads -----------------------------------------------------------
@@ -187,10 +216,10 @@ class JobStore:
             pipe.get(keys.meta(job_id))
             record, meta = pipe.execute()
             if not record or (tenant is not None and record.get("tenant") != tenant):
-                # The tombstone holds the owner: other tenants get the plain 404.
+                # A tombstone is only honoured for the owner; others get a plain 404.
                 if not record:
                     owner = self.redis.get(keys.tombstone(job_id))
-                    if owner is not None and tenant in (None, owner):
+                    if owner and (tenant is None or owner == tenant):
                         raise JobExpired(f"job {job_id} has expired")
                 raise JobNotFound(f"no job with id {job_id}")
         except (redis.ConnectionError, redis.TimeoutError) as exc:
@@ -308,11 +337,35 @@ class JobStore:
                 self._remove(job_id, {"tenant": owner or tenant, "status": current, "idem_key": idem})
         return ids
 
+    def trim_finished(self, tenant: str, keep: int) -> list[str]:
+        """Remove the tenant's oldest finished jobs (by creation) beyond ``keep``; returns their ids."""
+        final_keys = [keys.tenant_index(tenant, s.value) for s in sorted(FINAL_STATUSES)]
+        pipe = self.redis.pipeline(transaction=False)
+        for key in final_keys:
+            pipe.zcard(key)
+        excess = sum(pipe.execute()) - keep
+        if excess <= 0:
+            return []
+        excess = min(excess, 500)  # bounded work per pass; the next pass goes on
+        pipe = self.redis.pipeline(transaction=False)
+        for key in final_keys:
+            pipe.zrange(key, 0, excess - 1, withscores=True)
+        candidates = [pair for reply in pipe.execute() for pair in reply]
+        oldest = [job_id for job_id, _ in sorted(candidates, key=lambda pair: pair[1])[:excess]]
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in oldest:
+            pipe.hmget(keys.job(job_id), "status", "idem_key")
+        for job_id, (current, idem) in zip(oldest, pipe.execute()):
+            self._remove(job_id, {"tenant": tenant, "status": current, "idem_key": idem})
+        return oldest
+
     def _remove(self, job_id: str, record: dict) -> None:
         tenant = record.get("tenant")
         pipe = self.redis.pipeline(transaction=False)
         pipe.delete(keys.job(job_id), keys.meta(job_id), keys.events(job_id),
-                    keys.lease(job_id), keys.tombstone(job_id))
+                    keys.lease(job_id), keys.tombstone(job_id), *keys.job_extra_keys(job_id))
+        if record.get("kind"):
+            pipe.zrem(keys.pending_by_kind(record["kind"]), job_id)
         if record.get("idem_key"):
             pipe.delete(record["idem_key"])
         if record.get("status") != JobStatus.RUNNING:

@@ -76,6 +76,19 @@ WORKERS = f"{PREFIX}workers"
 JANITOR_LOCK = f"{PREFIX}janitor:lock"
 
 
+def chat_messages(tenant: str, chat_id: str) -> str:
+    """List: a chat's messages as JSON, oldest first (kept LONGRUN_CHAT_HISTORY_SECONDS after its last turn)."""
+    return f"{PREFIX}chat:{tenant}:{chat_id}:msgs"
+
+
+def chat_meta(tenant: str, chat_id: str) -> str:
+    """Hash: a chat's owner (user_id, user_type), session title, timestamps and turn count."""
+    return f"{PREFIX}chat:{tenant}:{chat_id}:meta"
+def rate(identity: str, window: int) -> str:
+    """Counter: requests of one API key in one rate-limit window (expires with it)."""
+    return f"{PREFIX}rate:{identity}:{window}"
+
+
 def queue(kind: str) -> str:
     """The broker queue that carries jobs of one kind."""
     return f"{QUEUE_PREFIX}{kind}"
@@ -98,3 +111,63 @@ def queue_keys(kind: str) -> list[str]:
 def broker_priority(priority: int) -> int:
     """Job priority (0 lowest … 9 highest) -> kombu's Redis priority (0 served first)."""
     return 9 - priority
+
+
+# -- live stream, webhooks, per-job logs, metrics (issue 6) ------------------
+
+WEBHOOK_QUEUE = f"{QUEUE_PREFIX}webhooks"
+"""The Celery queue of webhook deliveries (kept apart from the job queues)."""
+
+WEBHOOK_TASK = "longrun.webhooks.deliver"
+
+
+def stream_slots(tenant: str) -> str:
+    """Sorted set: a tenant's open event streams scored by when their lease lapses."""
+    return f"{PREFIX}sse:{tenant}"
+
+
+def webhook_log(job_id: str) -> str:
+    """Hash: delivery id -> JSON delivery record (payload, attempts) of a job's webhook."""
+    return f"{PREFIX}wh:{job_id}"
+
+
+def webhook_throttle(job_id: str) -> str:
+    """String with a TTL: set while a job's progress deliveries are throttled."""
+    return f"{PREFIX}wh:throttle:{job_id}"
+
+
+def job_log(job_id: str) -> str:
+    """List: the job's captured log lines (JSON), oldest first, capped."""
+    return f"{PREFIX}log:{job_id}"
+
+
+def job_log_meta(job_id: str) -> str:
+    """Hash: bytes and dropped-line count of the job's captured log."""
+    return f"{PREFIX}logm:{job_id}"
+
+
+# Metrics kept by the job store's Lua scripts (lua/lib.lua spells them with the prefix).
+METRICS_SUBMITTED = f"{PREFIX}m:submitted"
+"""Hash: kind -> jobs submitted."""
+METRICS_FINISHED = f"{PREFIX}m:finished"
+"""Hash: "<kind>|<status>" -> jobs that reached that final status."""
+METRICS_RUN_SECONDS = f"{PREFIX}m:run"
+"""Hash: histogram of run time, fields "<kind>|<le>", "<kind>|count", "<kind>|sum"."""
+METRICS_WAIT_SECONDS = f"{PREFIX}m:wait"
+"""Hash: histogram of queue wait (submitted -> first started), same fields."""
+METRICS_WEBHOOKS = f"{PREFIX}m:webhooks"
+"""Hash: webhook delivery attempts by outcome (delivered, failed, gave_up, refused)."""
+
+
+def pending_by_kind(kind: str) -> str:
+    """Sorted set: a kind's pending job ids scored by creation time (oldest first)."""
+    return f"{PREFIX}pending:{kind}"
+
+
+def job_extra_keys(job_id: str) -> list[str]:
+    """Per-job keys beyond the record that go when the job is deleted."""
+    return [webhook_log(job_id), webhook_throttle(job_id), job_log(job_id), job_log_meta(job_id)]
+
+
+METRICS_KEYS = (METRICS_SUBMITTED, METRICS_FINISHED, METRICS_RUN_SECONDS, METRICS_WAIT_SECONDS, METRICS_WEBHOOKS)
+"""Service-wide counters: they outlive every job (Prometheus counters never go down)."""

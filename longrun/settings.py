@@ -6,7 +6,7 @@ source of truth for both sides.
 """
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -41,17 +41,95 @@ class Settings:
     redis_timeout_seconds: float = 2.0
     events_maxlen: int = 1000
     artifacts_dir: str = "var/artifacts"
+    # -- security and limits (README "Security and limits") --
+    # API keys: "tenant=sha256hex,..." (hash a key with: python -m api.auth hash KEY).
+    api_keys: str = ""
+    # "on" (default) or "off": off serves every request as tenant "default" (local development only).
+    auth: str = "on"
+    # Largest request body (uploads included) and multipart limits; past them: 413.
+    max_request_bytes: int = 50 * 1024 * 1024
+    max_form_parts: int = 100
+    max_form_field_bytes: int = 1024 * 1024
+    # Requests per API key per window; past it: 429 + Retry-After. 0 turns it off.
+    rate_limit_requests: int = 1200
+    rate_limit_window_seconds: int = 60
+    # Jobs of one tenant running at once; a worker defers the next (0: no cap).
+    max_running_per_tenant: int = 0
+    tenant_busy_retry_seconds: int = 2
+    # Messages waiting in a kind's queue past which submit answers 503 + Retry-After (0: no limit).
+    max_queue_depth: int = 10000
+    # Live event stream (SSE): idle streams get a comment this often; each
+    # tenant may hold this many open at once.
+    sse_heartbeat_seconds: float = 15.0
+    sse_max_streams_per_tenant: int = 20
+    # Webhooks: deliveries are signed with this secret (Standard Webhooks;
+    # "whsec_<base64>" or any string). Empty: jobs with a webhook are refused.
+    webhook_secret: str = ""
+    webhook_timeout_seconds: float = 10.0
+    webhook_max_attempts: int = 8
+    # Retry n waits base * 2**(n-1) seconds, at most webhook_retry_max_seconds.
+    webhook_retry_base_seconds: float = 5.0
+    webhook_retry_max_seconds: float = 600.0
+    # At most one progress delivery per job this often (started/completed always go).
+    webhook_progress_interval_seconds: float = 5.0
+    # Per-job logs: records at or above this level are kept, at most this many
+    # lines and bytes (the oldest go first), each line cut to job_log_line_bytes.
+    job_log_level: str = "INFO"
+    job_log_max_lines: int = 2000
+    job_log_max_bytes: int = 512 * 1024
+    job_log_line_bytes: int = 4096
+    # Largest file a multipart upload may carry (413 past it).
+    max_upload_bytes: int = 20 * 1024 * 1024
+    # codegen: characters of extracted PDF text sent to the model (fit its context).
+    codegen_prompt_chars: int = 6000
+    # Jobs one worker process runs at once (Celery's concurrency); 0: one per CPU.
+    worker_concurrency: int = 0
+    # Finished jobs kept per tenant (the janitor removes the oldest first); 0: no limit.
+    max_finished_jobs: int = 0
+    # Synchronous seed routes (POST /api/v2/chat/qa, POST /api/v1/generate) wait this long.
+    sync_wait_seconds: int = 110
+    # Hosts jobs may reach although the URL rules would refuse them (longrun/urls.py):
+    # comma-separated hostnames (*.suffix), host:port, IPs or CIDRs.
+    url_allowlist: str = ""
+    # Browser jobs: Debian's Chromium (never a downloaded one), and how long one step may wait.
+    chromium_path: str = "/usr/bin/chromium"
+    browser_step_timeout_seconds: float = 30.0
+    # OpenAI-compatible chat completions endpoint (Ollama, vLLM, llama.cpp, OpenAI), e.g.
+    # http://127.0.0.1:11434/v1; empty: no model configured (LLM jobs fail saying so).
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = field(default="", repr=False)
+    llm_connect_timeout_seconds: float = 5.0
+    # Longest wait for the next bytes of an answer (a streamed token, or a whole
+    # non-streamed answer): past it the call is retried, then the job fails.
+    llm_read_timeout_seconds: float = 120.0
+    llm_max_retries: int = 2
+    llm_retry_backoff_seconds: float = 1.0
+    # Chat history per chat_id: kept this long after its last turn, at most this many messages.
+    chat_history_seconds: int = 30 * 24 * 3600
+    chat_history_max_messages: int = 40
 
     def __post_init__(self):
         object.__setattr__(self, "broker_url", self.broker_url or self.redis_url)
         object.__setattr__(self, "result_backend_url", self.result_backend_url or self.redis_url)
         if not self.visibility_timeout_seconds:
             object.__setattr__(self, "visibility_timeout_seconds", self.max_timeout_seconds + 600)
-        for name in ("retention_seconds", "tombstone_seconds", "max_attempts", "lease_seconds"):
+        for name in ("retention_seconds", "tombstone_seconds", "max_attempts", "lease_seconds",
+                     "worker_concurrency", "max_finished_jobs", "max_upload_bytes"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{name} must not be negative")
         if self.max_attempts < 1:
             raise SettingsError("max_attempts must be at least 1")
+        if self.auth not in ("on", "off"):
+            raise SettingsError("LONGRUN_AUTH must be 'on' or 'off'")
+        for name in ("max_request_bytes", "max_form_parts", "rate_limit_window_seconds"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{env_name(name)} must be at least 1")
+        try:
+            from longrun.urls import Allowlist
+            Allowlist.parse(self.url_allowlist)
+        except ValueError as exc:
+            raise SettingsError(f"url_allowlist: {exc}") from None
         if self.default_timeout_seconds > self.max_timeout_seconds:
             raise SettingsError("default_timeout_seconds must not exceed max_timeout_seconds")
 
@@ -66,6 +144,9 @@ ENV_NAMES = {
     "redis_url": "REDIS_URL",
     "broker_url": "CELERY_BROKER_URL",
     "result_backend_url": "CELERY_RESULT_BACKEND",
+    "llm_base_url": "LLM_BASE_URL",
+    "llm_model": "LLM_MODEL",
+    "llm_api_key": "LLM_API_KEY",
 }
 
 
@@ -82,14 +163,27 @@ def _convert(field, raw: str):
 
 
 def from_env(environ=None, **overrides) -> Settings:
+    """Settings from the profile file (``ENV``, see longrun.profiles), then the
+    environment, then ``overrides``: each later source wins."""
+    from longrun import profiles
+
     environ = os.environ if environ is None else environ
-    values = {}
+    values, sources = profiles.load(environ)
     for field in fields(Settings):
         raw = environ.get(env_name(field.name))
         if raw not in (None, ""):
             values[field.name] = _convert(field, raw)
+            sources.pop(field.name, None)
     values.update(overrides)
-    return Settings(**values)
+    try:
+        return Settings(**values)
+    except SettingsError as exc:
+        # Name the profile key when the value came from the file.
+        message = str(exc)
+        for name, source in sources.items():
+            if name not in overrides and message.startswith(name):
+                message = f"{source} ({message})"
+        raise SettingsError(message) from None
 
 
 @lru_cache(maxsize=1)

@@ -5,7 +5,8 @@ function that does the work, and a thin Celery task named ``jobs.<kind>``
 whose base class (workers.job_task.JobTask) handles claim, progress and cancel.
 """
 
-from tasks import sleep
+from tasks import browser, chat, codegen, inference, sleep
 from tasks.kind import Kind
 
-KINDS: dict[str, Kind] = {kind.name: kind for kind in (sleep.KIND,)}
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (sleep.KIND, inference.KIND, chat.KIND, browser.KIND,
+                                                       codegen.KIND)}

@@ -7,40 +7,46 @@ purpose when ``fail`` is set.
 import time
 
 from celery import shared_task
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, validate
 
-from longrun import keys
+from longrun import jsonfields, keys
 from tasks.kind import Kind
 from workers.job_task import Job, JobTask
 
 
 class SleepInput(Schema):
-    seconds = fields.Float(load_default=1.0, validate=validate.Range(min=0, max=24 * 3600))
-    steps = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
-    fail = fields.Boolean(load_default=False)
+    seconds = jsonfields.Float(load_default=1.0, validate=validate.Range(min=0, max=24 * 3600))
+    steps = jsonfields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    fail = jsonfields.Boolean(load_default=False)
+    # Extra log lines per step, to exercise per-job logs and their caps.
+    log_lines = jsonfields.Integer(load_default=0, validate=validate.Range(min=0, max=10_000))
 
 
 class SleepFailed(Exception):
     """Raised by a sleep job asked to fail."""
 
 
-def sleep_in_steps(job: Job, seconds: float, steps: int, fail: bool) -> dict:
+def sleep_in_steps(job: Job, seconds: float, steps: int, fail: bool, log_lines: int = 0) -> dict:
     pause = seconds / steps
     for step in range(1, steps + 1):
         job.progress.step(step, steps, f"step {step}", message=f"sleeping {pause:g}s")
+        job.log.info("step %d of %d: sleeping %gs", step, steps, pause)
+        for line in range(1, log_lines + 1):
+            job.log.info("step %d line %d", step, line)
         # Sleep in short slices so that a cancel is noticed quickly.
         deadline = time.monotonic() + pause
         while (left := deadline - time.monotonic()) > 0:
             time.sleep(min(left, 0.1))
             job.check_cancelled()
     if fail:
+        job.log.error("failing on purpose after %d steps", steps)
         raise SleepFailed(f"failed on purpose after {steps} steps")
     return {"slept": seconds, "steps": steps}
 
 
 @shared_task(base=JobTask, name=keys.task_name("sleep"))
-def sleep(job: Job, seconds: float = 1.0, steps: int = 1, fail: bool = False) -> dict:
-    return sleep_in_steps(job, seconds, steps, fail)
+def sleep(job: Job, seconds: float = 1.0, steps: int = 1, fail: bool = False, log_lines: int = 0) -> dict:
+    return sleep_in_steps(job, seconds, steps, fail, log_lines)
 
 
 KIND = Kind(name="sleep", module="sleep", input_schema=SleepInput,

@@ -6,6 +6,7 @@ reads its URL from the environment when first imported. Real Celery workers
 and gunicorn run as subprocesses that the fixtures start and end by pid.
 """
 
+import hashlib
 import os
 import shutil
 import signal
@@ -20,7 +21,8 @@ from pathlib import Path
 import pytest
 
 # Each area keeps its fixtures in tests/plugins/<area>.py and lists it here.
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["plugins.llm", "plugins.browser", "plugins.live", "plugins.security",
+                              "plugins.codegen", "plugins.compat"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="longrun-tests-"))
@@ -35,6 +37,13 @@ TEST_ENV = {
     "LONGRUN_HEARTBEAT_SECONDS": "0.3",
     "LONGRUN_CANCEL_GRACE_SECONDS": "2",
     "LONGRUN_PROGRESS_INTERVAL_SECONDS": "0.05",
+    # Test servers listen on 127.0.0.1; the URL rules refuse it unless allow-listed.
+    # Refusal tests use other private addresses (localhost, 10/8, 169.254.169.254).
+    "LONGRUN_URL_ALLOWLIST": "127.0.0.1",
+    # Every API of the session (in-process and gunicorn) knows the test key, as tenant "default".
+    "LONGRUN_API_KEYS": "default=" + hashlib.sha256(TEST_API_KEY.encode()).hexdigest(),
+    # Tests poll hard; the rate limit has its own tests (tests/test_limits.py).
+    "LONGRUN_RATE_LIMIT_REQUESTS": "0",
 }
 
 
@@ -250,6 +259,17 @@ def client(app, api_headers):
 
 
 @pytest.fixture
+def client_for(api_headers):
+    """Factory: a test client (sending the test key) of an app with its own settings."""
+    def make(settings):
+        from api import create_app
+        test_client = create_app({"TESTING": True, "LONGRUN_SETTINGS": settings}).test_client()
+        test_client.environ_base["HTTP_AUTHORIZATION"] = api_headers["Authorization"]
+        return test_client
+    return make
+
+
+@pytest.fixture
 def settings_for():
     """Settings for another Redis, with overrides (for an app on that Redis)."""
     from longrun.settings import from_env
@@ -282,8 +302,8 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited; see {self.log_path}")
             try:
-                return requests.get(self.url + "/openapi.json", timeout=1).status_code == 200
-            except requests.ConnectionError:
+                return requests.get(self.url + "/openapi.json", timeout=5).status_code == 200
+            except (requests.ConnectionError, requests.Timeout):  # still booting, or a busy machine
                 return False
         wait_until(up, timeout=30, message="gunicorn")
         return self

@@ -11,16 +11,13 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def stack(redis_factory, start_worker, settings_for):
+def stack(redis_factory, start_worker, settings_for, client_for):
     """A Redis of our own with an app on it; workers are started by the test."""
-    from api import create_app
-
     server = redis_factory()
-    app = create_app({"TESTING": True, "LONGRUN_SETTINGS": settings_for(server.url)})
 
     class Stack:
         redis = server
-        client = app.test_client()
+        client = client_for(settings_for(server.url))
 
         def start_worker(self, **env):
             return start_worker("cancel", redis=server.url, **env)

@@ -7,11 +7,10 @@ from conftest import wait_until
 pytestmark = pytest.mark.integration
 
 
-def test_higher_priority_job_starts_before_earlier_lower_ones(redis_factory, start_worker, settings_for):
-    from api import create_app
-
+def test_higher_priority_job_starts_before_earlier_lower_ones(redis_factory, start_worker, settings_for,
+                                                              client_for):
     server = redis_factory()
-    client = create_app({"TESTING": True, "LONGRUN_SETTINGS": settings_for(server.url)}).test_client()
+    client = client_for(settings_for(server.url))
     start_worker("prio", redis=server.url, concurrency=1)
 
     def post(seconds, priority):

@@ -9,14 +9,13 @@ from conftest import wait_until
 pytestmark = pytest.mark.integration
 
 
-def test_expired_job_is_410_then_404_and_leaves_no_key(redis_factory, start_worker, settings_for):
+def test_expired_job_is_410_then_404_and_leaves_no_key(redis_factory, start_worker, settings_for, client_for):
     import redis
-    from api import create_app
 
     server = redis_factory()
     retention = {"LONGRUN_RETENTION_SECONDS": "2", "LONGRUN_TOMBSTONE_SECONDS": "3"}
     settings = settings_for(server.url, retention_seconds=2, tombstone_seconds=3)
-    client = create_app({"TESTING": True, "LONGRUN_SETTINGS": settings}).test_client()
+    client = client_for(settings)
     start_worker("retention", redis=server.url, **retention)
     db = redis.Redis.from_url(server.url, decode_responses=True)
 

@@ -19,8 +19,8 @@ def make_celery(settings: Settings | None = None) -> Celery:
     if settings is not None:
         celery.conf.update(celeryconfig.from_settings(settings))
     celery.conf.task_queues = [Queue(keys.queue(kind)) for kind in KINDS] + [
-        Queue(celery.conf.task_default_queue)]
-    celery.conf.include = [f"tasks.{kind.module}" for kind in KINDS.values()]
+        Queue(celery.conf.task_default_queue), Queue(keys.WEBHOOK_QUEUE)]
+    celery.conf.include = [f"tasks.{kind.module}" for kind in KINDS.values()] + ["workers.webhook_task"]
     return celery
 
 

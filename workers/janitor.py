@@ -1,7 +1,8 @@
 """Housekeeping that one worker at a time does every few seconds.
 
 Drops index entries and files of jobs whose retention ran out (their Redis
-keys expire by themselves).
+keys expire by themselves), and keeps at most ``max_finished_jobs`` finished
+jobs per tenant (profile key ``inference.max_tasks_count``), oldest first.
 """
 
 import logging
@@ -18,7 +19,13 @@ def run_once(store: JobStore, artifacts: ArtifactStore) -> dict:
     expired = store.expire_due()
     for job_id in expired:
         artifacts.delete_job(job_id)
-    return {"expired": expired}
+    trimmed = []
+    if store.settings.max_finished_jobs:
+        for tenant in sorted(store.redis.smembers(keys.TENANTS)):
+            trimmed += store.trim_finished(tenant, store.settings.max_finished_jobs)
+        for job_id in trimmed:
+            artifacts.delete_job(job_id)
+    return {"expired": expired, "trimmed": trimmed}
 
 
 def try_run(store: JobStore, artifacts: ArtifactStore, interval: float) -> dict | None:

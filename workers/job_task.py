@@ -23,6 +23,7 @@ from longrun.artifacts import ArtifactStore
 from longrun.errors import JobCancelled, JobTimedOut
 from longrun.settings import get_settings
 from longrun.states import JobStatus
+from workers import job_logs
 from workers.progress import ProgressReporter
 from workers.store import job_store
 from workers.watchdog import RunningJob, watchdog
@@ -39,7 +40,8 @@ class Job:
     progress: ProgressReporter
     artifacts: ArtifactStore
     timeout_seconds: int
-    log: logging.Logger = field(default_factory=lambda: logging.getLogger("longrun.job"))
+    # Whatever the job logs (here or through any logger) is kept with it: GET /jobs/{id}/logs.
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger(job_logs.JOB_LOGGER))
 
     def check_cancelled(self) -> None:
         """Raise JobCancelled if a client asked to cancel; call it in long loops."""
@@ -82,9 +84,10 @@ class JobTask(Task):
         token = f"{self.request.hostname}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         lost_error, lost_meta = _lost_error(settings.max_attempts)
         claim = store.claim(job_id, token, lost_error=lost_error, lost_meta=lost_meta)
-        if claim.verdict == "busy":
-            # Another copy holds the lease (a redelivery while it still runs):
-            # look again once that lease would have lapsed.
+        if claim.verdict in ("busy", "tenant_busy"):
+            # busy: another copy holds the lease (a redelivery while it still
+            # runs); tenant_busy: the tenant runs as many jobs as it may. Either
+            # way look again later, without using an attempt.
             raise self.retry(countdown=claim.retry_in, max_retries=None)
         if claim.verdict != "run":
             log.info("job %s not run: %s", job_id, claim.verdict)
@@ -105,6 +108,8 @@ class JobTask(Task):
             timeout_seconds=timeout,
         )
         watchdog.start_job(running)
+        logs = job_logs.handler()
+        logs.start_job(job_id)
         try:
             return self.run(job, **claim.input)
         except JobCancelled:
@@ -115,6 +120,7 @@ class JobTask(Task):
             raise JobTimedOut(f"the job ran past its timeout of {timeout} seconds") from None
         finally:
             watchdog.end_job(running)
+            logs.end_job(job_id)
             # Progress still held back rides on the final state's write (result_backend).
             self.request.longrun_progress = progress.take_pending()
 

@@ -1,12 +1,18 @@
 """The job store of this worker process (created lazily, fork-safe)."""
 
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from longrun.jobstore import JobStore
 from longrun.settings import get_settings
+from longrun.webhooks import Dispatcher
 
 
 @lru_cache(maxsize=1)
 def job_store() -> JobStore:
     # redis-py's pool notices a fork and reconnects, so one per process is safe.
-    return JobStore.from_settings(get_settings())
+    store = JobStore.from_settings(get_settings())
+    # State changes made here (claim, progress, final) trigger the job's webhook.
+    from workers.celery_app import app
+    from workers.webhook_task import publish
+    store.on_transition = Dispatcher(store, partial(publish, app))
+    return store

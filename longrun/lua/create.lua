@@ -1,6 +1,6 @@
 -- Write a new job record and index it, or return the job an Idempotency-Key
 -- already names. Returns {'created', id} or {'existing', "<id> <body hash>"}.
--- P: tenant, created_us, idem_key?, body_hash?, idem_ttl, fields (flat list),
+-- P: tenant, kind, created_us, idem_key?, body_hash?, idem_ttl, fields (flat list),
 -- queue_key? + message? (the job's broker message, pushed with a new record)
 if P.idem_key then
   local existing = redis.call('GET', P.idem_key)
@@ -12,6 +12,8 @@ redis.call('HSET', K.job, 'status', 'pending', 'seq', 0, 'attempts', 0,
 redis.call('ZADD', index_key(P.tenant, nil), P.created_us, P.id)
 redis.call('ZADD', index_key(P.tenant, 'pending'), P.created_us, P.id)
 redis.call('SADD', P.prefix .. 'tenants', P.tenant)
+redis.call('ZADD', P.prefix .. 'pending:' .. P.kind, P.created_us, P.id)
+redis.call('HINCRBY', P.prefix .. 'm:submitted', P.kind, 1)
 redis.call('XADD', K.events, 'MAXLEN', '~', P.maxlen, '*', 'seq', 0, 'status', 'pending')
 if P.queue_key then redis.call('LPUSH', P.queue_key, P.message) end
 return {'created', P.id}

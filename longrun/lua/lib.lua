@@ -21,6 +21,19 @@ local function celery_meta(status, result)
                        traceback = cjson.null, children = {}, date_done = done, task_id = P.id})
 end
 
+-- Metrics (read at scrape time by longrun/metrics.py): one histogram is a
+-- hash with fields "<kind>|<le>" (non-cumulative), "<kind>|count", "<kind>|sum".
+local function observe(name, kind, seconds)
+  local key = P.prefix .. name
+  local field = '+Inf'
+  for _, le in ipairs(P.buckets) do
+    if seconds <= tonumber(le) then field = le; break end
+  end
+  redis.call('HINCRBY', key, kind .. '|' .. field, 1)
+  redis.call('HINCRBY', key, kind .. '|count', 1)
+  redis.call('HINCRBYFLOAT', key, kind .. '|sum', seconds)
+end
+
 -- Move the job to `status`; returns the event's sequence number, or false
 -- when the job is unknown, deleted or already final.
 local function transition(status, progress, err, meta)
@@ -35,6 +48,18 @@ local function transition(status, progress, err, meta)
   if FINAL[status] then table.insert(set, 'finished_at'); table.insert(set, P.now) end
   redis.call('HSET', K.job, unpack(set))
   local seq = redis.call('HINCRBY', K.job, 'seq', 1)
+  local kind = redis.call('HGET', K.job, 'kind')
+  if cur == 'pending' and status ~= 'pending' then
+    redis.call('ZREM', P.prefix .. 'pending:' .. kind, P.id)
+    if status == 'running' then
+      observe('m:wait', kind, tonumber(P.now) - tonumber(redis.call('HGET', K.job, 'created_at')))
+    end
+  end
+  if FINAL[status] then
+    redis.call('HINCRBY', P.prefix .. 'm:finished', kind .. '|' .. status, 1)
+    local started = redis.call('HGET', K.job, 'started_at')
+    if started then observe('m:run', kind, tonumber(P.now) - tonumber(started)) end
+  end
   if cur ~= status then
     redis.call('ZREM', index_key(tenant, cur), P.id)
     redis.call('ZADD', index_key(tenant, status), created, P.id)
@@ -54,6 +79,7 @@ local function transition(status, progress, err, meta)
       redis.call('EXPIRE', K.job, ttl)
       redis.call('EXPIRE', K.events, ttl)
       if idem then redis.call('EXPIRE', idem, ttl) end
+      -- The tombstone names its tenant: only the owner learns that the job existed.
       redis.call('SET', K.tomb, tenant, 'EX', ttl + tonumber(P.tomb_ttl))
       redis.call('ZADD', P.prefix .. 'expiry', tonumber(P.now) + ttl, tenant .. '|' .. P.id)
     end

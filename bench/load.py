@@ -1,0 +1,243 @@
+"""Load test (not a test in the suite): many submits from concurrent clients.
+
+    .venv/bin/python bench/load.py [--submits 5000] [--clients 32] [--workers 2]
+
+Starts everything it talks to on loopback and ends it by pid: a redis-server
+on a free port (append-only, fsync every second, as in compose), gunicorn
+(gthread) serving the API, and Celery workers. Then:
+
+1. baseline: the same clients call GET /api/v1/health (HTTP stack + Redis, no job);
+2. load: ``--submits`` POST /api/v1/jobs of ``sleep`` jobs (0 s) from ``--clients``
+   threads, each with its own keep-alive connection;
+3. waits until every job is finished and checks that none was lost or duplicated:
+   every submit answered 202 with a distinct id, every id is ``completed`` with
+   ``attempts == 1``, and the tenant's index holds exactly those ids.
+
+Prints throughput and p50/p99 submit latency, and their ratio to the baseline.
+Bounded: it gives up after ``--timeout`` seconds. The rate limit is off for
+the bench key (the point is the system's capacity, not the limiter's).
+"""
+
+import argparse
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import redis
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "bench-key-" + uuid.uuid4().hex
+TENANT = "bench"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except Exception:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"gave up waiting for {what} after {timeout:.0f}s")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+class Stack:
+    """redis-server + gunicorn + celery workers, all ours, all on loopback."""
+
+    def __init__(self, workdir: Path, workers: int, concurrency: int, api_workers: int):
+        self.workdir = workdir
+        self.redis_port, self.api_port = free_port(), free_port()
+        self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        self.api_url = f"http://127.0.0.1:{self.api_port}"
+        self.workers, self.concurrency, self.api_workers = workers, concurrency, api_workers
+        self.processes: list[subprocess.Popen] = []
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "REDIS_URL": self.redis_url,
+            "LONGRUN_API_KEYS": f"{TENANT}={hashlib.sha256(KEY.encode()).hexdigest()}",
+            "LONGRUN_RATE_LIMIT_REQUESTS": "0",
+            "LONGRUN_ARTIFACTS_DIR": str(workdir / "artifacts"),
+            "LONGRUN_PROGRESS_INTERVAL_SECONDS": "0.2",
+        }
+
+    def _start(self, args: list[str], log_name: str) -> subprocess.Popen:
+        with open(self.workdir / log_name, "ab") as log:
+            proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        self.processes.append(proc)
+        return proc
+
+    def start(self) -> None:
+        if not shutil.which("redis-server"):
+            raise SystemExit("redis-server is not installed (apt-get install redis-server)")
+        (self.workdir / "redis").mkdir()
+        self._start(["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
+                     "--dir", str(self.workdir / "redis"), "--save", "", "--appendonly", "yes",
+                     "--appendfsync", "everysec"], "redis.log")
+        client = redis.Redis.from_url(self.redis_url)
+        wait_for(client.ping, 10, "redis-server")
+        client.close()
+        for i in range(self.workers):
+            self._start([sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+                         "-n", f"bench{i}-{uuid.uuid4().hex[:4]}@loadtest", "-c", str(self.concurrency),
+                         "-P", "prefork", "-l", "warning", "--without-gossip", "--without-mingle"],
+                        f"worker{i}.log")
+        self._start([sys.executable, "-m", "gunicorn", "api.wsgi:app", "-b", f"127.0.0.1:{self.api_port}",
+                     "-k", "gthread", "-w", str(self.api_workers), "--threads", "16",
+                     "--timeout", "120", "--log-level", "warning"], "gunicorn.log")
+        wait_for(lambda: requests.get(self.api_url + "/api/v1/health", timeout=2).status_code == 200,
+                 90, "the API and a worker (GET /api/v1/health)")
+
+    def stop(self) -> None:
+        for proc in reversed(self.processes):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in reversed(self.processes):
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+
+
+def run_clients(total: int, clients: int, request) -> tuple[list, float]:
+    """``request(session, i)`` -> (ok, latency, value) for i in range(total), over ``clients`` threads."""
+    local = threading.local()
+    sessions = []
+    lock = threading.Lock()
+
+    def one(i):
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+            local.session.headers["Authorization"] = f"Bearer {KEY}"
+            with lock:
+                sessions.append(local.session)
+        return request(local.session, i)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(one, range(total)))
+    elapsed = time.perf_counter() - started
+    for session in sessions:
+        session.close()
+    return results, elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--submits", type=int, default=5000)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--baseline", type=int, default=2000, help="health calls for the baseline")
+    parser.add_argument("--workers", type=int, default=2, help="celery worker processes")
+    parser.add_argument("--concurrency", type=int, default=4, help="pool processes per worker")
+    parser.add_argument("--api-workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--timeout", type=float, default=900, help="give up after this many seconds")
+    args = parser.parse_args()
+    if not (0 < args.submits <= 100_000 and 0 < args.clients <= 256):
+        parser.error("keep it bounded: 1-100000 submits, 1-256 clients")
+
+    workdir = Path(tempfile.mkdtemp(prefix="longrun-bench-"))
+    stack = Stack(workdir, args.workers, args.concurrency, args.api_workers)
+    deadline = time.monotonic() + args.timeout
+    try:
+        stack.start()
+        print(f"stack: redis :{stack.redis_port}, gunicorn {args.api_workers}x16 threads :{stack.api_port}, "
+              f"{args.workers} workers x {args.concurrency} processes; logs in {workdir}")
+
+        def health(session, i):
+            t = time.perf_counter()
+            r = session.get(stack.api_url + "/api/v1/health", timeout=30)
+            return r.status_code == 200, time.perf_counter() - t, None
+
+        base, base_elapsed = run_clients(args.baseline, args.clients, health)
+        base_lat = [lat for _, lat, _ in base]
+
+        def submit(session, i):
+            t = time.perf_counter()
+            try:
+                r = session.post(stack.api_url + "/api/v1/jobs", timeout=60,
+                                 json={"kind": "sleep", "input": {"seconds": 0}})
+            except requests.RequestException as exc:
+                return False, time.perf_counter() - t, repr(exc)
+            lat = time.perf_counter() - t
+            return r.status_code == 202, lat, r.json().get("id") if r.status_code == 202 else f"{r.status_code} {r.text[:200]}"
+
+        results, elapsed = run_clients(args.submits, args.clients, submit)
+        errors = [value for ok, _, value in results if not ok]
+        ids = [value for ok, _, value in results if ok]
+        lat = [lat for _, lat, _ in results]
+        print(f"baseline: {args.baseline} GET /api/v1/health in {base_elapsed:.2f}s = "
+              f"{args.baseline / base_elapsed:.0f} req/s; p50 {statistics.median(base_lat) * 1000:.1f} ms, "
+              f"p99 {percentile(base_lat, 99) * 1000:.1f} ms")
+        print(f"submits:  {args.submits} POST /api/v1/jobs from {args.clients} clients in {elapsed:.2f}s = "
+              f"{args.submits / elapsed:.0f} submits/s; p50 {statistics.median(lat) * 1000:.1f} ms, "
+              f"p99 {percentile(lat, 99) * 1000:.1f} ms")
+        print(f"ratio to baseline: throughput {args.submits / elapsed / (args.baseline / base_elapsed):.2f}x, "
+              f"p50 latency {statistics.median(lat) / statistics.median(base_lat):.2f}x")
+        print(f"errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
+
+        # Every accepted job must finish: watch the tenant's counts, then check each job.
+        store = redis.Redis.from_url(stack.redis_url, decode_responses=True)
+        finished_by = None
+        drain_started = time.monotonic()
+        while time.monotonic() < deadline:
+            pending = store.zcard(f"lr:t:{TENANT}:s:pending") + store.zcard(f"lr:t:{TENANT}:s:running")
+            if pending == 0:
+                finished_by = time.monotonic()
+                break
+            time.sleep(0.5)
+        if finished_by is None:
+            print(f"FAILED: jobs still unfinished after {args.timeout:.0f}s")
+            return 1
+        pipe = store.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hmget(f"lr:job:{job_id}", "status", "attempts")
+        records = pipe.execute()
+        indexed = set(store.zrange(f"lr:t:{TENANT}:jobs", 0, -1))
+        store.close()
+        completed = sum(1 for status, attempts in records if status == "completed" and attempts == "1")
+        lost = [i for i, (status, _) in zip(ids, records) if status != "completed"]
+        duplicated_ids = len(ids) - len(set(ids))
+        reattempted = sum(1 for status, attempts in records if attempts not in (None, "1"))
+        total_elapsed = finished_by - drain_started + elapsed
+        print(f"jobs:     {completed}/{len(ids)} completed with one attempt; lost {len(lost)}, "
+              f"duplicate ids {duplicated_ids}, run more than once {reattempted}, "
+              f"index holds {len(indexed)} (extra {len(indexed - set(ids))})")
+        print(f"end to end: {len(ids)} jobs submitted and finished in {total_elapsed:.1f}s = "
+              f"{len(ids) / total_elapsed:.0f} jobs/s")
+        ok = (not errors and completed == args.submits and not lost and not duplicated_ids
+              and not reattempted and indexed == set(ids))
+        print("RESULT: " + ("ok" if ok else "FAILED"))
+        return 0 if ok else 1
+    finally:
+        stack.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

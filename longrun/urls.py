@@ -1,0 +1,296 @@
+"""The rules every outbound URL obeys: browser navigation (and each redirect),
+webhook targets, ``cdp_url``, LLM host overrides.
+
+A job must not be a way into the network it runs in (SSRF). ``check_url``
+refuses, unless the operator allow-listed the host (``LONGRUN_URL_ALLOWLIST``):
+
+- schemes other than http and https;
+- hosts that are, or resolve to, private, loopback, link-local (cloud metadata
+  lives there), carrier-grade NAT, multicast, reserved or unspecified
+  addresses, including IPv4 addresses wrapped in IPv6 (``::ffff:127.0.0.1``,
+  NAT64, 6to4, Teredo);
+- names that always mean "this machine" or "the cloud's metadata service"
+  (``localhost``, ``metadata.google.internal``), even without resolving them;
+- numeric host forms other than the canonical dotted quad (``2130706433``,
+  ``0x7f.1``, ``017700000001``, ``127.1``): browsers read them as IPv4
+  addresses, other parsers do not, so they only ever serve to disguise one;
+- characters on which parsers disagree about where the host is (backslash,
+  whitespace, control characters).
+
+Every address a name resolves to is checked, since a client may connect to
+any of them. The check cannot pin the address the connection then uses (a
+DNS answer may change in between); callers that can connect to the checked
+address should.
+
+Allow-list entries, comma-separated: a hostname (``api.internal``, or
+``*.corp.example`` for its subdomains), ``host:port``, an IP address, or a
+CIDR network (``10.1.0.0/16``). A hostname entry trusts the name whatever it
+resolves to; IP and CIDR entries trust the addresses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from dataclasses import dataclass
+from urllib.parse import unquote, urljoin, urlsplit
+
+from longrun.errors import UnsafeURL
+
+ALLOWED_SCHEMES = {"http": 80, "https": 443}
+
+# Names that mean this machine or a cloud metadata service wherever they are resolved.
+BLOCKED_NAMES = {"localhost", "metadata", "metadata.google.internal", "metadata.goog",
+                 "instance-data", "instance-data.ec2.internal"}
+BLOCKED_SUFFIXES = (".localhost",)
+
+# Metadata endpoints, named so the error says what was hit (all are also non-global).
+METADATA_ADDRESSES = {ipaddress.ip_address(a) for a in (
+    "169.254.169.254", "fd00:ec2::254", "169.254.170.2", "100.100.100.200")}
+
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits.
+NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+# Characters on which URL parsers disagree (WHATWG strips tab/newline and reads "\" as "/").
+_AMBIGUOUS = re.compile(r"[\\\x00-\x20\x7f]")
+# WHATWG: a host whose last label is a number is an IPv4 address (in any base).
+_NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
+_CANONICAL_IPV4 = re.compile(r"^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+                             r"(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$")
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Allowlist:
+    """The operator's exceptions, parsed once."""
+
+    names: frozenset[str] = frozenset()
+    suffixes: tuple[str, ...] = ()
+    name_ports: frozenset[tuple[str, int]] = frozenset()
+    networks: tuple[IPNetwork, ...] = ()
+    address_ports: frozenset[tuple[IPAddress, int]] = frozenset()
+
+    @classmethod
+    def parse(cls, spec: str | list[str] | tuple[str, ...] | None) -> "Allowlist":
+        if isinstance(spec, Allowlist):
+            return spec
+        entries = spec.split(",") if isinstance(spec, str) else list(spec or ())
+        names, suffixes, name_ports, networks, address_ports = set(), [], set(), [], set()
+        for raw in entries:
+            entry = raw.strip().lower().rstrip(".")
+            if not entry:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+                continue
+            except ValueError:
+                pass
+            host, port = _split_host_port(entry)
+            if port is not None:
+                address = _ip_or_none(host)
+                if address is not None:
+                    address_ports.add((_unwrap(address), port))
+                else:
+                    name_ports.add((host, port))
+            elif entry.startswith("*."):
+                suffixes.append(entry[1:])
+            else:
+                names.add(entry)
+        return cls(frozenset(names), tuple(suffixes), frozenset(name_ports), tuple(networks),
+                   frozenset(address_ports))
+
+    def allows_name(self, host: str, port: int) -> bool:
+        return (host in self.names or (host, port) in self.name_ports
+                or any(host.endswith(suffix) for suffix in self.suffixes))
+
+    def allows_address(self, address: IPAddress, port: int) -> bool:
+        candidates = {address, _unwrap(address)}
+        return any((a, port) in self.address_ports or any(a in net for net in self.networks)
+                   for a in candidates)
+
+
+def _split_host_port(entry: str) -> tuple[str, int | None]:
+    if entry.startswith("["):  # [v6]:port
+        host, _, rest = entry[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif entry.count(":") == 1:
+        host, port = entry.split(":")
+    else:
+        return entry, None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"url allowlist entry {entry!r}: bad port")
+    return host, int(port)
+
+
+def _ip_or_none(text: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _unwrap(address: IPAddress) -> IPAddress:
+    """The IPv4 address an IPv6 address carries (mapped, compatible, NAT64, 6to4, Teredo)."""
+    if address.version == 4:
+        return address
+    if address.ipv4_mapped:
+        return address.ipv4_mapped
+    if address.sixtofour:
+        return address.sixtofour
+    if address.teredo:
+        return address.teredo[1]
+    if address in IPV4_COMPATIBLE and int(address) > 1:  # ::1 and :: are IPv6's own
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if any(address in net for net in NAT64):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address
+
+
+def address_problem(address: IPAddress) -> str | None:
+    """Why a job must not connect to ``address``, or None when it may."""
+    candidates = (_unwrap(address), address)  # the IPv4 inside names the problem best
+    if any(c in METADATA_ADDRESSES for c in candidates):
+        return "a cloud metadata address"
+    for attribute, what in (("is_unspecified", "an unspecified address"),
+                            ("is_loopback", "a loopback address"),
+                            ("is_link_local", "a link-local address"),
+                            ("is_multicast", "a multicast address"),
+                            ("is_reserved", "a reserved address"),
+                            ("is_private", "a private address")):
+        if any(getattr(c, attribute) for c in candidates):
+            return what
+    if not all(c.is_global for c in candidates):  # e.g. 100.64.0.0/10, shared with a carrier
+        return "a non-public address"
+    return None
+
+
+def normalize_host(hostname: str) -> str:
+    """The host as a browser would read it: percent-decoded, IDNA-mapped, lower case,
+    without the trailing dot. Raises UnsafeURL when it cannot be read unambiguously."""
+    host = unquote(hostname)
+    if _AMBIGUOUS.search(host) or "%" in host and ":" not in host:
+        raise UnsafeURL("the URL's host has characters that parsers read differently",
+                        details={"host": hostname})
+    if not host.isascii():
+        try:  # nameprep maps full-width digits and dots ("１２７。０。０。１") as browsers do
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise UnsafeURL("the URL's host is not a valid name", details={"host": hostname}) from None
+    host = host.lower()
+    return host.rstrip(".")
+
+
+def resolve_host(host: str, port: int) -> list[IPAddress]:
+    """Every address ``host`` resolves to (tests replace this to avoid real DNS)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+
+
+def _settings_allowlist() -> Allowlist:
+    from longrun.settings import get_settings
+    return Allowlist.parse(get_settings().url_allowlist)
+
+
+def check_url(url: str, *, allowlist=None, resolve: bool = True) -> str:
+    """Return ``url`` if a job may visit or call it; else raise UnsafeURL saying why.
+
+    ``allowlist``: an Allowlist, a comma-separated string or a list of entries;
+    None reads ``LONGRUN_URL_ALLOWLIST``. ``resolve=False`` skips DNS (checks
+    the URL's text only), for places that must not wait on a resolver.
+    """
+    checked_addresses(url, allowlist=allowlist, resolve=resolve)
+    return url
+
+
+def checked_addresses(url: str, *, allowlist=None, resolve: bool = True) -> list[IPAddress]:
+    """check_url, returning the addresses it checked (empty for a name that is
+    allow-listed or not resolved with ``resolve=False``), so that a caller can connect to exactly those and no DNS answer
+    that changes in between can redirect it."""
+    allowed = _settings_allowlist() if allowlist is None else Allowlist.parse(allowlist)
+    if not isinstance(url, str) or not url:
+        raise UnsafeURL("the URL is empty", details={"url": url})
+    details = {"url": url}
+    if _AMBIGUOUS.search(url):
+        raise UnsafeURL("the URL has backslashes, whitespace or control characters", details=details)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise UnsafeURL(f"the URL cannot be parsed: {exc}", details=details) from None
+    scheme = parts.scheme.lower()
+    if scheme not in ALLOWED_SCHEMES:
+        raise UnsafeURL(f"the URL's scheme {scheme or '(none)'!r} is not http or https", details=details)
+    if not parts.hostname:
+        raise UnsafeURL("the URL has no host", details=details)
+    port = port or ALLOWED_SCHEMES[scheme]
+    host = normalize_host(parts.hostname)
+    details["host"] = host
+    address = _ip_or_none(host.split("%")[0])
+    if allowed.allows_name(host, port):
+        # Trusted by name, whatever it resolves to: the caller may connect by name.
+        return [address] if address is not None else []
+
+    if address is None:
+        last_label = host.rsplit(".", 1)[-1]
+        if _NUMERIC_LABEL.match(last_label) and not _CANONICAL_IPV4.match(host):
+            raise UnsafeURL("the URL's host is an IP address in a non-standard form "
+                            "(decimal, octal, hex or shortened)", details=details)
+        if host in BLOCKED_NAMES or host.endswith(BLOCKED_SUFFIXES):
+            raise UnsafeURL(f"the URL's host {host!r} names this machine or a metadata service",
+                            details=details)
+        if not resolve:
+            return []
+        addresses = _resolve(host, port, details)
+    else:
+        addresses = [address]
+
+    for addr in addresses:
+        if allowed.allows_address(addr, port):
+            continue
+        problem = address_problem(addr)
+        if problem:
+            shown = "" if address is not None else f" resolves to {addr} which"
+            raise UnsafeURL(f"the URL's host {host!r}{shown} is {problem}; "
+                            "an operator can allow it with LONGRUN_URL_ALLOWLIST",
+                            details={**details, "address": str(addr)})
+    return addresses
+
+
+def _resolve(host: str, port: int, details: dict) -> list[IPAddress]:
+    try:
+        addresses = resolve_host(host, port)
+    except (OSError, UnicodeError) as exc:
+        raise UnsafeURL(f"the URL's host {host!r} does not resolve ({exc})", details=details) from None
+    if not addresses:
+        raise UnsafeURL(f"the URL's host {host!r} does not resolve", details=details)
+    return addresses
+
+
+def check_redirect(url: str, location: str, **kwargs) -> str:
+    """The absolute target of a redirect from ``url`` to ``location`` (a Location
+    header, maybe relative), if a job may follow it; else UnsafeURL. A redirect is
+    checked like any URL: a public page must not bounce a job into a private one."""
+    if not location:
+        raise UnsafeURL("the redirect has no Location", details={"url": url})
+    if _AMBIGUOUS.search(location.strip()):
+        raise UnsafeURL("the redirect's Location has backslashes, whitespace or control characters",
+                        details={"url": url, "location": location})
+    target = urljoin(url, location.strip())
+    try:
+        return check_url(target, **kwargs)
+    except UnsafeURL as exc:
+        raise UnsafeURL(f"redirect from {url} refused: {exc.message}",
+                        details={**exc.details, "redirected_from": url}) from None
+
+
+def is_safe_url(url: str, **kwargs) -> bool:
+    """check_url as a predicate."""
+    try:
+        check_url(url, **kwargs)
+        return True
+    except UnsafeURL:
+        return False

@@ -1,0 +1,135 @@
+"""``codegen`` (seed 002): code from a datasheet PDF, a schematic PDF and an instruction.
+
+Three steps, each reported: "parse datasheet", "parse schematic", "generate
+code". The PDFs arrive as the job's artifacts (the API stores the uploads
+before it publishes the job; only their names travel through Redis). Their
+text is extracted with pypdf and cut so that the prompt fits the model's
+context; the model's answer is saved as a downloadable artifact
+(``generated.<ext>``) and returned with metadata.
+"""
+
+import re
+import time
+
+from celery import shared_task
+from marshmallow import Schema, fields, validate
+
+from longrun import keys
+from longrun.artifacts import SAFE_NAME
+from longrun.pdf import check_pdf, extract_text
+from longrun.settings import get_settings
+from tasks.kind import Kind, UploadType
+from workers.job_task import Job, JobTask
+
+FILE_FIELDS = ("datasheet", "schematic")
+STEPS = ("parse datasheet", "parse schematic", "generate code")
+# Of the prompt's character budget, the datasheet (registers, timings) gets this share.
+DATASHEET_SHARE = 0.6
+
+EXTENSIONS = {"c": "c", "cpp": "cpp", "c++": "cpp", "python": "py", "rust": "rs", "go": "go",
+              "javascript": "js", "typescript": "ts", "java": "java", "arduino": "ino",
+              "verilog": "v", "vhdl": "vhd", "asm": "s", "assembly": "s"}
+
+FENCED = re.compile(r"```[^\n`]*\n(.*?)(?:```|\Z)", re.S)
+
+
+class CodegenInput(Schema):
+    instruction = fields.String(required=True, validate=validate.Length(min=1, max=8000))
+    language = fields.String(load_default="c", validate=validate.Length(min=1, max=32))
+    # Names of the uploaded files among the job's artifacts (set by the API).
+    datasheet = fields.String(required=True, validate=validate.Regexp(SAFE_NAME))
+    schematic = fields.String(required=True, validate=validate.Regexp(SAFE_NAME))
+    model = fields.String(load_default=None, allow_none=True)
+    temperature = fields.Float(load_default=None, allow_none=True, validate=validate.Range(0, 2))
+    max_tokens = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1, 32768))
+
+
+class CodegenFailed(Exception):
+    """Raised when the model's answer holds no code."""
+
+
+def artifact_name(language: str) -> str:
+    return f"generated.{EXTENSIONS.get(language.strip().lower(), 'txt')}"
+
+
+def code_from_answer(answer: str) -> str:
+    """The code in a model's answer: its fenced blocks if it has any, else all of it."""
+    blocks = [b.strip("\n") for b in FENCED.findall(answer) if b.strip()]
+    return ("\n\n".join(blocks) if blocks else answer).strip() + "\n"
+
+
+def build_messages(instruction: str, language: str, datasheet: str, schematic: str) -> list[dict]:
+    system = (f"You are an embedded software engineer. Write {language} code that does what the "
+              f"instruction asks, for the hardware the datasheet and schematic describe. "
+              f"Answer with the code in one fenced code block.")
+    user = (f"Instruction: {instruction}\n\n"
+            f"Datasheet (extracted text):\n{datasheet}\n\n"
+            f"Schematic (extracted text):\n{schematic}")
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def parse_step(job: Job, step: int, name: str, file_name: str, budget: int):
+    """Extract one uploaded PDF's text, reporting per page."""
+    job.progress.step(step, len(STEPS), STEPS[step - 1], message=f"reading {name}")
+
+    def on_page(page: int, pages: int):
+        job.progress.report(message=f"{name}: page {page} of {pages}")
+
+    path = job.artifacts.open(job.id, file_name)
+    return extract_text(path, budget, on_page=on_page)
+
+
+def generate(job: Job, *, instruction: str, language: str, datasheet: str, schematic: str,
+             model=None, temperature=None, max_tokens=None, client=None) -> dict:
+    """The three steps; ``client`` is an LLMClient (from the settings when None)."""
+    started = time.monotonic()
+    budget = max(200, get_settings().codegen_prompt_chars - len(instruction))
+    sheet = parse_step(job, 1, "datasheet", datasheet, int(budget * DATASHEET_SHARE))
+    # The schematic may use what the datasheet left of its share.
+    left = budget - len(sheet.text)
+    schem = parse_step(job, 2, "schematic", schematic, max(100, left))
+
+    job.progress.step(3, len(STEPS), STEPS[2], message="waiting for the model")
+    if client is None:
+        from workers.llm import LLMClient
+        client = LLMClient.from_settings()
+    tokens = 0
+
+    def on_token(_piece: str):
+        nonlocal tokens
+        tokens += 1
+        job.progress.report(message=f"generating: {tokens} tokens")  # also a cancel check
+
+    answer = client.chat(build_messages(instruction, language, sheet.text, schem.text), model=model,
+                         temperature=temperature, max_tokens=max_tokens, on_token=on_token)
+    code = code_from_answer(answer.content)
+    if not code.strip():
+        raise CodegenFailed("the model answered without any code")
+    name = artifact_name(language)
+    job.save_artifact(name, code)
+    job.progress.report(message=f"saved {name}", force=True)
+    return {
+        "generated_code": code,
+        "language": language,
+        "metadata": {
+            "artifact": name,
+            "model": answer.model,
+            "usage": answer.usage,
+            "instruction": instruction,
+            "datasheet": {"file": datasheet, "pages": sheet.pages, "chars": sheet.chars,
+                          "truncated": sheet.truncated},
+            "schematic": {"file": schematic, "pages": schem.pages, "chars": schem.chars,
+                          "truncated": schem.truncated},
+            "processing_seconds": round(time.monotonic() - started, 3),
+        },
+    }
+
+
+@shared_task(base=JobTask, name=keys.task_name("codegen"))
+def codegen(job: Job, **params) -> dict:
+    return generate(job, **params)
+
+
+KIND = Kind(name="codegen", module="codegen", input_schema=CodegenInput,
+            description="Code from a datasheet PDF and a schematic PDF (multipart uploads) and an instruction.",
+            file_fields=FILE_FIELDS, upload_type=UploadType(suffix=".pdf", check=check_pdf))

@@ -1,0 +1,112 @@
+"""Keeps what a job logs: a handler on the root logger of each pool process.
+
+While a job runs in a process (prefork runs one at a time), every record that
+reaches the root logger at ``job_log_level`` or above (the job's own
+``job.log`` and any library logger it drives) is kept with that job. Records
+are buffered and written in batches (every ``FLUSH_SECONDS``, every
+``FLUSH_LINES`` lines and when the job ends), so logging costs the job no
+Redis round trip per line. ``longrun.joblog`` caps what is kept.
+"""
+
+import logging
+import os
+import threading
+
+from longrun.joblog import JobLogStore, make_line
+
+log = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 0.5
+FLUSH_LINES = 200
+JOB_LOGGER = "longrun.job"
+
+
+class JobLogHandler(logging.Handler):
+    def __init__(self, store: JobLogStore):
+        super().__init__(level=logging.getLevelName(store.settings.job_log_level.upper()))
+        self.store = store
+        self.setFormatter(logging.Formatter("%(message)s"))
+        self.job_id: str | None = None
+        self._buffer: list[str] = []
+        self._buffer_lock = threading.Lock()
+        self._flushing = threading.local()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+
+    # -- the job's life ----------------------------------------------------
+
+    def start_job(self, job_id: str) -> None:
+        self.flush()
+        self.job_id = job_id
+        if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self._flush_loop, name="longrun-job-logs", daemon=True)
+            self._thread.start()
+
+    def end_job(self, job_id: str) -> None:
+        self.flush()
+        self.job_id = None
+        try:
+            self.store.expire_with_job(job_id)
+        except Exception:
+            log.warning("could not set the expiry of job %s's log", job_id)
+
+    # -- logging.Handler ---------------------------------------------------
+
+    def emit(self, record: logging.LogRecord) -> None:
+        job_id = self.job_id
+        if job_id is None or getattr(self._flushing, "active", False):
+            return  # no job here, or a record logged while we write to Redis
+        try:
+            line = make_line(record.created, record.levelname, record.name, self.format(record),
+                             self.store.settings.job_log_line_bytes)
+        except Exception:
+            self.handleError(record)
+            return
+        with self._buffer_lock:
+            self._buffer.append((job_id, line))
+            full = len(self._buffer) >= FLUSH_LINES
+        if full:
+            self._wake.set()
+
+    def flush(self) -> None:
+        with self._buffer_lock:
+            batch, self._buffer = self._buffer, []
+        if not batch:
+            return
+        by_job: dict[str, list[str]] = {}
+        for job_id, line in batch:
+            by_job.setdefault(job_id, []).append(line)
+        self._flushing.active = True
+        try:
+            for job_id, lines in by_job.items():
+                self.store.append(job_id, lines)
+        except Exception as exc:  # a lost log batch must never fail the job
+            logging.getLogger(__name__).debug("job log batch lost: %s", exc)
+        finally:
+            self._flushing.active = False
+
+    def _flush_loop(self) -> None:
+        while True:
+            self._wake.wait(FLUSH_SECONDS)
+            self._wake.clear()
+            self.flush()
+
+
+_handler: JobLogHandler | None = None
+
+
+def handler() -> JobLogHandler:
+    """This process's handler, installed on the root logger on first use."""
+    global _handler
+    if _handler is None:
+        from workers.store import job_store
+        store = job_store()
+        _handler = JobLogHandler(JobLogStore(store.redis, store.settings))
+        logging.getLogger().addHandler(_handler)
+        # job.log.info(...) must be kept even when the worker itself logs at WARNING.
+        job_logger = logging.getLogger(JOB_LOGGER)
+        if job_logger.level == logging.NOTSET or job_logger.level > _handler.level:
+            job_logger.setLevel(_handler.level)
+    return _handler
