@@ -64,18 +64,10 @@ def resolve_timeout(settings, timeout_seconds: int | None) -> int:
     return timeout
 
 
-def check_backpressure(svc, kind: str) -> None:
-    """503 + Retry-After when the kind's queue is deeper than max_queue_depth."""
-    limit = svc.settings.max_queue_depth
-    if not limit:
-        return
-    try:
-        depth = svc.store.queue_lengths([kind])[kind]
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise ServiceUnavailable("Redis is unreachable") from exc
-    if depth >= limit:
-        raise QueueFull(f"overloaded: the {kind} queue holds {depth} jobs (limit {limit}); try again later",
-                        details={"kind": kind, "queued": depth})
+def queue_full(kind: str, depth: int, limit: int) -> QueueFull:
+    """503 + Retry-After: the kind's queue holds max_queue_depth messages (checked by create.lua)."""
+    return QueueFull(f"overloaded: the {kind} queue holds {depth} jobs (limit {limit}); try again later",
+                     details={"kind": kind, "queued": depth})
 
 
 def enqueue(svc, job_id: str, kind: str, priority: int, timeout: int) -> None:
@@ -124,7 +116,6 @@ def submit(svc, tenant: str, *, kind: str, input: dict, priority: int = 0,
     timeout = resolve_timeout(svc.settings, timeout_seconds)
     if webhook:
         extra = {**(extra or {}), "webhook": json.dumps(validate_webhook(svc.settings, webhook))}
-    check_backpressure(svc, kind)
     job_id = job_id or new_job_id()
     try:
         message = prepare_message(svc, job_id, kind, priority, timeout)
@@ -134,7 +125,10 @@ def submit(svc, tenant: str, *, kind: str, input: dict, priority: int = 0,
         tenant=tenant, kind=kind, input=job_input, priority=priority, timeout_seconds=timeout,
         metadata=metadata, job_id=job_id, idempotency_key=idempotency_key,
         request_hash=request_hash, extra=extra, message=message,
+        max_queue_depth=svc.settings.max_queue_depth,  # backpressure, checked in the same script
     )
+    if outcome == "full":
+        raise queue_full(kind, record["queued"], svc.settings.max_queue_depth)
     if outcome == "conflict":
         raise IdempotencyConflict("this Idempotency-Key was used with a different request",
                                   details={"job_id": job_id})

@@ -60,3 +60,20 @@ def test_with_the_broker_elsewhere_the_message_is_published_separately(settings_
 
     assert service.prepare_message(svc, new_job_id(), "sleep", priority=0, timeout=30) is None
     assert broker._captured.get() is None
+
+
+def test_a_full_queue_is_refused_by_the_create_script_before_anything_is_written(app, redis_client):
+    store = app.extensions["longrun"].store
+    kind = "t-unconsumed"  # a kind whose queue no worker takes from
+    redis_client.delete(*keys.queue_keys(kind), QUEUE)
+    redis_client.rpush(keys.queue_keys(kind)[0], "a")
+    redis_client.rpush(keys.queue_keys(kind)[-1], "b")
+    job_id = new_job_id()
+
+    _, outcome, record = store.create(tenant="t-publish", kind=kind, input={}, timeout_seconds=30, job_id=job_id,
+                                      idempotency_key="k-full", max_queue_depth=2, message=(QUEUE, "never pushed"))
+
+    assert (outcome, record) == ("full", {"queued": 2})
+    assert not redis_client.exists(keys.job(job_id), keys.idempotency("t-publish", "k-full"))
+    assert redis_client.llen(QUEUE) == 0
+    redis_client.delete(*keys.queue_keys(kind))
