@@ -6,6 +6,7 @@ The delivery settings give at-least-once execution (see README "Guarantees").
 """
 
 import sys
+from urllib.parse import urlparse
 
 from longrun import keys
 from longrun.settings import Settings, SettingsError, get_settings
@@ -15,6 +16,9 @@ def from_settings(s: Settings) -> dict:
     """The settings that follow from Longrun's own (URLs, retention, limits)."""
     return {
         "broker_url": s.broker_url,
+        # kombu's Redis transport, plus handing a job's message to the job
+        # store's create script (one round trip per submit; workers/broker.py).
+        "broker_transport": "workers.broker:Transport" if urlparse(s.broker_url).scheme == "redis" else None,
         # Our backend subclass writes each job state change atomically with the
         # job index and event stream (workers/result_backend.py).
         "result_backend": "workers.result_backend:LongrunBackend+" + s.result_backend_url,

@@ -6,17 +6,20 @@ one job system with several faces.
 
 import json
 import logging
+from functools import lru_cache
 
 from kombu.exceptions import OperationalError
+from kombu.transport import get_transport_cls
 from marshmallow import ValidationError
 import redis
 
 from longrun.errors import (IdempotencyConflict, InvalidInput, InvalidUpload, JobAlreadyFinished, JobNotFinished,
                             JobNotFound, QueueFull, ServiceUnavailable, UnknownKind)
-from longrun.jobstore import document
+from longrun.jobstore import document, new_job_id
 from longrun.states import JobStatus
 from longrun.webhooks import validate_webhook
 from tasks import KINDS
+from workers import broker
 from workers.publish import publish_job
 
 log = logging.getLogger(__name__)
@@ -26,6 +29,12 @@ class JobHasNoResult(JobNotFinished):
     """Raised when the result of a failed or cancelled job is asked for."""
 
     code = "no_result"
+
+
+@lru_cache(maxsize=None)
+def _input_schema(kind_name: str):
+    # One instance per kind and process: building a schema costs more than a load.
+    return KINDS[kind_name].input_schema()
 
 
 def kind_or_error(kind_name: str):
@@ -38,9 +47,9 @@ def kind_or_error(kind_name: str):
 
 
 def validate_input(kind_name: str, raw_input: dict) -> dict:
-    kind = kind_or_error(kind_name)
+    kind_or_error(kind_name)
     try:
-        return kind.input_schema().load(raw_input)
+        return _input_schema(kind_name).load(raw_input)
     except ValidationError as exc:
         raise InvalidInput("invalid input: " + "; ".join(f"input.{k}: {v[0] if isinstance(v, list) else v}"
                                                           for k, v in exc.messages.items()),
@@ -55,23 +64,34 @@ def resolve_timeout(settings, timeout_seconds: int | None) -> int:
     return timeout
 
 
-def check_backpressure(svc, kind: str) -> None:
-    """503 + Retry-After when the kind's queue is deeper than max_queue_depth."""
-    limit = svc.settings.max_queue_depth
-    if not limit:
-        return
-    try:
-        depth = svc.store.queue_lengths([kind])[kind]
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise ServiceUnavailable("Redis is unreachable") from exc
-    if depth >= limit:
-        raise QueueFull(f"overloaded: the {kind} queue holds {depth} jobs (limit {limit}); try again later",
-                        details={"kind": kind, "queued": depth})
+def queue_full(kind: str, depth: int, limit: int) -> QueueFull:
+    """503 + Retry-After: the kind's queue holds max_queue_depth messages (checked by create.lua)."""
+    return QueueFull(f"overloaded: the {kind} queue holds {depth} jobs (limit {limit}); try again later",
+                     details={"kind": kind, "queued": depth})
 
 
 def enqueue(svc, job_id: str, kind: str, priority: int, timeout: int) -> None:
     """Publish the job's message: only its id travels through the broker."""
     publish_job(svc.celery, svc.settings, job_id, kind, priority, timeout)
+
+
+@lru_cache(maxsize=8)
+def _publishes_through_broker_module(celery_app) -> bool:
+    with celery_app.connection_for_write() as conn:  # builds no socket
+        return issubclass(get_transport_cls(conn.transport_cls), broker.Transport)
+
+
+def prepare_message(svc, job_id: str, kind: str, priority: int, timeout: int) -> tuple[str, str] | None:
+    """The job's broker message as (list key, payload), for the create script
+    to push; None when the broker is not the job store's Redis."""
+    if svc.settings.broker_url != svc.settings.redis_url or not _publishes_through_broker_module(svc.celery):
+        return None
+    try:
+        with broker.capture() as messages:
+            enqueue(svc, job_id, kind, priority, timeout)
+    except broker.CannotCapture:
+        return None
+    return messages[0] if len(messages) == 1 else None
 
 
 def submit(svc, tenant: str, *, kind: str, input: dict, priority: int = 0,
@@ -92,17 +112,26 @@ def submit(svc, tenant: str, *, kind: str, input: dict, priority: int = 0,
     timeout = resolve_timeout(svc.settings, timeout_seconds)
     if webhook:
         extra = {**(extra or {}), "webhook": json.dumps(validate_webhook(svc.settings, webhook))}
-    check_backpressure(svc, kind)
+    job_id = job_id or new_job_id()
+    try:
+        message = prepare_message(svc, job_id, kind, priority, timeout)
+    except (OperationalError, redis.RedisError, OSError) as exc:
+        raise ServiceUnavailable("the job queue is unreachable; the job was not accepted") from exc
     job_id, outcome, record = svc.store.create(
         tenant=tenant, kind=kind, input=job_input, priority=priority, timeout_seconds=timeout,
         metadata=metadata, job_id=job_id, idempotency_key=idempotency_key,
-        request_hash=request_hash, extra=extra,
+        request_hash=request_hash, extra=extra, message=message,
+        max_queue_depth=svc.settings.max_queue_depth,  # backpressure, checked in the same script
     )
+    if outcome == "full":
+        raise queue_full(kind, record["queued"], svc.settings.max_queue_depth)
     if outcome == "conflict":
         raise IdempotencyConflict("this Idempotency-Key was used with a different request",
                                   details={"job_id": job_id})
     if outcome == "existing":
         return svc.store.get(job_id, tenant), False
+    if message is not None:  # pushed by the create script with the record
+        return document(record), True
     try:
         enqueue(svc, job_id, kind, priority, timeout)
     except (OperationalError, redis.RedisError, OSError) as exc:

@@ -129,12 +129,17 @@ class JobStore:
     def create(self, *, tenant: str, kind: str, input: dict, priority: int = 0,
                timeout_seconds: int, metadata: dict | None = None, job_id: str | None = None,
                idempotency_key: str | None = None, request_hash: str = "",
-               extra: dict | None = None) -> tuple[str, str, dict]:
+               extra: dict | None = None, message: tuple[str, str] | None = None,
+               max_queue_depth: int = 0) -> tuple[str, str, dict]:
         """Write a pending job record and index it.
 
         Returns (job id, outcome, record): outcome is "created", or, when the
         idempotency key was used before, "existing" (same request hash) or
         "conflict"; then the id is the earlier job's and the record is empty.
+        ``message``, a broker (list key, payload), is pushed with a created
+        record in the same atomic step (see workers/broker.py). With
+        ``max_queue_depth``, outcome "full" (record {"queued": n}) means the
+        kind's queue already holds that many messages and nothing was written.
         """
         job_id = job_id or new_job_id()
         now = time.time()
@@ -152,7 +157,11 @@ class JobStore:
             idem_key=idem_key, body_hash=request_hash,
             idem_ttl=(self.settings.retention_seconds + self.settings.max_timeout_seconds) or 86400,
             fields=[str(x) for pair in fields.items() for x in pair],
+            queue_key=message[0] if message else None, message=message[1] if message else None,
+            max_depth=max_queue_depth or None, depth_keys=keys.queue_keys(kind) if max_queue_depth else None,
         )
+        if verdict == "full":
+            return job_id, "full", {"queued": int(value)}
         if verdict == "existing":
             existing_id, _, existing_hash = value.partition(" ")
             return existing_id, "existing" if existing_hash == request_hash else "conflict", {}

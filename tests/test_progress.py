@@ -2,11 +2,13 @@
 cancellation check."""
 
 import threading
+import time
 
 import pytest
 
 from longrun.errors import JobCancelled
 from workers.progress import ProgressReporter
+from conftest import wait_until
 
 
 class RecordingTask:
@@ -77,3 +79,53 @@ def test_report_raises_once_cancel_is_set(task):
     with pytest.raises(JobCancelled):
         progress.report(percentage=50)
     assert task.writes == []
+
+
+def test_a_report_right_after_the_claims_event_is_coalesced_with_it(task):
+    progress = ProgressReporter(task, "job-1", threading.Event(), 60.0, written_at=time.monotonic())
+
+    progress.report(current_step=1, total_steps=100)
+
+    assert task.writes == []
+    assert progress.take_pending()["current_step"] == 1
+    assert progress.take_pending() is None
+
+
+def test_a_held_back_report_is_written_by_the_next_cancel_check_once_due(task):
+    progress = ProgressReporter(task, "job-1", threading.Event(), 0.05, written_at=time.monotonic())
+    progress.report(message="connecting")
+    progress.check_cancelled()
+    assert task.writes == []
+
+    time.sleep(0.06)
+    progress.check_cancelled()
+
+    assert [w[2]["message"] for w in task.writes] == ["connecting"]
+
+
+class TaskWithBackend(RecordingTask):
+    """Also has Celery's request and backend, which the watchdog thread writes through."""
+
+    def __init__(self):
+        super().__init__()
+        self.request = object()
+        self.backend = self
+        self.stored = []
+
+    def store_result(self, task_id, result, state, request=None):
+        self.stored.append((task_id, state, result["message"], request))
+
+
+def test_the_watchdog_writes_a_report_held_back_past_the_interval_with_the_jobs_request():
+    task = TaskWithBackend()
+    progress = ProgressReporter(task, "job-1", threading.Event(), 0.05, written_at=time.monotonic())
+    progress.report(message="waiting for the model")
+    progress.flush_due()
+    assert task.stored == []
+
+    time.sleep(0.06)
+    threading.Thread(target=progress.flush_due).start()  # as the watchdog does, from its own thread
+
+    wait_until(lambda: task.stored, timeout=5)
+    assert task.stored == [("job-1", "PROGRESS", "waiting for the model", task.request)]
+    assert progress.take_pending() is None

@@ -19,3 +19,36 @@ def test_other_exceptions_keep_type_and_message():
     encoded = {"exc_type": "ValueError", "exc_message": ["bad value"], "exc_module": "builtins"}
 
     assert describe_error(encoded) == {"type": "ValueError", "message": "bad value"}
+
+
+
+def subscribe_calls(redis_client) -> int:
+    return redis_client.info("commandstats").get("cmdstat_subscribe", {}).get("calls", 0)
+
+
+def test_submitting_a_job_does_not_subscribe_the_api_to_its_result_channel(client, redis_client):
+    before = subscribe_calls(redis_client)
+
+    response = client.post("/api/v1/jobs", json={"kind": "sleep", "input": {"seconds": 0}})
+
+    assert response.status_code == 202
+    assert subscribe_calls(redis_client) == before
+
+
+def test_the_final_state_carries_progress_the_reporter_still_held_back(app):
+    from celery.app.task import Context
+    from workers.celery_app import app as celery_app
+    from workers.job_task import _lost_error
+    store = app.extensions["longrun"].store
+    job_id, _, _ = store.create(tenant="t-backend", kind="sleep", input={}, timeout_seconds=30)
+    assert store.claim(job_id, "test:1", lost_error=_lost_error(3)[0], lost_meta=_lost_error(3)[1]).verdict == "run"
+    held_back = {"percentage": 99.0, "current_step": 100, "total_steps": 100, "step_name": None, "message": "last"}
+
+    celery_app.backend.store_result(job_id, {"done": True}, "SUCCESS",
+                                    request=Context(task="jobs.sleep", longrun_progress=held_back))
+
+    job = store.get(job_id)
+    assert job["status"] == "completed"
+    assert job["result"] == {"done": True}
+    assert job["progress"]["current_step"] == 100
+    assert job["progress"]["message"] == "last"

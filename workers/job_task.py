@@ -8,6 +8,7 @@ the outcome through our result backend. The kind's function never sees Celery.
 
 import logging
 import os
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -92,10 +93,15 @@ class JobTask(Task):
 
         running = RunningJob(job_id, token)
         timeout = int(self.request.timelimit[1] or 0) if self.request.timelimit else 0
+        # The claim has just written the "running" event: a report right after
+        # it is coalesced like any other, not written a second time at once.
+        progress = ProgressReporter(self, job_id, running.cancel_event, settings.progress_interval_seconds,
+                                    written_at=time.monotonic())
+        running.progress = progress
         job = Job(
             id=job_id,
             attempt=claim.attempts,
-            progress=ProgressReporter(self, job_id, running.cancel_event, settings.progress_interval_seconds),
+            progress=progress,
             artifacts=ArtifactStore(settings.artifacts_dir),
             timeout_seconds=timeout,
         )
@@ -107,17 +113,19 @@ class JobTask(Task):
         except JobCancelled:
             if running.lease_lost:  # another attempt runs the job: leave it to that one
                 raise Ignore() from None
-            self._cancelled(job_id)
+            self._cancelled(job_id, progress)
         except SoftTimeLimitExceeded:
             if running.cancel_event.is_set() or running.interrupted:
-                self._cancelled(job_id)
+                self._cancelled(job_id, progress)
             raise JobTimedOut(f"the job ran past its timeout of {timeout} seconds") from None
         finally:
             watchdog.end_job(running)
             logs.end_job(job_id)
+            # Progress still held back rides on the final state's write (result_backend).
+            self.request.longrun_progress = progress.take_pending()
 
     @staticmethod
-    def _cancelled(job_id: str):
-        job_store().transition(job_id, JobStatus.CANCELLED,
+    def _cancelled(job_id: str, progress: ProgressReporter):
+        job_store().transition(job_id, JobStatus.CANCELLED, progress=progress.take_pending(),
                                error={"type": "Cancelled", "message": "cancelled while running"})
         raise Ignore()

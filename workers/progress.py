@@ -4,7 +4,10 @@ A report becomes Celery's ``update_state`` (state PROGRESS), which our result
 backend turns into the job's progress, a sequenced event for the live stream,
 and webhooks. Reports closer together than ``progress_interval_seconds`` are
 coalesced: nobody can watch 1,000 updates a second, and each write costs a
-Redis round trip. Every report is also a cancellation check.
+Redis round trip. A report held back is written at the next report, step or
+cancellation check once the interval has passed, by the watchdog thread if the
+job goes quiet, or with the job's final state. Every report is also a
+cancellation check.
 """
 
 import threading
@@ -17,28 +20,41 @@ FIELDS = ("percentage", "current_step", "total_steps", "step_name", "message")
 
 
 class ProgressReporter:
-    def __init__(self, task, job_id: str, cancel_event: threading.Event, interval: float):
+    def __init__(self, task, job_id: str, cancel_event: threading.Event, interval: float,
+                 written_at: float = float("-inf")):
+        """``written_at``: when (monotonic) the job's last event was written, e.g.
+        by its claim; reports within ``interval`` after it are coalesced."""
         self.task = task
         self.job_id = job_id
         self.cancel_event = cancel_event
         self.interval = interval
         self.state: dict = {"percentage": 0, "current_step": 0, "total_steps": None,
                             "step_name": None, "message": None}
-        self._last_flush = float("-inf")
+        self._last_flush = written_at
         self._dirty = False
+        self._lock = threading.Lock()  # the watchdog thread may flush too
+        # Celery's request is thread-local: keep the job's for the watchdog's writes.
+        self._request = getattr(task, "request", None)
+
+    def _due(self) -> bool:
+        return time.monotonic() - self._last_flush >= self.interval
 
     def check_cancelled(self) -> None:
         if self.cancel_event.is_set():
             raise JobCancelled("the job was cancelled")
+        if self._dirty and self._due():
+            self.flush()
 
     def report(self, *, force: bool = False, **fields) -> None:
         """Update progress; any of FIELDS, plus kind-specific extras (e.g. partial output)."""
-        self.check_cancelled()
-        self.state.update(fields)
-        if "percentage" not in fields and self.state.get("total_steps"):
-            self.state["percentage"] = round(100 * self.state["current_step"] / self.state["total_steps"], 1)
-        self._dirty = True
-        if force or time.monotonic() - self._last_flush >= self.interval:
+        if self.cancel_event.is_set():
+            raise JobCancelled("the job was cancelled")
+        with self._lock:
+            self.state.update(fields)
+            if "percentage" not in fields and self.state.get("total_steps"):
+                self.state["percentage"] = round(100 * self.state["current_step"] / self.state["total_steps"], 1)
+            self._dirty = True
+        if force or self._due():
             self.flush()
 
     def step(self, current_step: int, total_steps: int, step_name: str, message: str | None = None) -> None:
@@ -48,7 +64,29 @@ class ProgressReporter:
                     force=True)
 
     def flush(self) -> None:
-        if self._dirty:
-            self.task.update_state(task_id=self.job_id, state=PROGRESS_STATE, meta=dict(self.state))
-            self._last_flush = time.monotonic()
+        with self._lock:
+            if self._dirty:
+                self.task.update_state(task_id=self.job_id, state=PROGRESS_STATE, meta=dict(self.state))
+                self._written()
+
+    def flush_due(self) -> None:
+        """From the watchdog thread: write a report held back for longer than the interval."""
+        if not (self._dirty and self._due()) or self._request is None:
+            return
+        with self._lock:
+            if self._dirty:
+                self.task.backend.store_result(self.job_id, dict(self.state), PROGRESS_STATE,
+                                               request=self._request)
+                self._written()
+
+    def take_pending(self) -> dict | None:
+        """The progress not yet written, if any, for the job's final state to carry."""
+        with self._lock:
+            if not self._dirty:
+                return None
             self._dirty = False
+            return dict(self.state)
+
+    def _written(self) -> None:
+        self._last_flush = time.monotonic()
+        self._dirty = False

@@ -35,6 +35,17 @@ def describe_error(encoded) -> dict:
 
 
 class LongrunBackend(RedisBackend):
+    def on_task_call(self, producer, task_id):
+        """Publishing does not subscribe to the task's result channel.
+
+        Celery's Redis backend subscribes the publishing process to every task
+        it sends (and unsubscribes when the AsyncResult is collected), for an
+        ``AsyncResult.get()`` that Longrun never makes: the API follows jobs
+        through the job store and its event stream. That was two more Redis
+        writes per submit whose replies nobody reads. ``get()`` still works:
+        it subscribes when it waits.
+        """
+
     def _store_result(self, task_id, result, state, traceback=None, request=None, **kwargs):
         if not keys.is_job_task(getattr(request, "task", None)):
             return super()._store_result(task_id, result, state, traceback, request, **kwargs)
@@ -46,7 +57,9 @@ class LongrunBackend(RedisBackend):
         progress = error = None
         if status == JobStatus.RUNNING:
             progress = result if isinstance(result, dict) else None
-        elif status == JobStatus.FAILED:
+        else:  # the job's last progress, if its reporter still held it back
+            progress = getattr(request, "longrun_progress", None)
+        if status == JobStatus.FAILED:
             error = describe_error(result)
         job_store().transition(task_id, status, progress=progress, error=error, meta=json.dumps(meta))
         return result

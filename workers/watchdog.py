@@ -5,7 +5,9 @@ Every ``heartbeat_seconds`` it renews the lease and heartbeat in one atomic
 round trip (lua/renew.lua: only this attempt's own lease; an attempt that
 finds another attempt holding it stops at its next progress report, without
 touching the job) and reads the job's cancel flag, which lives in Redis and so
-survives worker restarts. When the flag is seen the job's cancel event is set
+survives worker restarts; it also writes a progress report the job's reporter
+held back (coalescing) if the job has gone quiet since. When the flag is seen
+the job's cancel event is set
 (the progress helper raises at the next report); if the job ignores it for
 ``cancel_grace_seconds`` the main thread is interrupted (billiard's soft time
 limit signal); if that does not end it either, the process is killed and the
@@ -37,6 +39,7 @@ class RunningJob:
         # Set when another attempt holds the job's lease: this copy must stop
         # without touching the job (the other attempt owns it now).
         self.lease_lost = False
+        self.progress = None  # its ProgressReporter: the watchdog writes reports it held back
 
 
 class Watchdog:
@@ -71,6 +74,8 @@ class Watchdog:
                 continue
             try:
                 self._beat(store, job)
+                if job.progress is not None and not (job.done or job.lease_lost):
+                    job.progress.flush_due()
             except (redis.ConnectionError, redis.TimeoutError):
                 log.warning("watchdog: Redis unreachable, will retry")
             except Exception:  # the watchdog must outlive any one bad beat

@@ -1,0 +1,5 @@
+"""``python -m bench``: run the whole benchmark (``--quick`` for a smoke run)."""
+
+from bench.run import main
+
+raise SystemExit(main())

@@ -1,0 +1,530 @@
+"""The benchmark driver: ``python -m bench [--quick]``.
+
+Starts its own redis-server on a free loopback port, gunicorn servers (the
+Longrun API and the bare-Flask baseline, gthread and sync workers) and Celery
+workers (Longrun's and the raw-Celery baseline), all as subprocesses it ends
+by pid. Each Longrun figure and its baseline are measured in the same run,
+alternating A and B (ABBA...), and the table shows the median, the min-max
+and the ratio Longrun / baseline. HTTP load comes from ``wrk`` (a separate
+process, loopback only, bounded by time); job load is a fixed count of jobs.
+
+Absolute numbers depend on the machine and whatever else runs on it; the
+ratios are what to compare.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+API_KEY = "bench-key-0123456789abcdef"
+AUTH = f"Bearer {API_KEY}"
+TENANT = "default"
+SUBMIT_BODY = json.dumps({"kind": "sleep", "input": {"seconds": 0, "steps": 1}})
+IDLE_QUEUE = "bench.idle"  # workers start on it, so "idle" really is idle
+
+
+@dataclass
+class Size:
+    http_seconds: float
+    http_rounds: int
+    jobs: int
+    job_rounds: int
+    progress_calls: int
+    progress_rounds: int
+    chatty_steps: int = 100
+    connections: int = 32
+    worker_classes: tuple = ("gthread", "sync")
+
+
+FULL = Size(http_seconds=5, http_rounds=3, jobs=10_000, job_rounds=2, progress_calls=1000, progress_rounds=4)
+QUICK = Size(http_seconds=2, http_rounds=2, jobs=400, job_rounds=2, progress_calls=200, progress_rounds=2)
+
+# gunicorn as the orientation numbers in issue 7 were taken: 5 workers (x4 threads).
+GUNICORN = {"gthread": ["-k", "gthread", "-w", "5", "--threads", "4"], "sync": ["-k", "sync", "-w", "5"]}
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+# -- processes ---------------------------------------------------------------
+
+class Proc:
+    """A child process in its own session, ended by its pid (group) only."""
+
+    def __init__(self, name: str, args: list[str], env: dict, workdir: Path):
+        self.name = name
+        self.log_path = workdir / f"{name}.log"
+        with open(self.log_path, "ab") as out:
+            self.popen = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                          start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def check(self) -> None:
+        if not self.alive():
+            tail = self.log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{self.name} exited ({self.popen.returncode}); {self.log_path}:\n{tail}")
+
+    def children(self) -> list[int]:
+        pids = []
+        for task in Path(f"/proc/{self.pid}/task").glob("*"):
+            try:
+                pids += [int(p) for p in (task / "children").read_text().split()]
+            except OSError:
+                pass
+        return pids
+
+    def stop(self, timeout: float = 20) -> None:
+        if not self.alive():
+            return
+        self.popen.send_signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.pid, signal.SIGKILL)
+            self.popen.wait(10)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Bench:
+    def __init__(self, size: Size, workdir: Path):
+        self.size = size
+        self.workdir = workdir
+        self.procs: list[Proc] = []
+        self.results: dict[str, dict] = {}  # figure -> {"longrun": [..], "baseline": [..]}
+        self.memory: list[tuple[str, float, float, str]] = []
+        self.redis_port = free_port()
+        self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        self.env = dict(os.environ)
+        self.env.update({
+            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            "REDIS_URL": self.redis_url,
+            "LONGRUN_API_KEYS": f"{TENANT}=" + hashlib.sha256(API_KEY.encode()).hexdigest(),
+            "LONGRUN_ARTIFACTS_DIR": str(workdir / "artifacts"),
+            # Limits stay on (their cost is measured) but never trip: the bench
+            # queues tens of thousands of jobs and sends thousands of requests a second.
+            "LONGRUN_RATE_LIMIT_REQUESTS": str(10**9),
+            "LONGRUN_MAX_QUEUE_DEPTH": str(10**9),
+            "LONGRUN_MAX_FINISHED_JOBS": "0",
+            "LONGRUN_MAX_RUNNING_PER_TENANT": "0",
+        })
+        for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
+            self.env.pop(name, None)
+
+    def start(self, name: str, args: list[str]) -> Proc:
+        proc = Proc(name, args, self.env, self.workdir)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc: Proc) -> None:
+        proc.stop()
+        self.procs.remove(proc)
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.procs):
+            try:
+                proc.stop()
+            except Exception as exc:  # keep ending the others
+                log(f"could not stop {proc.name}: {exc}")
+        self.procs.clear()
+
+    def record(self, figure: str, side: str, value: float) -> None:
+        self.results.setdefault(figure, {"longrun": [], "baseline": []})[side].append(value)
+
+    # -- redis ---------------------------------------------------------------
+
+    def start_redis(self) -> None:
+        if shutil.which("redis-server") is None:
+            raise SystemExit("redis-server is not installed (apt-get install redis-server)")
+        (self.workdir / "redis").mkdir()
+        self.redis_proc = self.start("redis", [
+            "redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", str(self.workdir / "redis")])
+        # Everything Longrun reads its settings from the environment once, at import.
+        os.environ.update(self.env)
+        sys.path.insert(0, str(ROOT))
+        import redis
+        self.redis = redis.Redis.from_url(self.redis_url, decode_responses=True)
+
+        def pings():
+            self.redis_proc.check()
+            try:
+                return self.redis.ping()
+            except redis.ConnectionError:
+                return False
+        wait_for(pings, 15, "redis-server")
+
+    # -- progress events -----------------------------------------------------
+
+    def progress_events(self) -> None:
+        s = self.size
+        log(f"progress events: {s.progress_rounds} rounds x {s.progress_calls} calls each side")
+        out = subprocess.run([sys.executable, "-m", "bench.micro", str(s.progress_calls), str(s.progress_rounds)],
+                             cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=600)
+        line = next((x for x in out.stdout.splitlines() if x.startswith("BENCH ")), None)
+        if line is None:
+            raise RuntimeError(f"bench.micro failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
+        data = json.loads(line[6:])
+        for side, key in (("longrun", "longrun"), ("baseline", "raw")):
+            for block in data[key]:
+                self.record("progress event CPU (µs)", side, block["cpu_us"])
+                self.record("progress event wall (µs)", side, block["wall_us"])
+
+    # -- HTTP ----------------------------------------------------------------
+
+    def gunicorn(self, name: str, wsgi: str, worker_class: str) -> tuple[Proc, str]:
+        port = free_port()
+        proc = self.start(name, [sys.executable, "-m", "gunicorn", wsgi, "-b", f"127.0.0.1:{port}",
+                                 *GUNICORN[worker_class], "--timeout", "60", "--graceful-timeout", "5",
+                                 "--backlog", "2048"])
+        return proc, f"http://127.0.0.1:{port}"
+
+    @staticmethod
+    def http(url: str, method: str = "GET", body: str | None = None) -> dict:
+        req = urllib.request.Request(url, method=method, data=body.encode() if body else None,
+                                     headers={"Authorization": AUTH, "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def wait_http(self, proc: Proc, url: str) -> None:
+        def up():
+            proc.check()
+            try:
+                urllib.request.urlopen(url, timeout=2).close()
+                return True
+            except urllib.error.HTTPError:
+                return True  # it answers
+            except OSError:
+                return False
+        wait_for(up, 60, f"{proc.name} at {url}", interval=0.3)
+
+    def wrk(self, url: str, method: str = "GET", body: str = "", seconds: float | None = None) -> dict:
+        seconds = seconds or self.size.http_seconds
+        env = dict(os.environ, WRK_METHOD=method, WRK_BODY=body, WRK_AUTH=AUTH)
+        out = subprocess.run(
+            ["wrk", "-t2", f"-c{self.size.connections}", f"-d{seconds:g}s", "--timeout", "10s",
+             "-s", str(ROOT / "bench" / "wrk.lua"), url],
+            env=env, capture_output=True, text=True, timeout=seconds + 60)
+        line = next((x for x in out.stdout.splitlines() if x.startswith("BENCH ")), None)
+        if line is None:
+            raise RuntimeError(f"wrk failed on {url}:\n{out.stdout}\n{out.stderr}")
+        stats = json.loads(line[6:])
+        errors = sum(stats[k] for k in ("connect", "read", "write", "status", "timeout"))
+        if errors:
+            raise RuntimeError(f"wrk saw {errors} errors on {method} {url}: {stats}")
+        stats["rps"] = stats["requests"] / (stats["duration_us"] / 1e6)
+        return stats
+
+    def http_figures(self, worker_class: str) -> None:
+        s = self.size
+        lr_proc, lr = self.gunicorn(f"api-{worker_class}", "api.wsgi:app", worker_class)
+        base_proc, base = self.gunicorn(f"baseline-{worker_class}", "bench.baseline_app:app", worker_class)
+        self.wait_http(lr_proc, lr + "/openapi.json")
+        self.wait_http(base_proc, base + "/hello")
+        job_id = self.http(lr + "/api/v1/jobs", "POST", SUBMIT_BODY)["id"]
+        task_id = self.http(base + "/submit", "POST", "{}")["id"]
+        pairs = [
+            ("submit", (lr + "/api/v1/jobs", "POST", SUBMIT_BODY), (base + "/submit", "POST", "{}")),
+            ("status", (lr + f"/api/v1/jobs/{job_id}", "GET", ""), (base + f"/state/{task_id}", "GET", "")),
+        ]
+        # Warm every worker process of both servers (imports, connections, script cache).
+        for _, a, b in pairs:
+            self.wrk(*a, seconds=1)
+            self.wrk(*b, seconds=1)
+        self.wrk(base + "/hello", seconds=1)
+        workers = lr_proc.children()
+        idle = [rss_mb(p) for p in workers]
+        served = 0
+        for r in range(s.http_rounds):
+            for name, a, b in pairs:
+                sides = [("longrun", a), ("baseline", b)]
+                for side, (url, method, body) in (sides if r % 2 == 0 else sides[::-1]):
+                    st = self.wrk(url, method, body)
+                    served += st["requests"] if side == "longrun" else 0
+                    tag = f"{name} [{worker_class}]"
+                    self.record(f"{tag} req/s", side, st["rps"])
+                    self.record(f"{tag} p50 ms", side, st["p50_us"] / 1000)
+                    self.record(f"{tag} p99 ms", side, st["p99_us"] / 1000)
+                    log(f"{tag} {side}: {st['rps']:.0f} req/s p50 {st['p50_us'] / 1000:.1f} ms "
+                        f"p99 {st['p99_us'] / 1000:.1f} ms")
+            st = self.wrk(base + "/hello")
+            self.record(f"hello ceiling [{worker_class}] req/s", "baseline", st["rps"])
+            log(f"hello [{worker_class}]: {st['rps']:.0f} req/s")
+        after = [rss_mb(p) for p in workers if Path(f"/proc/{p}").exists()]
+        self.memory.append((f"API worker [{worker_class}] (mean of {len(workers)})", statistics.mean(idle),
+                            statistics.mean(after), f"after {served:,} Longrun requests over the pool"))
+        self.stop(lr_proc)
+        self.stop(base_proc)
+
+    # -- jobs ----------------------------------------------------------------
+
+    def prefill(self, variant: str, n: int) -> list[str]:
+        """Queue ``n`` jobs with no worker consuming their queue yet."""
+        ids = [uuid.uuid4().hex for _ in range(n)]
+        if variant == "raw":
+            from bench.raw_celery import app, noop
+            # Pipelined (kombu's publish batch): only the setup, not what is measured.
+            with app.producer_or_acquire() as producer, producer.batch(max_size=500):
+                for task_id in ids:
+                    noop.apply_async(args=[task_id], task_id=task_id, producer=producer)
+        elif variant == "quiet":
+            from api import service
+            svc = self.services()
+            for job_id in ids:
+                service.submit(svc, TENANT, kind="sleep", input={"seconds": 0, "steps": 1}, job_id=job_id)
+        else:
+            # The bench-only kind is not in KINDS (the API would refuse it): the
+            # same two steps as service.submit, without its input validation.
+            from api import service
+            from bench.kinds import NAME
+            svc = self.services()
+            job_input = {"steps": self.size.chatty_steps, "report": variant == "chatty"}
+            for job_id in ids:
+                svc.store.create(tenant=TENANT, kind=NAME, input=job_input, timeout_seconds=600, job_id=job_id)
+                service.enqueue(svc, job_id, NAME, 0, 600)
+        return ids
+
+    def services(self):
+        if not hasattr(self, "_svc"):
+            from api.extensions import Services
+            from longrun.artifacts import ArtifactStore
+            from longrun.jobstore import JobStore
+            from longrun.settings import get_settings
+            from workers.celery_app import app as celery_app
+            settings = get_settings()
+            self._svc = Services(settings, JobStore.from_settings(settings), ArtifactStore(settings.artifacts_dir),
+                                 celery_app)
+        return self._svc
+
+    def control(self):
+        from bench.raw_celery import app
+        return app.control
+
+    def done_count(self, variant: str, ids: list[str]) -> int:
+        if variant == "raw":
+            pipe = self.redis.pipeline(transaction=False)
+            for start in range(0, len(ids), 1000):
+                pipe.exists(*[f"celery-task-meta-{i}" for i in ids[start:start + 1000]])
+            return sum(pipe.execute())
+        failed = self.redis.zcard(f"lr:t:{TENANT}:s:failed")
+        if failed:
+            raise RuntimeError(f"{failed} Longrun jobs failed")
+        return self.redis.zcard(f"lr:t:{TENANT}:s:completed")
+
+    def span_throughput(self, ids: list[str]) -> float:
+        """Jobs/s between the first and the last job's date_done (worker startup excluded)."""
+        done = []
+        for start in range(0, len(ids), 1000):
+            for raw in self.redis.mget([f"celery-task-meta-{i}" for i in ids[start:start + 1000]]):
+                done.append(datetime.fromisoformat(json.loads(raw)["date_done"]).timestamp())
+        return (len(done) - 1) / (max(done) - min(done))
+
+    def job_run(self, variant: str, round_no: int) -> None:
+        n = self.size.jobs
+        self.redis.flushdb()
+        t0 = time.monotonic()
+        ids = self.prefill(variant, n)
+        log(f"{variant}: queued {n} jobs in {time.monotonic() - t0:.1f}s")
+        app, queue = {"raw": ("bench.raw_celery", "bench.raw"), "quiet": ("bench.longrun_worker", "longrun.sleep")}.get(
+            variant, ("bench.longrun_worker", "longrun.bench_chatty"))
+        hostname = f"{variant}-{round_no}-{uuid.uuid4().hex[:4]}@bench"
+        worker = self.start(f"worker-{hostname}", [
+            sys.executable, "-m", "celery", "-A", app, "worker", "-n", hostname, "-c", "2", "-P", "prefork",
+            "-Q", IDLE_QUEUE, "-l", "warning", "--without-gossip", "--without-mingle"])
+        control = self.control()
+
+        def ready():
+            worker.check()
+            return control.ping(destination=[hostname], timeout=1)
+        wait_for(ready, 90, f"worker {hostname}")
+        pool = wait_for(lambda: worker.children() if len(worker.children()) >= 2 else None, 30, "pool processes")
+        time.sleep(1)
+        idle = [rss_mb(p) for p in [worker.pid, *pool]]
+        reply = control.add_consumer(queue, destination=[hostname], reply=True, timeout=10)
+        if not reply:
+            raise RuntimeError(f"worker {hostname} did not take queue {queue}")
+        t0 = time.monotonic()
+        timeout = 120 + n / 10
+
+        def finished():
+            worker.check()
+            return self.done_count(variant, ids) >= n
+        wait_for(finished, timeout, f"{n} {variant} jobs", interval=0.5)
+        wall = time.monotonic() - t0
+        after = [rss_mb(p) for p in [worker.pid, *pool]]
+        rate = self.span_throughput(ids)
+        log(f"{variant}: {n} jobs, {rate:.0f} jobs/s (first to last result; {wall:.1f}s wall incl. start)")
+        self.stop(worker)
+        if variant == "raw":
+            self.record("end-to-end no-op jobs/s", "baseline", rate)
+        elif variant == "quiet":
+            self.record("end-to-end no-op jobs/s", "longrun", rate)
+        else:
+            self.record(f"chatty jobs/s ({self.size.chatty_steps} reports vs none)",
+                        "longrun" if variant == "chatty" else "baseline", rate)
+        label = {"raw": "raw Celery", "quiet": "Longrun", "chatty": "Longrun chatty", "silent": "Longrun silent"}[variant]
+        self.memory.append((f"{label} worker main process", idle[0], after[0], f"after {n:,} jobs"))
+        self.memory.append((f"{label} worker pool process (mean of 2)", statistics.mean(idle[1:]),
+                            statistics.mean(after[1:]), f"after {n:,} jobs"))
+
+    def job_figures(self) -> None:
+        variants = ["raw", "quiet", "chatty", "silent"]
+        for r in range(self.size.job_rounds):
+            for variant in (variants if r % 2 == 0 else variants[::-1]):
+                self.job_run(variant, r)
+
+
+# -- report --------------------------------------------------------------------
+
+TARGETS = {  # figure prefix -> (target text, check on Longrun / baseline ratio)
+    "submit": ("≥ 1.0", lambda r: r >= 1.0),
+    "status": ("≥ 1.0", lambda r: r >= 1.0),
+    "end-to-end": ("≥ 1.0", lambda r: r >= 1.0),
+    "progress event": ("≤ 1.2", lambda r: r <= 1.2),
+    "chatty": ("≥ 0.8", lambda r: r >= 0.8),
+}
+
+
+def fmt(values: list[float]) -> str:
+    if not values:
+        return "—"
+    digits = 0 if statistics.median(values) >= 100 else 1 if statistics.median(values) >= 10 else 2
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
+
+
+def table(bench: Bench) -> str:
+    rows = ["| figure | Longrun median (min–max) | baseline median (min–max) | ratio L/B | target | met |",
+            "|---|---|---|---|---|---|"]
+    res = bench.results
+    for figure, sides in res.items():
+        lr, base = sides["longrun"], sides["baseline"]
+        ratio = statistics.median(lr) / statistics.median(base) if lr and base else None
+        target, met = "", ""
+        if ratio is not None and not figure.endswith(" ms"):  # targets are on throughput and cost
+            for prefix, (text, check) in TARGETS.items():
+                if figure.startswith(prefix):
+                    target, met = text, "yes" if check(ratio) else "**no**"
+        rows.append(f"| {figure} | {fmt(lr)} | {fmt(base)} | {f'{ratio:.2f}' if ratio else ''} | {target} | {met} |")
+        if figure.startswith("hello ceiling"):
+            wc = figure.split("[")[1].split("]")[0]
+            status = res.get(f"status [{wc}] req/s", {}).get("longrun")
+            if status:
+                r = statistics.median(status) / statistics.median(base)
+                rows.append(f"| status [{wc}] / hello ceiling | {fmt(status)} | {fmt(base)} | {r:.2f} | ≥ 0.5 | "
+                            f"{'yes' if r >= 0.5 else '**no**'} |")
+    rows += ["", "| memory (RSS, MB) | idle | after | growth | target | met |", "|---|---|---|---|---|---|"]
+    merged: dict[tuple, list] = {}  # one row per process kind: mean over the rounds
+    for label, idle, after, note in bench.memory:
+        merged.setdefault((label, note), []).append((idle, after))
+    for (label, note), pairs in merged.items():
+        idle, after = (statistics.mean(x) for x in zip(*pairs))
+        note += f", mean of {len(pairs)} runs" if len(pairs) > 1 else ""
+        growth = (after / idle - 1) * 100 if idle else 0
+        rows.append(f"| {label}, {note} | {idle:.1f} | {after:.1f} | {growth:+.1f}% | ≤ +10% | "
+                    f"{'yes' if growth <= 10 else '**no**'} |")
+    return "\n".join(rows)
+
+
+def machine() -> str:
+    from importlib.metadata import version
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    pkgs = ", ".join(f"{p} {version(p)}" for p in ("celery", "kombu", "redis", "hiredis", "flask", "gunicorn",
+                                                   "flask-smorest", "marshmallow"))
+    redis_v = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2].removeprefix("v=")
+    wrk_v = " ".join(subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split()[:2])
+    load = os.getloadavg()
+    return (f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}\n"
+            f"- machine: {os.cpu_count()} CPUs ({cpu}), load average at end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}\n"
+            f"- Python {platform.python_version()}; {pkgs}; redis-server {redis_v}; {wrk_v}\n")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run (~1-2 min), small counts")
+    parser.add_argument("--only", choices=["progress", "http", "jobs"], action="append",
+                        help="run only these parts (repeatable)")
+    parser.add_argument("--jobs", type=int, help="jobs per end-to-end run (default 10000; quick 400)")
+    parser.add_argument("--output", type=Path, help="also write the report (markdown) to this file")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (Debian/Ubuntu: apt-get install -y wrk)", file=sys.stderr)
+        return 2
+    size = QUICK if args.quick else FULL
+    if args.jobs:
+        size.jobs = args.jobs
+    parts = args.only or ["progress", "http", "jobs"]
+    workdir = Path(tempfile.mkdtemp(prefix="longrun-bench-"))
+    bench = Bench(size, workdir)
+    started = time.monotonic()
+    try:
+        bench.start_redis()
+        if "progress" in parts:
+            bench.progress_events()
+        if "http" in parts:
+            for wc in size.worker_classes:
+                bench.http_figures(wc)
+        if "jobs" in parts:
+            bench.job_figures()
+    except BaseException:
+        log(f"failed; logs kept in {workdir}")
+        args.keep = True
+        raise
+    finally:
+        bench.stop_all()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    report = (f"## `python -m bench{' --quick' if args.quick else ''}`\n\n{machine()}"
+              f"- {size.http_rounds} alternating rounds of {size.http_seconds:g}s per HTTP figure "
+              f"(wrk -t2 -c{size.connections}); {size.job_rounds} rounds of {size.jobs:,} jobs "
+              f"(celery prefork -c 2); took {time.monotonic() - started:.0f}s\n\n{table(bench)}\n")
+    print(report)
+    if args.output:
+        args.output.write_text(report)
+    return 0
