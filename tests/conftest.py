@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -91,7 +92,9 @@ class RedisServer:
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         import redis
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        wait_until(lambda: _pings(client), timeout=10, message=f"redis on {self.port}")
+        with ended_on_failure(self.kill):
+            wait_until(lambda: _pings(client), timeout=10, message=f"redis on {self.port}")
+        client.close()
         return self
 
     def kill(self, sig=signal.SIGKILL) -> None:
@@ -101,6 +104,16 @@ class RedisServer:
 
     def stop(self) -> None:
         self.kill(signal.SIGTERM)
+
+
+@contextmanager
+def ended_on_failure(stop):
+    """Run ``stop`` if the block fails: a process that never became ready is not left behind."""
+    try:
+        yield
+    except BaseException:
+        stop()
+        raise
 
 
 def _pings(client) -> bool:
@@ -152,8 +165,10 @@ class WorkerProcess:
                                             stderr=subprocess.STDOUT, start_new_session=True)
         client = redis.Redis.from_url(redis_url, decode_responses=True)
         # Ready once its presence bootstep has written its heartbeat.
-        wait_until(lambda: client.zscore("lr:workers", self.hostname) is not None or self._died(),
-                   timeout=60, message=f"worker {self.hostname}")
+        with ended_on_failure(self.kill_group):
+            wait_until(lambda: client.zscore("lr:workers", self.hostname) is not None or self._died(),
+                       timeout=60, message=f"worker {self.hostname}")
+        client.close()
         if self._died():
             raise RuntimeError(f"worker exited early; see {self.log_path}:\n{self.log()[-3000:]}")
         return self
@@ -305,7 +320,8 @@ class LiveServer:
                 return requests.get(self.url + "/openapi.json", timeout=5).status_code == 200
             except (requests.ConnectionError, requests.Timeout):  # still booting, or a busy machine
                 return False
-        wait_until(up, timeout=30, message="gunicorn")
+        with ended_on_failure(self.stop):
+            wait_until(up, timeout=30, message="gunicorn")
         return self
 
     def stop(self) -> None:
