@@ -21,7 +21,7 @@ def main() -> None:
     from bench.raw_celery import noop
     from longrun.settings import get_settings
     from tasks.sleep import sleep as sleep_task
-    from workers.job_task import _lost_error
+    from longrun.jobstore import worker_lost
     from workers.progress import ProgressReporter
     from workers.store import job_store
 
@@ -30,7 +30,7 @@ def main() -> None:
 
     def longrun_block() -> callable:
         job_id, _, _ = store.create(tenant="bench", kind="sleep", input={}, timeout_seconds=60)
-        lost_error, lost_meta = _lost_error(settings.max_attempts)
+        lost_error, lost_meta = worker_lost(settings.max_attempts)
         assert store.claim(job_id, "bench:1", lost_error=lost_error, lost_meta=lost_meta).verdict == "run"
         reporter = ProgressReporter(sleep_task, job_id, threading.Event(), interval=0)
         sleep_task.push_request(id=job_id, task=sleep_task.name)
