@@ -178,6 +178,9 @@ class JobStore:
             tenant_retry=self.settings.tenant_busy_retry_seconds,
         )
         verdict = reply[0]
+        prime = getattr(self.on_transition, "prime", None)
+        if verdict == "run" and prime is not None:
+            prime(job_id, reply[3])  # the job's webhook config, read by the claim itself
         after = {"run": JobStatus.RUNNING, "cancelled": JobStatus.CANCELLED, "exhausted": JobStatus.FAILED}
         if verdict in after:
             self._notify(job_id, after[verdict], None)

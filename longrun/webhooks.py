@@ -237,8 +237,8 @@ class Dispatcher:
     """The job store's on_transition hook: records deliveries and publishes them.
 
     ``publish(job_id, delivery_id)`` sends the delivery task. The job's webhook
-    is read once per process and job (it never changes), so jobs without one
-    cost one HGET per process, and nothing after that.
+    is read once per process and job (it never changes): a worker gets it from
+    the claim (``prime``), so a job without one costs nothing more.
     """
 
     CACHE_SIZE = 4096
@@ -248,15 +248,23 @@ class Dispatcher:
         self.publish = publish
         self._config: OrderedDict[str, dict | None] = OrderedDict()
 
+    def prime(self, job_id: str, raw: str) -> None:
+        """Remember a job's webhook config (raw JSON, or empty: none) read elsewhere."""
+        self._remember(job_id, json.loads(raw) if raw else None)
+
+    def _remember(self, job_id: str, config: dict | None) -> None:
+        self._config[job_id] = config
+        self._config.move_to_end(job_id)
+        if len(self._config) > self.CACHE_SIZE:
+            self._config.popitem(last=False)
+
     def config(self, job_id: str) -> dict | None:
         if job_id in self._config:
             self._config.move_to_end(job_id)
             return self._config[job_id]
         raw = self.store.redis.hget(keys.job(job_id), "webhook")
         config = json.loads(raw) if raw else None
-        self._config[job_id] = config
-        if len(self._config) > self.CACHE_SIZE:
-            self._config.popitem(last=False)
+        self._remember(job_id, config)
         return config
 
     def __call__(self, job_id: str, status: JobStatus, progress: dict | None) -> str | None:

@@ -195,3 +195,24 @@ def test_cancelling_a_pending_job_in_the_api_sends_its_completed_webhook(
     body = json.loads(DeliveryLog(app.extensions["longrun"].store.redis, settings).get(job_id, delivery["id"])["body"])
     assert body["type"] == "job.completed" and body["data"]["status"] == "cancelled"
     assert app.extensions["longrun"].store.redis.llen("longrun.webhooks") == 1  # the delivery task is queued
+
+
+def test_a_claimed_job_primes_the_dispatcher_so_no_extra_read_is_needed(redis_url):
+    import fakeredis
+    from longrun.jobstore import JobStore, worker_lost
+    from longrun.settings import Settings
+    from longrun.webhooks import Dispatcher
+
+    client = fakeredis.FakeRedis(decode_responses=True)
+    store = JobStore(client, Settings())
+    dispatcher = Dispatcher(store, lambda job_id, delivery_id: None)
+    store.on_transition = dispatcher
+    job_id, _, _ = store.create(tenant="t", kind="sleep", input={}, timeout_seconds=5,
+                                extra={"webhook": json.dumps({"url": "https://example.com/h", "events": ["completed"]})})
+    lost_error, lost_meta = worker_lost(3)
+
+    store.claim(job_id, "tok", lost_error=lost_error, lost_meta=lost_meta)
+    client.hdel(f"lr:job:{job_id}", "webhook")  # a read now would find nothing
+
+    assert dispatcher.config(job_id) == {"url": "https://example.com/h", "events": ["completed"]}
+    client.close()

@@ -25,6 +25,7 @@ class JobLogHandler(logging.Handler):
     def __init__(self, store: JobLogStore):
         super().__init__(level=logging.getLevelName(store.settings.job_log_level.upper()))
         self.store = store
+        self.logged = False  # the current job has logged something
         self.setFormatter(logging.Formatter("%(message)s"))
         self.job_id: str | None = None
         self._buffer: list[str] = []
@@ -38,6 +39,7 @@ class JobLogHandler(logging.Handler):
 
     def start_job(self, job_id: str) -> None:
         self.flush()
+        self.logged = False
         self.job_id = job_id
         if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
             self._pid = os.getpid()
@@ -45,12 +47,25 @@ class JobLogHandler(logging.Handler):
             self._thread.start()
 
     def end_job(self, job_id: str) -> None:
-        self.flush()
+        logged, self.logged = self.logged, False
         self.job_id = None
+        with self._buffer_lock:
+            last = [line for owner, line in self._buffer if owner == job_id]
+            self._buffer = [(owner, line) for owner, line in self._buffer if owner != job_id]
+        self.flush()
+        if not logged:
+            return  # nothing was kept for this job: no round trip
+        # The job's last lines and its log's final expiry go in one script call.
+        self._flushing.active = True
         try:
-            self.store.expire_with_job(job_id)
+            if last:
+                self.store.append(job_id, last, ttl=self.store.settings.retention_seconds or None)
+            else:
+                self.store.expire_with_job(job_id)
         except Exception:
-            log.warning("could not set the expiry of job %s's log", job_id)
+            log.warning("could not write the end of job %s's log", job_id)
+        finally:
+            self._flushing.active = False
 
     # -- logging.Handler ---------------------------------------------------
 
@@ -64,6 +79,7 @@ class JobLogHandler(logging.Handler):
         except Exception:
             self.handleError(record)
             return
+        self.logged = True
         with self._buffer_lock:
             self._buffer.append((job_id, line))
             full = len(self._buffer) >= FLUSH_LINES

@@ -34,4 +34,5 @@ redis.call('SET', K.lease, P.token, 'EX', P.lease_ttl)
 redis.call('HSETNX', K.job, 'started_at', P.now)
 redis.call('ZADD', P.prefix .. 'running', tonumber(P.now) + tonumber(P.lease_ttl), P.id)
 transition('running', nil, nil, nil)
-return {'run', redis.call('HGET', K.job, 'input'), tostring(attempts)}
+-- The webhook config rides along, so the worker need not read it again.
+return {'run', redis.call('HGET', K.job, 'input'), tostring(attempts), redis.call('HGET', K.job, 'webhook') or ''}
