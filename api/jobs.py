@@ -12,6 +12,7 @@ from api.schemas import (ArtifactListSchema, ClearedSchema, ClearQuerySchema, Jo
                          JobListSchema, JobSchema, JobSubmitSchema, ResultSchema)
 from longrun.errors import InvalidInput
 from longrun.jobstore import body_hash
+from longrun.states import JobStatus
 
 blp = Blueprint("jobs", __name__, url_prefix="/api/v1/jobs", description="Submit and follow jobs.")
 
@@ -58,12 +59,12 @@ class Jobs(MethodView):
             job, created = service.submit(svc, tenant, idempotency_key=idempotency_key(),
                                           request_hash=body_hash(request.get_data()), **payload)
         wait = prefer_wait()
-        if wait and not job["status"] in ("completed", "failed", "cancelled"):
+        if wait and not JobStatus(job["status"]).is_final:
             job = service.wait(svc, tenant, job["id"], wait)
         headers = location(job["id"])
         if wait:
             headers["Preference-Applied"] = f"wait={wait}"
-        finished = job["status"] in ("completed", "failed", "cancelled")
+        finished = JobStatus(job["status"]).is_final
         return job, 200 if finished or not created else 202, headers
 
     @blp.arguments(JobListQuerySchema, location="query")
