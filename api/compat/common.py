@@ -144,6 +144,14 @@ def install_envelope(blp, render, validation_status: int = 400, validation_body=
     blp.register_error_handler(Exception, on_unexpected)
 
 
+def install_fastapi_envelope(blp) -> None:
+    """The envelope of the seeds that ran on FastAPI (000, 004): ``{"detail": message}``,
+    and bad input as FastAPI's 422 ``detail`` list."""
+    install_envelope(
+        blp, lambda status, message, details: jsonify({"detail": message}),
+        validation_status=422,
+        validation_body=lambda messages: {"detail": fastapi_validation_detail(messages)})
+
 def json_body() -> dict:
     """The request's JSON object; a ValidationError (the seed's 4xx) when it is not one."""
     data = request.get_json(silent=True)

@@ -7,7 +7,6 @@ allow-listed). Errors are FastAPI's: ``{"detail": ...}``, 422 for bad input.
 Ids are ``task_<32 hex>``; progress is a 0-1 fraction; times are epoch seconds.
 """
 
-from flask import jsonify
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from api import service
@@ -18,10 +17,7 @@ from api.extensions import Blueprint, services
 KIND = "browser"
 blp = Blueprint("seed000_browser", __name__, url_prefix="",
                 description="Compatibility: seed 000 (browser agent). See README \"Compatibility\".")
-common.install_envelope(
-    blp, lambda status, message, details: jsonify({"detail": message}),
-    validation_status=422,
-    validation_body=lambda messages: {"detail": common.fastapi_validation_detail(messages)})
+common.install_fastapi_envelope(blp)
 
 
 class RunTaskRequest(Schema):

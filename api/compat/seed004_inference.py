@@ -8,7 +8,6 @@ microseconds included. Errors are FastAPI's: ``{"detail": ...}``, 422 for
 bad input.
 """
 
-from flask import jsonify
 from marshmallow import EXCLUDE, Schema, fields
 
 from api import service
@@ -19,10 +18,7 @@ from api.extensions import Blueprint, services
 KIND = "inference"
 blp = Blueprint("seed004_inference", __name__, url_prefix="/api/v1/task",
                 description="Compatibility: seed 004 (inference agent). See README \"Compatibility\".")
-common.install_envelope(
-    blp, lambda status, message, details: jsonify({"detail": message}),
-    validation_status=422,
-    validation_body=lambda messages: {"detail": common.fastapi_validation_detail(messages)})
+common.install_fastapi_envelope(blp)
 
 
 class InferenceRequest(Schema):
