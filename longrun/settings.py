@@ -169,11 +169,11 @@ def from_env(environ=None, **overrides) -> Settings:
 
     environ = os.environ if environ is None else environ
     values, sources = profiles.load(environ)
-    for field in fields(Settings):
-        raw = environ.get(env_name(field.name))
+    for spec in fields(Settings):
+        raw = environ.get(env_name(spec.name))
         if raw not in (None, ""):
-            values[field.name] = _convert(field, raw)
-            sources.pop(field.name, None)
+            values[spec.name] = _convert(spec, raw)
+            sources.pop(spec.name, None)
     values.update(overrides)
     try:
         return Settings(**values)

@@ -38,7 +38,7 @@ def test_every_job_route_is_covered():
     paths = {path for _, path in ROUTES}
 
     assert {"/api/v1/jobs/{id}", "/api/v1/jobs/{id}/result", "/api/v1/jobs/{id}/cancel",
-            f"/api/v1/jobs/{{id}}/artifacts", f"/api/v1/jobs/{{id}}/artifacts/{ARTIFACT}"} <= paths
+            "/api/v1/jobs/{id}/artifacts", f"/api/v1/jobs/{{id}}/artifacts/{ARTIFACT}"} <= paths
     assert ("DELETE", "/api/v1/jobs/{id}") in ROUTES
 
 
