@@ -2,7 +2,7 @@
 
 Input ``{input, chat_id, user_id, user_type, file_ids, options}``. The chat's
 earlier messages (kept in Redis per tenant and ``chat_id``, see
-workers/chat_history.py) are sent to the model with the new question; the
+backends/chat_history.py) are sent to the model with the new question; the
 answer is streamed into progress like ``inference``; then the turn is appended
 to the history. Result, in seed 001's shape:
 ``{chat_meta, session_title, messages}`` where ``messages`` are this turn's
@@ -20,9 +20,9 @@ from longrun.jobstore import iso
 from longrun.settings import get_settings
 from tasks.inference import MAX_INPUT_CHARS, OptionsSchema, generate
 from tasks.kind import Kind
-from workers.chat_history import ChatHistory
+from backends.chat_history import ChatHistory
 from workers.job_task import Job, JobTask
-from workers.llm import LLMClient
+from backends.llm import LLMClient
 from workers.store import job_store
 
 # Earlier messages sent with a question, newest first, up to this many characters

@@ -91,7 +91,7 @@ def generate(job: Job, *, instruction: str, language: str, datasheet: str, schem
 
     job.progress.step(3, len(STEPS), STEPS[2], message="waiting for the model")
     if client is None:
-        from workers.llm import LLMClient
+        from backends.llm import LLMClient
         client = LLMClient.from_settings()
     tokens = 0
 

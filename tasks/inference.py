@@ -15,7 +15,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from longrun import keys
 from tasks.kind import Kind
 from workers.job_task import Job, JobTask
-from workers.llm import ChatResult, LLMClient
+from backends.llm import ChatResult, LLMClient
 
 ROLES = ("system", "user", "assistant", "tool")
 MAX_INPUT_CHARS = 200_000

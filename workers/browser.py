@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 from longrun.errors import BrowserStepFailed, JobTimedOut, UnsafeURL
 from longrun.settings import Settings, get_settings
 from longrun.urls import check_url
-from workers.egress_proxy import EgressProxy
+from backends.egress_proxy import EgressProxy
 
 log = logging.getLogger(__name__)
 
@@ -581,7 +581,7 @@ def _agent_prompt(task: str, history: list[dict], notes: list[str], view: str) -
 def llm_for(settings: Settings, host: str | None, allowlist=None):
     """The LLM client for a job; a per-job ``host`` must pass the URL rules and never
     receives the operator's API key."""
-    from workers.llm import LLMClient
+    from backends.llm import LLMClient
     client = LLMClient.from_settings(settings)
     if host:
         check_url(host, allowlist=allowlist)
