@@ -4,7 +4,7 @@ Two modes. Scripted: ``steps``, a list of ``{"action": goto|click|fill|press|
 extract|screenshot|wait_for, ...}`` carried out in order, each a progress step;
 screenshots and extracted text become artifacts. Agent: ``task`` text and
 ``max_steps``; a language model picks each next action from the page's view
-(workers/browser.py). Seed 000's fields (``cdp_url``, ``model``, ``host``,
+(backends/browser/). Seed 000's fields (``cdp_url``, ``model``, ``host``,
 ``headless``, ``verbose``, ``timeout``) are accepted as it documented them.
 
 Every URL in the input passes the URL rules (longrun/urls.py) at submit time
@@ -12,16 +12,22 @@ by its text; the worker checks them again with DNS, and every request the
 browser makes.
 """
 
+import time
+
 from celery import shared_task
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from backends.browser.agent import run_agent, safe_title
+from backends.browser.session import BrowserSession
+from backends.browser.steps import ACTIONS, StepContext, run_steps
+from backends.llm import LLMClient
 from longrun import keys
 from longrun.errors import UnsafeURL
+from longrun.settings import Settings, get_settings
 from longrun.urls import check_url
 from tasks.kind import Kind
 from workers.job_task import Job, JobTask
 
-ACTIONS = ("goto", "click", "fill", "press", "extract", "screenshot", "wait_for")
 ARTIFACT_NAME = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
                                 error="must be a plain file name (letters, digits, . _ -)")
 
@@ -147,9 +153,49 @@ class BrowserInput(Schema):
             raise ValidationError("start_url is for agent mode; use a goto step", "start_url")
 
 
+def llm_for(settings: Settings, host: str | None, allowlist=None) -> LLMClient:
+    """The LLM client for a job; a per-job ``host`` must pass the URL rules and never
+    receives the operator's API key."""
+    client = LLMClient.from_settings(settings)
+    if host:
+        check_url(host, allowlist=allowlist)
+        client = LLMClient(host, settings.llm_model, "",
+                           connect_timeout=settings.llm_connect_timeout_seconds,
+                           read_timeout=settings.llm_read_timeout_seconds,
+                           max_retries=settings.llm_max_retries,
+                           retry_backoff=settings.llm_retry_backoff_seconds)
+    return client
+
+
+def run_browser_job(job: Job, *, steps: list[dict] | None = None, task: str | None = None, max_steps: int = 10,
+                    start_url: str | None = None, cdp_url: str | None = None, model: str | None = None,
+                    host: str | None = None, temperature: float | None = None, max_tokens: int = 256,
+                    timeout: float | None = None,
+                    viewport: dict | None = None, settings: Settings | None = None, **ignored) -> dict:
+    """The ``browser`` kind's work: scripted ``steps`` or an agent ``task``; returns the result."""
+    settings = settings or get_settings()
+    allowlist = settings.url_allowlist
+    started = time.monotonic()
+    ctx = StepContext(save_artifact=job.save_artifact, check_cancelled=job.check_cancelled,
+                      deadline=started + timeout if timeout else None)
+    llm = llm_for(settings, host, allowlist) if task else None  # refuse a bad host before a browser starts
+    job.progress.report(message="starting the browser", force=True)
+    with BrowserSession(job.id, settings=settings, cdp_url=cdp_url, allowlist=allowlist,
+                        viewport=viewport) as session:
+        if task:
+            result = run_agent(session, job, ctx, llm, task=task, max_steps=max_steps, model=model,
+                               start_url=start_url, temperature=temperature, max_tokens=max_tokens)
+        else:
+            result = run_steps(session, job, steps or [], ctx)
+        result.update(final_url=session.page.url, title=safe_title(session.page))
+        result["blocked_requests"] = session.page_refusals()
+    result.update(artifacts=ctx.artifacts, extracted=ctx.extracted,
+                  duration_seconds=round(time.monotonic() - started, 3))
+    return result
+
+
 @shared_task(base=JobTask, name=keys.task_name("browser"))
 def browser(job: Job, **job_input) -> dict:
-    from workers.browser import run_browser_job  # Playwright loads only where browser jobs run
     return run_browser_job(job, **job_input)
 
 

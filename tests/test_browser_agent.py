@@ -1,12 +1,14 @@
 """Agent mode's reading of the model's answers, and which refusal explains a
-failed navigation (workers/browser.py), without a browser."""
+failed navigation (backends/browser/), without a browser."""
 
 import json
 
 import pytest
 
+from backends.browser.agent import parse_action
+from backends.browser.session import Guard
+from backends.browser.steps import describe_step
 from longrun.errors import BrowserStepFailed, UnsafeURL
-from workers.browser import Guard, describe_step, parse_action
 
 
 def test_a_numbered_element_becomes_a_selector_for_that_element():
