@@ -18,7 +18,7 @@ from longrun.errors import (IdempotencyConflict, InvalidInput, InvalidUpload, Jo
 from longrun.jobstore import document, new_job_id
 from longrun.states import JobStatus
 from longrun.webhooks import validate_webhook
-from tasks import KINDS
+from tasks.registry import KINDS
 from workers import broker
 from workers.publish import publish_job
 

@@ -1,6 +1,8 @@
 """The Celery application: ``celery -A workers.celery_app worker``.
 
 With no ``-Q`` a worker consumes the queue of every registered job kind.
+Importing this module (as the API does, to publish) loads no task code: the
+worker imports the tasks through ``include`` (workers/kind_tasks.py).
 """
 
 from celery import Celery
@@ -9,7 +11,7 @@ from kombu import Queue
 import celeryconfig
 from longrun import keys
 from longrun.settings import Settings
-from tasks import KINDS
+from tasks.registry import KINDS
 
 
 def make_celery(settings: Settings | None = None) -> Celery:
@@ -20,13 +22,8 @@ def make_celery(settings: Settings | None = None) -> Celery:
         celery.conf.update(celeryconfig.from_settings(settings))
     celery.conf.task_queues = [Queue(keys.queue(kind)) for kind in KINDS] + [
         Queue(celery.conf.task_default_queue), Queue(keys.WEBHOOK_QUEUE)]
-    celery.conf.include = [f"tasks.{kind.module}" for kind in KINDS.values()] + ["workers.webhook_task"]
+    celery.conf.include = ["workers.kind_tasks", "workers.webhook_task"]
     return celery
 
 
 app = make_celery()
-
-# Worker-side presence and janitor.
-from workers import bootsteps  # noqa: E402
-
-bootsteps.install(app)

@@ -16,7 +16,7 @@ from api.auth import current_tenant
 from api.compat import common
 from api.extensions import Blueprint, services
 from longrun.errors import InvalidInput, JobNotFinished
-from tasks.codegen import STEPS
+from tasks.registry import KINDS
 
 KIND = "codegen"
 STATUS = {"pending": "pending", "running": "processing", "completed": "completed",
@@ -58,7 +58,7 @@ def task_body(job: dict) -> dict:
         "task_id": task_id,
         "status": STATUS[job["status"]],
         "progress": {"current_step": progress.get("current_step") or 0,
-                     "total_steps": progress.get("total_steps") or len(STEPS),
+                     "total_steps": progress.get("total_steps") or len(KINDS["codegen"].steps),
                      "step_name": progress.get("step_name"),
                      "percentage": int(round(progress.get("percentage") or 0))},
         "created_at": job["created_at"],

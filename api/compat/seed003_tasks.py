@@ -18,7 +18,7 @@ from api.auth import current_tenant
 from api.compat import common
 from api.extensions import Blueprint, services
 from longrun.errors import UnknownKind
-from tasks import KINDS
+from tasks.registry import KINDS
 
 STATUS = {"pending": "created", "running": "running", "completed": "completed",
           "failed": "failed", "cancelled": "cancelled"}
