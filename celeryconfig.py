@@ -9,7 +9,8 @@ import sys
 from urllib.parse import urlparse
 
 from longrun import keys
-from longrun.settings import Settings, SettingsError, get_settings
+from longrun.errors import SettingsError
+from longrun.settings import Settings, get_settings
 
 
 def from_settings(s: Settings) -> dict:

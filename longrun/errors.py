@@ -17,6 +17,13 @@ class LongrunError(Exception):
         self.details = details or {}
 
 
+class SettingsError(LongrunError, ValueError):
+    """Raised when a setting (environment variable or profile key) has a value
+    Longrun cannot use; the message names the setting, and start-up stops with it."""
+
+    code = "invalid_settings"
+
+
 class InvalidInput(LongrunError):
     """Raised when a request body or parameter fails validation."""
 
