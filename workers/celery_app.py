@@ -8,10 +8,17 @@ worker imports the tasks through ``include`` (workers/kind_tasks.py).
 from celery import Celery
 from kombu import Queue
 
-import celeryconfig
 from longrun import keys
+from longrun.errors import SettingsError
 from longrun.settings import Settings
 from tasks.registry import KINDS
+
+try:
+    import celeryconfig
+except SettingsError as exc:
+    # This module is the worker's entry point: a bad setting stops it with one
+    # line naming the key, not a traceback (api/wsgi.py does the same for gunicorn).
+    raise SystemExit(f"Longrun cannot start: {exc}") from None
 
 
 def make_celery(settings: Settings | None = None) -> Celery:
