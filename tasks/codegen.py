@@ -12,6 +12,7 @@ import re
 import time
 
 from backends.llm import LLMClient
+from longrun.errors import CodegenFailed
 from longrun.job import Job
 from longrun.pdf import extract_text
 from longrun.settings import get_settings
@@ -26,10 +27,6 @@ EXTENSIONS = {"c": "c", "cpp": "cpp", "c++": "cpp", "python": "py", "rust": "rs"
               "verilog": "v", "vhdl": "vhd", "asm": "s", "assembly": "s"}
 
 FENCED = re.compile(r"```[^\n`]*\n(.*?)(?:```|\Z)", re.S)
-
-
-class CodegenFailed(Exception):
-    """Raised when the model's answer holds no code."""
 
 
 def artifact_name(language: str) -> str:

@@ -6,11 +6,8 @@ purpose when ``fail`` is set.
 
 import time
 
+from longrun.errors import SleepFailed
 from longrun.job import Job
-
-
-class SleepFailed(Exception):
-    """Raised by a sleep job asked to fail."""
 
 
 def sleep_in_steps(job: Job, seconds: float, steps: int, fail: bool, log_lines: int = 0) -> dict:
