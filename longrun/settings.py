@@ -43,7 +43,7 @@ class Settings:
     redis_timeout_seconds: float = 2.0
     events_maxlen: int = 1000
     artifacts_dir: str = "var/artifacts"
-    # -- security and limits (README "Security and limits") --
+    # -- security and limits (docs/security.md) --
     # API keys: "tenant=sha256hex,..." (hash a key with: python -m api.auth hash KEY).
     api_keys: str = ""
     # "on" (default) or "off": off serves every request as tenant "default" (local development only).
