@@ -2,8 +2,9 @@
 responses and generate /openapi.json."""
 
 import json
+import time
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from longrun import jsonfields
 from longrun.states import FINAL_STATUSES, JobStatus
@@ -44,6 +45,8 @@ class JobSchema(Schema):
     result = fields.Raw(allow_none=True)
     error = fields.Nested(JobErrorSchema, allow_none=True)
     cancel_requested = fields.Boolean()
+    run_at = fields.String(allow_none=True, metadata={"description": "When a delayed job may start (UTC)."})
+    schedule_id = fields.String(allow_none=True, metadata={"description": "The schedule that made this job."})
 
 
 class WebhookSchema(Schema):
@@ -81,6 +84,29 @@ class JobSubmitSchema(Schema):
     metadata = JsonDict(load_default=dict)
     webhook = fields.Nested(WebhookSchema, load_default=None, allow_none=True,
                             metadata={"description": "Where to POST signed notifications about this job."})
+    run_at = fields.AwareDateTime(
+        load_default=None, allow_none=True, format="iso",
+        metadata={"description": "RFC 3339 time with an offset: the job is `scheduled` until then (never "
+                                 "started earlier). A time in the past runs at once."})
+    delay_seconds = fields.Float(
+        load_default=None, allow_none=True, validate=validate.Range(min=0),
+        metadata={"description": "Run this many seconds from now (instead of run_at)."})
+
+    @validates_schema
+    def one_start_time(self, data, **kwargs):
+        if data.get("run_at") is not None and data.get("delay_seconds") is not None:
+            raise ValidationError("give run_at or delay_seconds, not both", field_name="delay_seconds")
+
+    @post_load
+    def start_time(self, data, **kwargs):
+        """run_at / delay_seconds -> run_at as epoch seconds (api.service.submit takes it)."""
+        delay = data.pop("delay_seconds", None)
+        run_at = data.get("run_at")
+        if run_at is not None:
+            data["run_at"] = run_at.timestamp()
+        elif delay is not None:
+            data["run_at"] = time.time() + delay
+        return data
 
 
 class JobListQuerySchema(Schema):
@@ -96,8 +122,14 @@ class ClearQuerySchema(Schema):
 
 class StatsSchema(Schema):
     counts = fields.Dict(keys=fields.String(), values=fields.Integer())
-    queues = fields.Dict(keys=fields.String(), values=fields.Integer())
+    queues = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={
+        "description": "Per kind: jobs waiting for a worker (messages in its queue, and jobs fair dispatch holds)."})
     running = fields.Integer()
+    waiting = fields.Integer(metadata={"description": "This tenant's pending jobs."})
+    held = fields.Integer(metadata={"description": "Of those, the ones waiting their turn in Redis (fair dispatch)."})
+    scheduled = fields.Integer(metadata={"description": "This tenant's delayed jobs not yet due."})
+    oldest_waiting_seconds = fields.Dict(keys=fields.String(), values=fields.Float(), metadata={
+        "description": "Per kind: how long its oldest pending job (any tenant) has waited."})
 
 
 class JobListSchema(Schema):

@@ -6,6 +6,7 @@ one job system with several faces.
 
 import json
 import logging
+import time
 from functools import lru_cache
 
 from kombu.exceptions import OperationalError
@@ -16,6 +17,7 @@ import redis
 from longrun.errors import (CannotCapture, IdempotencyConflict, InvalidInput, InvalidUpload, JobAlreadyFinished,
                             JobHasNoResult, JobNotFinished, JobNotFound, QueueFull, ServiceUnavailable, UnknownKind,
                             redis_errors_as_unavailable)
+from longrun import flow
 from longrun.jobstore import document, new_job_id
 from longrun.states import JobStatus
 from longrun.webhooks import validate_webhook
@@ -63,6 +65,12 @@ def resolve_timeout(settings, timeout_seconds: int | None) -> int:
     return timeout
 
 
+def check_run_at(settings, run_at: float | None) -> None:
+    if run_at is not None and run_at - time.time() > settings.max_delay_seconds:
+        message = f"a job may start at most {settings.max_delay_seconds} seconds from now"
+        raise InvalidInput(message, details={"run_at": [message]})
+
+
 def queue_full(kind: str, depth: int, limit: int) -> QueueFull:
     """503 + Retry-After: the kind's queue holds max_queue_depth messages (checked by create.lua)."""
     return QueueFull(f"overloaded: the {kind} queue holds {depth} jobs (limit {limit}); try again later",
@@ -97,11 +105,13 @@ def submit(svc, tenant: str, *, kind: str, input: dict, priority: int = 0,
            timeout_seconds: int | None = None, metadata: dict | None = None,
            idempotency_key: str | None = None, request_hash: str = "",
            job_id: str | None = None, extra: dict | None = None,
-           webhook: dict | None = None, files_stored: bool = False) -> tuple[dict, bool]:
+           webhook: dict | None = None, files_stored: bool = False,
+           run_at: float | None = None) -> tuple[dict, bool]:
     """Validate, record and enqueue a job; returns (job document, newly created).
 
     Kinds that take files go through ``api.uploads.submit``, which stores them
-    first and passes ``files_stored``.
+    first and passes ``files_stored``. ``run_at`` (epoch seconds, from
+    ``run_at`` or ``delay_seconds``) makes a delayed job (docs/flow-control.md).
     """
     if kind_or_error(kind).file_fields and not files_stored:
         files = ", ".join(KINDS[kind].file_fields)
@@ -109,6 +119,7 @@ def submit(svc, tenant: str, *, kind: str, input: dict, priority: int = 0,
                             details={name: ["a file is required"] for name in KINDS[kind].file_fields})
     job_input = validate_input(kind, input)
     timeout = resolve_timeout(svc.settings, timeout_seconds)
+    check_run_at(svc.settings, run_at)
     if webhook:
         extra = {**(extra or {}), "webhook": json.dumps(validate_webhook(svc.settings, webhook))}
     job_id = job_id or new_job_id()
@@ -119,6 +130,7 @@ def submit(svc, tenant: str, *, kind: str, input: dict, priority: int = 0,
         metadata=metadata, job_id=job_id, idempotency_key=idempotency_key,
         request_hash=request_hash, extra=extra, message=message,
         max_queue_depth=svc.settings.max_queue_depth,  # backpressure, checked in the same script
+        flow=svc.settings.fair_dispatch == "on", run_at=run_at,
     )
     if outcome == "full":
         raise queue_full(kind, record["queued"], svc.settings.max_queue_depth)
@@ -127,7 +139,8 @@ def submit(svc, tenant: str, *, kind: str, input: dict, priority: int = 0,
                                   details={"job_id": job_id})
     if outcome == "existing":
         return svc.store.get(job_id, tenant), False
-    if message is not None:  # pushed by the create script with the record
+    if message is not None or record["status"] == JobStatus.SCHEDULED:
+        # Pushed (or held, or kept until run_at) by the create script with the record.
         return document(record), True
     try:
         with redis_errors_as_unavailable(NOT_ACCEPTED, errors=PUBLISH_ERRORS):
@@ -196,7 +209,12 @@ def list_jobs(svc, tenant: str, *, status=None, kind=None, limit=20, cursor=None
 
 def stats(svc, tenant: str) -> dict:
     counts = svc.store.counts(tenant)
-    return {"counts": counts, "queues": svc.store.queue_lengths(KINDS), "running": counts["running"]}
+    with redis_errors_as_unavailable():
+        mine = flow.tenant_counts(svc.store.redis, tenant, KINDS)
+        oldest = flow.oldest_waiting_seconds(svc.store.redis, KINDS)
+    return {"counts": counts, "queues": svc.store.queue_lengths(KINDS), "running": counts["running"],
+            "waiting": mine["waiting"], "held": mine["held"], "scheduled": mine["scheduled"],
+            "oldest_waiting_seconds": oldest}
 
 
 def artifact_path(svc, tenant: str, job_id: str, name: str):

@@ -101,6 +101,12 @@ class JobNotFound(LongrunError):
     code = "not_found"
 
 
+class ScheduleNotFound(JobNotFound):
+    """No schedule with that id for this tenant (404)."""
+
+    code = "schedule_not_found"
+
+
 class JobExpired(LongrunError):
     """Raised when a job existed but its retention has run out."""
 

@@ -27,13 +27,14 @@ from longrun.states import FINAL_STATUSES, JobStatus
 
 log = logging.getLogger(__name__)
 
-SCRIPT_NAMES = ("create", "claim", "transition", "cancel", "reap", "release", "renew")
+SCRIPT_NAMES = ("create", "claim", "transition", "cancel", "reap", "release", "renew", "promote", "pump")
 EMPTY_PROGRESS = {"percentage": 0, "current_step": 0, "total_steps": None, "step_name": None, "message": None}
 
 
 def _load_scripts() -> dict[str, str]:
     lua = resources.files("longrun") / "lua"
-    lib = (lua / "lib.lua").read_text()
+    # flow.lua (fair dispatch) follows lib.lua: a job's end makes room for the next one.
+    lib = (lua / "lib.lua").read_text() + "\n" + (lua / "flow.lua").read_text()
     return {name: lib + "\n" + (lua / f"{name}.lua").read_text() for name in SCRIPT_NAMES}
 
 
@@ -69,11 +70,19 @@ def worker_lost(max_attempts: int) -> tuple[dict, str]:
     return {"type": "WorkerLost", "message": message}, meta
 
 
+def flow_config(settings: Settings) -> dict | None:
+    """Caps and weights for lua/flow.lua; None when all are defaults."""
+    config = {"tcap": settings.max_running_per_tenant or None, "kcap": settings.kind_caps or None,
+              "w": settings.weights or None}
+    config = {k: v for k, v in config.items() if v}
+    return config or None
+
+
 @dataclass
 class Claim:
     """What a worker may do with a job it received (see lua/claim.lua)."""
 
-    verdict: str  # run | busy | tenant_busy | done | gone | cancelled | exhausted
+    verdict: str  # run | busy | done | gone | cancelled | exhausted
     input: dict | None = None
     attempts: int = 0
     retry_in: int = 0
@@ -89,6 +98,8 @@ class JobStore:
         # change this store made (webhooks hang here); never lets an error out.
         self.on_transition: Callable[[str, JobStatus, dict | None], None] | None = None
         self._scripts = {name: client.register_script(src) for name, src in SCRIPTS.items()}
+        # Fair dispatch's caps and weights ride along with every script (lua/flow.lua).
+        self._flow_config = flow_config(settings)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "JobStore":
@@ -114,6 +125,7 @@ class JobStore:
             tomb_ttl=self.settings.tombstone_seconds,
             maxlen=self.settings.events_maxlen,
             buckets=[format(b, "g") for b in BUCKETS],
+            fc=self._flow_config,
         )
         script_keys = [
             keys.job(job_id), keys.meta(job_id), keys.events(job_id),
@@ -128,7 +140,8 @@ class JobStore:
                timeout_seconds: int, metadata: dict | None = None, job_id: str | None = None,
                idempotency_key: str | None = None, request_hash: str = "",
                extra: dict | None = None, message: tuple[str, str] | None = None,
-               max_queue_depth: int = 0) -> tuple[str, str, dict]:
+               max_queue_depth: int = 0, flow: bool = False, run_at: float | None = None,
+               scheduled: bool = False) -> tuple[str, str, dict]:
         """Write a pending job record and index it.
 
         Returns (job id, outcome, record): outcome is "created", or, when the
@@ -138,6 +151,10 @@ class JobStore:
         record in the same atomic step (see workers/broker.py). With
         ``max_queue_depth``, outcome "full" (record {"queued": n}) means the
         kind's queue already holds that many messages and nothing was written.
+        With ``flow`` the message goes through fair dispatch (lua/flow.lua)
+        instead of straight to the queue; ``run_at`` (epoch seconds) or
+        ``scheduled`` make the job ``scheduled`` until then (until the mover
+        promotes it, for ``scheduled`` without a time).
         """
         job_id = job_id or new_job_id()
         now = time.time()
@@ -146,24 +163,31 @@ class JobStore:
             "timeout_seconds": timeout_seconds, "metadata": json.dumps(metadata or {}),
             "created_at": f"{now:.6f}",
         }
+        status = "scheduled" if scheduled or (run_at is not None and run_at > now) else "pending"
+        if status == "scheduled" and run_at is not None:
+            fields["run_at"] = f"{run_at:.6f}"
         fields.update(extra or {})
         idem_key = keys.idempotency(tenant, idempotency_key) if idempotency_key else None
         if idem_key:
             fields["idem_key"] = idem_key
-        verdict, value = self._run(
+        verdict, value, *_ = self._run(
             "create", job_id, tenant=tenant, kind=kind, created_us=int(now * 1e6),
             idem_key=idem_key, body_hash=request_hash,
             idem_ttl=(self.settings.retention_seconds + self.settings.max_timeout_seconds) or 86400,
             fields=[str(x) for pair in fields.items() for x in pair],
             queue_key=message[0] if message else None, message=message[1] if message else None,
             max_depth=max_queue_depth or None, depth_keys=keys.queue_keys(kind) if max_queue_depth else None,
+            held_key=keys.flow_held(kind) if max_queue_depth and flow else None,
+            flow=bool(flow and message) or None, priority=priority,
+            status=status if status != "pending" else None,
+            run_at=fields.get("run_at") if status == "scheduled" else None,
         )
         if verdict == "full":
             return job_id, "full", {"queued": int(value)}
         if verdict == "existing":
             existing_id, _, existing_hash = value.partition(" ")
             return existing_id, "existing" if existing_hash == request_hash else "conflict", {}
-        record = {**{k: str(v) for k, v in fields.items()}, "status": "pending", "tenant": tenant,
+        record = {**{k: str(v) for k, v in fields.items()}, "status": status, "tenant": tenant,
                   "seq": "0", "attempts": "0", "_meta": None}
         return job_id, "created", record
 
@@ -172,8 +196,6 @@ class JobStore:
             "claim", job_id, token=token, lease_ttl=self.settings.lease_seconds,
             max_attempts=self.settings.max_attempts,
             lost_error=json.dumps(lost_error), lost_meta=lost_meta,
-            tenant_cap=self.settings.max_running_per_tenant,
-            tenant_retry=self.settings.tenant_busy_retry_seconds,
         )
         verdict = reply[0]
         prime = getattr(self.on_transition, "prime", None)
@@ -184,11 +206,22 @@ class JobStore:
             self._notify(job_id, after[verdict], None)
         if verdict == "run":
             return Claim("run", input=_loads(reply[1], {}), attempts=int(reply[2]))
-        if verdict == "tenant_busy":
-            return Claim("tenant_busy", retry_in=max(1, int(reply[1])))
         if verdict == "busy":
             return Claim("busy", retry_in=max(1, int(reply[1])))
         return Claim(verdict)
+
+    def promote(self, job_id: str, force: bool = False) -> tuple[str, dict]:
+        """A due scheduled job becomes pending (see lua/promote.lua): (verdict, publish info)."""
+        reply = self._run("promote", job_id, force=force or None)
+        if reply[0] == "publish":
+            return "publish", {"kind": reply[1], "priority": int(reply[2]), "timeout": int(reply[3])}
+        if reply[0] in ("sent", "held"):
+            self._notify(job_id, JobStatus.PENDING, None)
+        return reply[0], {}
+
+    def pump(self, kinds, budget: int = 100) -> int:
+        """Send held jobs of ``kinds`` while their workers have room; returns how many."""
+        return int(self._run("pump", "", kinds=list(kinds), budget=budget))
 
     def renew(self, job_id: str, token: str) -> tuple[str, bool]:
         """The attempt ``token``'s heartbeat: (held | lost | over, cancel requested)."""
@@ -296,8 +329,9 @@ class JobStore:
         for kind in kinds:
             for key in keys.queue_keys(kind):
                 pipe.llen(key)
+            pipe.zcard(keys.flow_held(kind))  # and the jobs fair dispatch holds back in Redis
         lengths = pipe.execute()
-        return {kind: sum(lengths[i * 10:(i + 1) * 10]) for i, kind in enumerate(kinds)}
+        return {kind: sum(lengths[i * 11:(i + 1) * 11]) for i, kind in enumerate(kinds)}
 
     def workers_seen(self, within_seconds: float = 30.0) -> int:
         return self.redis.zcount(keys.WORKERS, time.time() - within_seconds, "+inf")
@@ -402,6 +436,13 @@ class JobStore:
                     keys.lease(job_id), keys.tombstone(job_id), *keys.job_extra_keys(job_id))
         if record.get("kind"):
             pipe.zrem(keys.pending_by_kind(record["kind"]), job_id)
+            # Fair dispatch lets go of it (a held job, or a sent one's slot; the mover sends the next).
+            pipe.zrem(keys.flow_held(record["kind"]), job_id)
+            pipe.zrem(keys.flow_out(record["kind"]), job_id)
+            if tenant:
+                pipe.zrem(keys.flow_waiting(record["kind"], tenant), job_id)
+                pipe.zrem(keys.flow_tenant_out(tenant), job_id)
+        pipe.zrem(keys.FLOW_DUE, job_id)
         if record.get("idem_key"):
             pipe.delete(record["idem_key"])
         if record.get("status") != JobStatus.RUNNING:
@@ -464,6 +505,8 @@ def document(record: dict) -> dict:
         "error": _loads(record.get("error")),
         "tenant": record.get("tenant"),
         "input": _loads(record.get("input"), {}),
+        "run_at": iso(record.get("run_at")),
+        "schedule_id": record.get("schedule_id"),
         # Raw epoch values for adapters that print seconds (seed 000).
         "_times": {k: float(record[k]) for k in ("created_at", "started_at", "finished_at") if record.get(k)},
     }

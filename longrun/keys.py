@@ -171,3 +171,92 @@ def job_extra_keys(job_id: str) -> list[str]:
 
 METRICS_KEYS = (METRICS_SUBMITTED, METRICS_FINISHED, METRICS_RUN_SECONDS, METRICS_WAIT_SECONDS, METRICS_WEBHOOKS)
 """Service-wide counters: they outlive every job (Prometheus counters never go down)."""
+
+
+# -- flow control: fair dispatch, delayed jobs, schedules, backend quotas -----
+# (docs/flow-control.md; lua/flow.lua spells the fair-dispatch keys with the prefix)
+
+FLOW_PREFIX = f"{PREFIX}f:"
+
+
+def flow_waiting(kind: str, tenant: str) -> str:
+    """Sorted set: a tenant's jobs of one kind held in Redis, scored (9 - priority) * 1e13 + submission seq."""
+    return f"{FLOW_PREFIX}w:{kind}:{tenant}"
+
+
+def flow_ring(kind: str) -> str:
+    """List: the tenants with held jobs of a kind, served in turn from the head."""
+    return f"{FLOW_PREFIX}ring:{kind}"
+
+
+def flow_in_ring(kind: str) -> str:
+    """Set: the members of flow_ring(kind) (so a tenant is in the ring once)."""
+    return f"{FLOW_PREFIX}inring:{kind}"
+
+
+def flow_turn(kind: str) -> str:
+    """Hash: tenant -> jobs dispatched in its current turn (a tenant of weight w gets w per turn)."""
+    return f"{FLOW_PREFIX}used:{kind}"
+
+
+def flow_held(kind: str) -> str:
+    """Sorted set: every held job id of a kind, scored by when it began to wait (counts, oldest age)."""
+    return f"{FLOW_PREFIX}held:{kind}"
+
+
+def flow_out(kind: str) -> str:
+    """Sorted set: jobs of a kind whose message was sent and that are not final yet (scored by send time)."""
+    return f"{FLOW_PREFIX}out:{kind}"
+
+
+def flow_tenant_out(tenant: str) -> str:
+    """Sorted set: a tenant's sent, unfinished jobs of every kind (its running cap counts these)."""
+    return f"{FLOW_PREFIX}tout:{tenant}"
+
+
+def flow_blocked(tenant: str) -> str:
+    """Set: kinds whose ring the tenant left because it was at its running cap."""
+    return f"{FLOW_PREFIX}blocked:{tenant}"
+
+
+FLOW_SEQ = f"{FLOW_PREFIX}seq"
+"""Counter: submission order of held jobs (ties of created_us cannot reorder them)."""
+
+FLOW_SLOTS = f"{FLOW_PREFIX}slots"
+"""Hash: kind -> job slots of the live workers that take that kind (messages allowed out at once)."""
+
+FLOW_WORKER_SLOTS = f"{FLOW_PREFIX}wslots"
+"""Hash: worker hostname -> JSON {"kinds": [...], "slots": n}, written by each worker."""
+
+FLOW_DUE = f"{FLOW_PREFIX}due"
+"""Sorted set: scheduled (delayed) job ids scored by the epoch second they may start."""
+
+FLOW_MOVER_LEASE = f"{FLOW_PREFIX}mover"
+"""String with a TTL: the token of the one worker that moves due jobs and schedule ticks."""
+
+
+def schedule(schedule_id: str) -> str:
+    """Hash: a cron schedule (cron, timezone, job template, overlap, paused, next/last run)."""
+    return f"{PREFIX}sched:{schedule_id}"
+
+
+def tenant_schedules(tenant: str) -> str:
+    """Sorted set: a tenant's schedule ids scored by creation time."""
+    return f"{PREFIX}t:{tenant}:schedules"
+
+
+SCHEDULES_DUE = f"{PREFIX}sched:due"
+"""Sorted set: active schedule ids scored by their next tick (epoch seconds)."""
+
+SCHEDULES_QUEUED = f"{PREFIX}sched:queued"
+"""Set: schedules holding a run (overlap "queue") until their previous job ends."""
+
+
+def llm_pause(backend: str) -> str:
+    """String with a TTL: set while every worker holds off calls to one LLM base URL + model (a 429)."""
+    return f"{PREFIX}rl:pause:{backend}"
+
+
+def llm_rate(model: str) -> str:
+    """String: the GCRA "theoretical arrival time" of a model's shared request rate."""
+    return f"{PREFIX}rl:rate:{model}"

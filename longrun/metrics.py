@@ -16,7 +16,7 @@ import time
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from longrun import keys
+from longrun import flow, keys
 
 # Upper bounds (seconds) of the run-time and queue-wait histograms; the job
 # store passes them to its Lua scripts, so they are named here only.
@@ -76,7 +76,11 @@ class RedisCollector(Collector):
         for short in queues.values():
             for key in keys.queue_keys(short):
                 pipe.llen(key)
+        for kind in self.kinds:
+            pipe.zcard(keys.flow_held(kind))
         replies = pipe.execute()
+        held = dict(zip(self.kinds, replies[len(replies) - len(self.kinds):]))
+        replies = replies[:len(replies) - len(self.kinds)]
         submitted, finished, run, wait, webhooks, running, workers = replies[:7]
         oldest = dict(zip(self.kinds, replies[7:7 + len(self.kinds)]))
         lengths = replies[7 + len(self.kinds):]
@@ -103,9 +107,16 @@ class RedisCollector(Collector):
                 family.add_metric([kind], buckets, total)
             yield family
 
-        family = GaugeMetricFamily("longrun_queue_depth", "Messages waiting in each queue.", labels=["queue"])
-        for i, queue in enumerate(queues):
-            family.add_metric([queue], float(sum(lengths[i * 10:(i + 1) * 10])))
+        family = GaugeMetricFamily("longrun_queue_depth", "Jobs waiting in each queue: its messages plus "
+                                   "the jobs fair dispatch holds in Redis for it.", labels=["queue"])
+        for i, (queue, short) in enumerate(queues.items()):
+            family.add_metric([queue], float(sum(lengths[i * 10:(i + 1) * 10]) + held.get(short, 0)))
+        yield family
+
+        family = GaugeMetricFamily("longrun_jobs_held", "Jobs fair dispatch holds in Redis (their turn, or a "
+                                   "cap, has not come), per queue.", labels=["queue"])
+        for kind in self.kinds:
+            family.add_metric([keys.queue(kind)], float(held[kind]))
         yield family
 
         family = GaugeMetricFamily("longrun_oldest_pending_job_age_seconds",
@@ -118,6 +129,13 @@ class RedisCollector(Collector):
         yield family
 
         yield GaugeMetricFamily("longrun_jobs_running", "Jobs running now.", value=float(running))
+
+        family = GaugeMetricFamily("longrun_tenant_jobs", "Each tenant's jobs by state: held (waiting their "
+                                   "turn in Redis), waiting (pending), scheduled, running.", labels=["tenant", "state"])
+        for tenant, counts in flow.all_tenant_counts(self.redis, self.kinds).items():
+            for state, value in counts.items():
+                family.add_metric([tenant, state], float(value))
+        yield family
         yield GaugeMetricFamily("longrun_workers_online",
                                 f"Celery workers seen in the last {WORKER_ONLINE_SECONDS} s.", value=float(workers))
 

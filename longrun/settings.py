@@ -55,9 +55,19 @@ class Settings:
     # Requests per API key per window; past it: 429 + Retry-After. 0 turns it off.
     rate_limit_requests: int = 1200
     rate_limit_window_seconds: int = 60
-    # Jobs of one tenant running at once; a worker defers the next (0: no cap).
+    # -- flow control (docs/flow-control.md) --
+    # Jobs of one tenant sent to workers or running at once; the rest wait in Redis (0: no cap).
     max_running_per_tenant: int = 0
-    tenant_busy_retry_seconds: int = 2
+    # Per-kind caps on jobs out at once, "browser=4,codegen=2" (a kind not named: its workers' slots).
+    max_running_per_kind: str = ""
+    # "on": jobs wait in Redis and are dispatched in turn across tenants; "off": published at submit.
+    fair_dispatch: str = "on"
+    # Shares of the dispatch turn, "acme=3,beta=2" (a tenant not named has weight 1).
+    tenant_weights: str = ""
+    # How often the elected mover looks for due delayed jobs and schedule ticks.
+    dispatch_tick_seconds: float = 0.2
+    # Latest run_at / largest delay_seconds a submit may ask for.
+    max_delay_seconds: int = 366 * 24 * 3600
     # Messages waiting in a kind's queue past which submit answers 503 + Retry-After (0: no limit).
     max_queue_depth: int = 10000
     # Live event stream (SSE): idle streams get a comment this often; each
@@ -110,6 +120,10 @@ class Settings:
     # Chat history per chat_id: kept this long after its last turn, at most this many messages.
     chat_history_seconds: int = 30 * 24 * 3600
     chat_history_max_messages: int = 40
+    # Shared request rates per model, "gpt-4o-mini=500/m,llama3=10/s" (every worker together).
+    llm_rate_limits: str = ""
+    # Longest one LLM call waits for its model's quota (429 pauses, the rate above) before it fails.
+    llm_rate_limit_max_wait_seconds: float = 600.0
 
     def __post_init__(self):
         object.__setattr__(self, "broker_url", self.broker_url or self.redis_url)
@@ -131,13 +145,67 @@ class Settings:
             Allowlist.parse(self.url_allowlist)
         except ValueError as exc:
             raise SettingsError(f"url_allowlist: {exc}") from None
+        if self.fair_dispatch not in ("on", "off"):
+            raise SettingsError("LONGRUN_FAIR_DISPATCH must be 'on' or 'off'")
+        for name in ("max_running_per_kind", "tenant_weights"):
+            try:
+                parse_counts(getattr(self, name))
+            except ValueError as exc:
+                raise SettingsError(f"{env_name(name)}: {exc}") from None
+        try:
+            parse_rates(self.llm_rate_limits)
+        except ValueError as exc:
+            raise SettingsError(f"{env_name('llm_rate_limits')}: {exc}") from None
         if self.default_timeout_seconds > self.max_timeout_seconds:
             raise SettingsError("default_timeout_seconds must not exceed max_timeout_seconds")
+
+    @property
+    def kind_caps(self) -> dict[str, int]:
+        return parse_counts(self.max_running_per_kind)
+
+    @property
+    def weights(self) -> dict[str, int]:
+        return parse_counts(self.tenant_weights)
+
+    @property
+    def rate_limits(self) -> dict[str, float]:
+        """Model -> requests per second allowed to all workers together."""
+        return parse_rates(self.llm_rate_limits)
 
     @property
     def job_grace_seconds(self) -> int:
         """Seconds between a job's soft time limit and the hard kill."""
         return max(5, int(self.cancel_grace_seconds))
+
+
+def parse_counts(text: str) -> dict[str, int]:
+    """``"a=3,b=2"`` -> {"a": 3, "b": 2}; each count a whole number of at least 1."""
+    out: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip().isdigit() or int(value) < 1:
+            raise ValueError(f"{item!r} is not name=N with N >= 1")
+        out[name.strip()] = int(value)
+    return out
+
+
+RATE_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_rates(text: str) -> dict[str, float]:
+    """``"gpt-4o-mini=500/m"`` -> {"gpt-4o-mini": 8.33} (requests per second)."""
+    out: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, rate = item.partition("=")
+        count, _, unit = rate.strip().partition("/")
+        try:
+            per_second = float(count) / RATE_UNITS[unit.strip() or "s"]
+        except (ValueError, KeyError):
+            raise ValueError(f"{item!r} is not model=N/s, N/m or N/h") from None
+        if not name.strip() or per_second <= 0:
+            raise ValueError(f"{item!r} is not model=N/s, N/m or N/h with N > 0")
+        out[name.strip()] = per_second
+    return out
 
 
 # Environment variable -> field. REDIS_URL and Celery's own names stay as users know them.

@@ -4,6 +4,8 @@ from enum import Enum
 
 
 class JobStatus(str, Enum):
+    # Waiting for its run_at time (a delayed job, or a schedule's queued run); then pending.
+    SCHEDULED = "scheduled"
     PENDING = "pending"
     RUNNING = "running"
     COMPLETED = "completed"

@@ -117,9 +117,9 @@ def test_submit_past_the_queue_depth_is_a_503_with_retry_after_and_leaves_no_rec
 @pytest.mark.integration
 def test_a_tenant_at_its_running_cap_waits_while_other_tenants_run(make_app, redis_factory, start_worker):
     redis = redis_factory()
-    start_worker("capped", concurrency=2, redis=redis.url, LONGRUN_MAX_RUNNING_PER_TENANT=1,
-                 LONGRUN_TENANT_BUSY_RETRY_SECONDS=1)
-    client = make_app(redis.url).test_client()
+    # Fair dispatch keeps the cap: every process (API and workers) has the same settings.
+    start_worker("capped", concurrency=2, redis=redis.url, LONGRUN_MAX_RUNNING_PER_TENANT=1)
+    client = make_app(redis.url, max_running_per_tenant=1).test_client()
 
     def submit(tenant):
         response = client.post("/api/v1/jobs", json={"kind": "sleep", "input": {"seconds": 1.5}},

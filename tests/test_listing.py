@@ -39,7 +39,7 @@ def test_list_stats_count_statuses_queues_and_running(client, submit, wait_for_s
 
     assert stats["running"] >= 1
     assert stats["counts"]["running"] == stats["running"]
-    assert set(stats["counts"]) == {"pending", "running", "completed", "failed", "cancelled"}
+    assert set(stats["counts"]) == {"scheduled", "pending", "running", "completed", "failed", "cancelled"}
     assert "sleep" in stats["queues"]
     client.post(f"/api/v1/jobs/{running['id']}/cancel")
     wait_for_status(running["id"], "cancelled")

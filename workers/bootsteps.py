@@ -62,4 +62,7 @@ class Presence(bootsteps.StartStopStep):
 
 
 def install(app) -> None:
+    from workers.dispatcher import Dispatcher  # it names Presence as a step it requires
+
     app.steps["worker"].add(Presence)
+    app.steps["worker"].add(Dispatcher)

@@ -62,12 +62,9 @@ class JobTask(Task):
         token = f"{self.request.hostname}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         lost_error, lost_meta = worker_lost(settings.max_attempts)
         claim = store.claim(job_id, token, lost_error=lost_error, lost_meta=lost_meta)
-        if claim.verdict in ("busy", "tenant_busy"):
-            # busy: another copy holds the lease (a redelivery while it still
-            # runs); tenant_busy: the tenant runs as many jobs as it may. Either
-            # way look again later, without using an attempt.
-            log.info("job %s not run yet (%s); checking again in %ss", job_id, claim.verdict, claim.retry_in)
-            raise self.retry(countdown=claim.retry_in, max_retries=None)
+        # busy: another copy holds the lease (a redelivery while it still runs):
+        # that copy finishes the job, or the reaper re-queues it should its
+        # worker vanish; no countdown message is parked here (docs/flow-control.md).
         if claim.verdict != "run":
             log.info("job %s not run: %s", job_id, claim.verdict)
             raise Ignore()

@@ -21,7 +21,8 @@ SEED_ID = re.compile(r"^(?:task_)?([0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4
 
 # Seeds without a "cancelled" word end their clients' polling loops on
 # "completed" or "failed"; a cancelled job is reported failed (error says why).
-CANCELLED_AS_FAILED = {"pending": "pending", "running": "running", "completed": "completed",
+# A scheduled (delayed) job is, to a seed's client, one that has not started: "pending".
+CANCELLED_AS_FAILED = {"scheduled": "pending", "pending": "pending", "running": "running", "completed": "completed",
                        "failed": "failed", "cancelled": "failed"}
 
 

@@ -20,7 +20,7 @@ from api.extensions import Blueprint, services
 from longrun.errors import UnknownKind
 from tasks.registry import KINDS
 
-STATUS = {"pending": "created", "running": "running", "completed": "completed",
+STATUS = {"scheduled": "created", "pending": "created", "running": "running", "completed": "completed",
           "failed": "failed", "cancelled": "cancelled"}
 
 blp = Blueprint("orchestrator", __name__, url_prefix="/tasks",

@@ -19,7 +19,7 @@ from longrun.errors import InvalidInput, JobNotFinished
 from tasks.registry import KINDS
 
 KIND = "codegen"
-STATUS = {"pending": "pending", "running": "processing", "completed": "completed",
+STATUS = {"scheduled": "pending", "pending": "pending", "running": "processing", "completed": "completed",
           "failed": "failed", "cancelled": "failed"}
 QUERY_STATUS = {"pending": "pending", "processing": "running", "completed": "completed",
                 "failed": "failed", "cancelled": "cancelled"}

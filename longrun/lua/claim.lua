@@ -1,8 +1,7 @@
 -- A worker is about to run the job: decide whether this copy may run it.
--- Returns {verdict, ...}: run (input, attempts), busy (lease ttl), tenant_busy
--- (seconds to defer: the tenant is at its running-job cap), done, gone,
--- cancelled, exhausted. P: token, lease_ttl, max_attempts, lost_error, lost_meta,
--- tenant_cap? (0/absent: no cap), tenant_retry
+-- Returns {verdict, ...}: run (input, attempts), busy (lease ttl), done, gone,
+-- cancelled, exhausted. P: token, lease_ttl, max_attempts, lost_error, lost_meta.
+-- (Running caps are kept by fair dispatch, lua/flow.lua: a capped job is never sent.)
 local cur = redis.call('HGET', K.job, 'status')
 if not cur then return {'gone'} end
 if FINAL[cur] then return {'done'} end
@@ -13,16 +12,6 @@ end
 local holder = redis.call('GET', K.lease)
 if holder and holder ~= P.token then
   return {'busy', tostring(redis.call('TTL', K.lease))}
-end
-local cap = tonumber(P.tenant_cap or 0)
-if cap > 0 and holder ~= P.token then
-  local tenant = redis.call('HGET', K.job, 'tenant')
-  local running = redis.call('ZCARD', index_key(tenant, 'running'))
-  -- A redelivered job still marked running counts itself: not against it.
-  if cur == 'running' then running = running - 1 end
-  if running >= cap then
-    return {'tenant_busy', tostring(P.tenant_retry)}
-  end
 end
 local attempts = redis.call('HINCRBY', K.job, 'attempts', 1)
 if attempts > tonumber(P.max_attempts) then

@@ -7,6 +7,8 @@ local CELERY_STATE = {running = 'PROGRESS', completed = 'SUCCESS', failed = 'FAI
 -- KEYS: job, meta, events, lease, tombstone, cancel
 local K = {job = KEYS[1], meta = KEYS[2], events = KEYS[3], lease = KEYS[4], tomb = KEYS[5], cancel = KEYS[6]}
 local P = cjson.decode(ARGV[1])
+-- Set by flow.lua (fair dispatch): frees a final job's dispatch slot and sends the next job.
+local flow_final
 
 local function index_key(tenant, status)
   if status then return P.prefix .. 't:' .. tenant .. ':s:' .. status end
@@ -72,6 +74,7 @@ local function transition(status, progress, err, meta)
   if err then table.insert(ev, 'error'); table.insert(ev, err) end
   redis.call('XADD', K.events, 'MAXLEN', '~', P.maxlen, '*', unpack(ev))
   if FINAL[status] then
+    flow_final(kind, tenant)
     redis.call('DEL', K.lease, K.cancel)
     redis.call('ZREM', P.prefix .. 'running', P.id)
     local idem = redis.call('HGET', K.job, 'idem_key')

@@ -1,0 +1,218 @@
+"""Worker-process bootstep: job slots for fair dispatch, and the elected mover.
+
+Slots: each worker writes how many jobs of which kinds it takes at once
+(its concurrency, for the kinds whose queues it consumes); the sum over live
+workers is how many messages of a kind fair dispatch lets out
+(longrun/lua/flow.lua). A worker that joins or leaves changes the sum, and the
+held jobs that now fit are sent.
+
+The mover: one worker at a time (a lease key, renewed every tick) promotes
+delayed jobs whose time has come, fires due schedule ticks
+(longrun/schedules.py) and starts a schedule's queued run once its previous
+job ended. Everything it moves lives in Redis, so a mover that dies is
+replaced within a lease period and nothing is lost or done twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from typing import Any
+
+import redis
+from celery import bootsteps
+
+from longrun import keys
+from longrun.errors import CannotCapture
+from longrun.jobstore import JobStore
+from longrun.schedules import ScheduleStore, fire_due, release_queued
+from tasks.registry import KINDS
+from workers import broker
+from workers.publish import publish_job
+from workers.store import job_store
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 3.0
+SLOTS_EVERY_SECONDS = 1.0
+# A worker's slots count while its presence (workers/bootsteps.py, every 5 s) is this recent.
+LIVE_SECONDS = 15.0
+
+RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
+"""
+RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+def consumed_kinds(app) -> list[str]:
+    names = set(app.amqp.queues.consume_from or ())
+    kinds = [kind for kind in KINDS if keys.queue(kind) in names]
+    return kinds or list(KINDS)
+
+
+def write_slots(client: redis.Redis, hostname: str, kinds: list[str], slots: int) -> None:
+    client.hset(keys.FLOW_WORKER_SLOTS, hostname, json.dumps({"kinds": kinds, "slots": slots}))
+
+
+def recompute_slots(client: redis.Redis, now: float | None = None) -> dict[str, int]:
+    """Sum the slots of live workers per kind into keys.FLOW_SLOTS; returns it."""
+    now = time.time() if now is None else now
+    pipe = client.pipeline(transaction=False)
+    pipe.hgetall(keys.FLOW_WORKER_SLOTS)
+    pipe.zrangebyscore(keys.WORKERS, now - LIVE_SECONDS, "+inf")
+    entries, live = pipe.execute()
+    totals = dict.fromkeys(KINDS, 0)
+    gone = []
+    for hostname, raw in entries.items():
+        if hostname not in live:
+            gone.append(hostname)
+            continue
+        entry = json.loads(raw)
+        for kind in entry["kinds"]:
+            totals[kind] = totals.get(kind, 0) + int(entry["slots"])
+    pipe = client.pipeline(transaction=False)
+    pipe.hset(keys.FLOW_SLOTS, mapping=totals)
+    if gone:
+        pipe.hdel(keys.FLOW_WORKER_SLOTS, *gone)
+    pipe.execute()
+    return totals
+
+
+def captured_message(app, store: JobStore, job_id: str, kind: str, priority: int,
+                     timeout: int) -> tuple[str, str] | None:
+    """The job's broker message for the create script (as api.service.prepare_message builds it)."""
+    settings = store.settings
+    if settings.broker_url != settings.redis_url:
+        return None
+    try:
+        with broker.capture() as messages:
+            publish_job(app, settings, job_id, kind, priority, timeout)
+    except CannotCapture:
+        return None
+    return messages[0] if len(messages) == 1 else None
+
+
+class Mover:
+    """What the elected worker does every tick (also callable from tests)."""
+
+    def __init__(self, app, store: JobStore):
+        self.app = app
+        self.store = store
+        self.schedules = ScheduleStore(store.redis)
+        self.token = uuid.uuid4().hex
+        self._renew = store.redis.register_script(RENEW)
+        self._release = store.redis.register_script(RELEASE)
+
+    def lead(self) -> bool:
+        ms = int(LEASE_SECONDS * 1000)
+        return bool(self._renew(keys=[keys.FLOW_MOVER_LEASE], args=[self.token, ms]))
+
+    def resign(self) -> None:
+        self._release(keys=[keys.FLOW_MOVER_LEASE], args=[self.token])
+
+    def tick(self, now: float | None = None) -> dict[str, Any]:
+        now = time.time() if now is None else now
+        promoted = self.promote_due(now)
+        fired = fire_due(self.schedules, self.make_job, self.status_of, self.store.request_cancel, now)
+        released = release_queued(self.schedules, self.status_of, self.release)
+        return {"promoted": promoted, "fired": fired, "released": released}
+
+    def promote_due(self, now: float) -> list[str]:
+        due = self.store.redis.zrangebyscore(keys.FLOW_DUE, "-inf", now, start=0, num=200)
+        for job_id in due:
+            self.promote(job_id)
+        return due
+
+    def promote(self, job_id: str, force: bool = False) -> str:
+        verdict, info = self.store.promote(job_id, force=force)
+        if verdict == "publish":  # no stored message (the broker is elsewhere): publish it now
+            publish_job(self.app, self.store.settings, job_id, info["kind"], info["priority"], info["timeout"])
+        return verdict
+
+    def release(self, job_id: str) -> str:
+        return self.promote(job_id, force=True)
+
+    def status_of(self, job_id: str) -> str | None:
+        return self.store.redis.hget(keys.job(job_id), "status")
+
+    def make_job(self, record: dict, tick: float, job_id: str, held: bool) -> str:
+        """The job of one schedule tick (idempotent: the same tick makes the same job)."""
+        template = json.loads(record["job"])
+        kind, priority, timeout = template["kind"], int(template.get("priority") or 0), int(template["timeout_seconds"])
+        message = captured_message(self.app, self.store, job_id, kind, priority, timeout)
+        made, outcome, _ = self.store.create(
+            tenant=record["tenant"], kind=kind, input=template.get("input") or {}, priority=priority,
+            timeout_seconds=timeout, metadata=template.get("metadata") or {}, job_id=job_id,
+            idempotency_key=f"schedule:{record['id']}:{int(tick)}", request_hash="schedule",
+            extra={"schedule_id": record["id"]}, message=message,
+            flow=self.store.settings.fair_dispatch == "on", scheduled=held)
+        if outcome == "created" and message is None and not held:
+            publish_job(self.app, self.store.settings, made, kind, priority, timeout)
+        log.info("schedule %s: tick %s made job %s (%s)", record["id"], int(tick), made, outcome)
+        return made
+
+
+class Dispatcher(bootsteps.StartStopStep):
+    requires = {"workers.bootsteps:Presence"}
+
+    def __init__(self, worker, **kwargs):
+        super().__init__(worker, **kwargs)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.hostname = ""
+
+    def start(self, worker):
+        store = job_store()
+        self.hostname = worker.hostname
+        self.kinds = consumed_kinds(worker.app)
+        self.slots = int(worker.concurrency or 1)
+        self.mover = Mover(worker.app, store)
+        try:
+            store.redis.zadd(keys.WORKERS, {worker.hostname: time.time()})
+            write_slots(store.redis, self.hostname, self.kinds, self.slots)
+            recompute_slots(store.redis)
+            store.pump(KINDS)
+        except redis.RedisError as exc:
+            log.warning("could not announce this worker's job slots yet: %s", exc)
+        self._thread = threading.Thread(target=self._loop, name="longrun-dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self, worker):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        store = job_store()
+        try:
+            store.redis.hdel(keys.FLOW_WORKER_SLOTS, self.hostname)
+            store.redis.zrem(keys.WORKERS, self.hostname)
+            recompute_slots(store.redis)
+            self.mover.resign()
+        except redis.RedisError:
+            pass
+
+    def _loop(self) -> None:
+        store = job_store()
+        interval = max(0.02, store.settings.dispatch_tick_seconds)
+        slots_at = written_at = 0.0
+        while not self._stop.wait(interval):
+            try:
+                if time.monotonic() - written_at >= SLOTS_EVERY_SECONDS:
+                    written_at = time.monotonic()
+                    # Again and again: a Redis restart (or flush) must not leave this worker unknown.
+                    write_slots(store.redis, self.hostname, self.kinds, self.slots)
+                if not self.mover.lead():
+                    continue
+                if time.monotonic() - slots_at >= SLOTS_EVERY_SECONDS:
+                    slots_at = time.monotonic()
+                    recompute_slots(store.redis)
+                    store.pump(KINDS)  # room made by workers that joined or jobs that were deleted
+                self.mover.tick()
+            except redis.RedisError as exc:
+                log.warning("dispatcher tick skipped: %s", exc)
+            except Exception:
+                log.exception("dispatcher tick failed")
+
