@@ -23,7 +23,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     app.json.sort_keys = False
 
-    from api import auth, errors, extensions, jobs, limits, live, metrics, openapi, system
+    from api import auth, errors, extensions, jobs, limits, live, metrics, openapi, schedules, system
 
     extensions.init_app(app)
     settings = extensions.services(app).settings
@@ -36,6 +36,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.register_blueprint(system.blp)
     api.register_blueprint(live.blp)
     api.register_blueprint(metrics.blp)
+    api.register_blueprint(schedules.blp)
     from api import compat  # the older systems' APIs (docs/compatibility.md)
     compat.register(app)
     openapi.init_api(api, settings)  # keep last: documents every registered route

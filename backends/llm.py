@@ -18,6 +18,7 @@ duplicate it.
 import json
 import logging
 import time
+from email.utils import parsedate_to_datetime
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Iterator
@@ -25,6 +26,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from backends import ratelimit
 from longrun.errors import (
     LLMBadResponse,
     LLMError,
@@ -55,6 +57,7 @@ class _Retryable(Exception):
         super().__init__(error.message)
         self.error = error
         self.retry_after = retry_after
+        self.status: int | None = None
 
 
 @lru_cache(maxsize=1)
@@ -119,7 +122,7 @@ class LLMClient:
                 return self._complete(http, body)
             return self._stream(http, body, on_token, streamed)
 
-        return self._with_retries(attempt, retry_if=lambda: not streamed)
+        return self._with_retries(attempt, retry_if=lambda: not streamed, model=body.get("model", ""))
 
     def models(self) -> list[str]:
         """Ids of the models the server offers (``GET {base}/models``)."""
@@ -200,17 +203,27 @@ class LLMClient:
 
     # -- errors and retries -----------------------------------------------
 
-    def _with_retries(self, attempt, retry_if=lambda: True):
+    def _with_retries(self, attempt, retry_if=lambda: True, model: str = ""):
         if not self.base_url:
             raise LLMNotConfigured("no language model is configured: set LLM_BASE_URL "
                                    "(e.g. http://127.0.0.1:11434/v1) or install the local model")
         tries = self.max_retries + 1
-        for number in range(1, tries + 1):
+        # Shared by every worker (backends/ratelimit.py): a 429's pause and the model's request rate.
+        quota = ratelimit.quota(self.base_url, model or self.model)
+        number = 0
+        while number < tries:
+            number += 1
+            quota.wait_turn()
             try:
                 with httpx.Client(timeout=self.timeout, follow_redirects=True, verify=_ssl_context()) as http:
                     return attempt(http)
             except _Retryable as exc:
                 failure, retry_after = exc.error, exc.retry_after
+                if exc.status == 429 and retry_if() and quota.pause(
+                        retry_after if retry_after is not None else self.retry_backoff * 2 ** (number - 1)):
+                    log.warning("LLM backend %s answered 429; every worker holds off its calls", self.base_url)
+                    number -= 1  # waiting out a quota is not an attempt
+                    continue
             except httpx.TimeoutException as exc:
                 failure, retry_after = LLMUnavailable(
                     f"{self.base_url} did not answer in time ({type(exc).__name__})"), None
@@ -241,6 +254,7 @@ class LLMClient:
         error = self._error_from_body(data if isinstance(data, dict) else {}, response.status_code)
         if isinstance(error, _Retryable):
             error.retry_after = _retry_after(response)
+            error.status = response.status_code
         raise error
 
     def _error_from_body(self, data: dict, status: int):
@@ -268,7 +282,13 @@ class LLMClient:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
+    """Retry-After as seconds: a number, or an HTTP date (RFC 9110)."""
+    value = response.headers.get("retry-after", "")
     try:
-        return float(response.headers.get("retry-after", ""))
+        return max(0.0, float(value))
     except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError):
         return None

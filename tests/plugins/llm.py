@@ -52,6 +52,7 @@ class Reply:
     stall_after: int | None = None      # stream this many tokens, then never send more
     model: str | None = None
     usage: dict | None = None
+    headers: dict | None = None         # extra response headers (e.g. Retry-After on a 429)
 
     def text_for(self, request: dict) -> str:
         if self.content is not None:
@@ -65,6 +66,7 @@ class FakeOpenAIServer:
     host: str = "127.0.0.1"
     requests: list[dict] = field(default_factory=list)
     headers: list[dict] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)  # time.time() of each chat request
     disconnects: int = 0            # streams the client closed before their end
 
     def __post_init__(self):
@@ -109,6 +111,7 @@ class FakeOpenAIServer:
             self._queue.clear()
             self.requests.clear()
             self.headers.clear()
+            self.arrivals.clear()
             self.default = Reply()
             self.disconnects = 0
         self._release = threading.Event()
@@ -135,9 +138,11 @@ def _handler_for(server: FakeOpenAIServer):
         def log_message(self, *args):  # keep pytest output clean
             pass
 
-        def _send_json(self, status: int, payload) -> None:
+        def _send_json(self, status: int, payload, headers: dict | None = None) -> None:
             data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
             self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, str(value))
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -160,6 +165,7 @@ def _handler_for(server: FakeOpenAIServer):
             with server._lock:
                 server.requests.append(request)
                 server.headers.append(dict(self.headers))
+                server.arrivals.append(time.time())
             reply = server.next_reply()
             if reply.hang:
                 server._release.wait(60)
@@ -168,7 +174,8 @@ def _handler_for(server: FakeOpenAIServer):
                 self.close_connection = True
                 return
             if reply.status != 200:
-                return self._send_json(reply.status, reply.body or {"error": {"message": f"scripted {reply.status}"}})
+                return self._send_json(reply.status, reply.body or {"error": {"message": f"scripted {reply.status}"}},
+                                       reply.headers)
             model = reply.model or request.get("model") or FAKE_MODEL
             text = reply.text_for(request)
             tokens = reply.tokens if reply.tokens is not None else _words(text)
