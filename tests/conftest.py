@@ -23,7 +23,7 @@ import pytest
 
 # Each area keeps its fixtures in tests/plugins/<area>.py and lists it here.
 pytest_plugins: list[str] = ["plugins.llm", "plugins.browser", "plugins.live", "plugins.security",
-                              "plugins.codegen", "plugins.compat", "plugins.client", "plugins.faults"]
+                              "plugins.codegen", "plugins.compat", "plugins.client", "plugins.faults", "plugins.flow"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="longrun-tests-"))
