@@ -210,7 +210,7 @@ class LLMClient:
         tries = self.max_retries + 1
         # Shared by every worker (backends/ratelimit.py): a 429's pause and the model's request rate.
         quota = ratelimit.quota(self.base_url, model or self.model)
-        number = 0
+        number = limited = 0
         while number < tries:
             number += 1
             quota.wait_turn()
@@ -220,9 +220,9 @@ class LLMClient:
             except _Retryable as exc:
                 failure, retry_after = exc.error, exc.retry_after
                 if exc.status == 429 and retry_if() and quota.pause(
-                        retry_after if retry_after is not None else self.retry_backoff * 2 ** (number - 1)):
+                        retry_after if retry_after is not None else self.retry_backoff * 2 ** limited):
                     log.warning("LLM backend %s answered 429; every worker holds off its calls", self.base_url)
-                    number -= 1  # waiting out a quota is not an attempt
+                    number, limited = number - 1, limited + 1  # waiting out a quota is not an attempt
                     continue
             except httpx.TimeoutException as exc:
                 failure, retry_after = LLMUnavailable(
