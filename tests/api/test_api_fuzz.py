@@ -14,7 +14,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from plugins.security import api_keys_setting, bearer
+from tests.support.tenants import api_keys_setting, bearer
 
 pytestmark = pytest.mark.integration
 

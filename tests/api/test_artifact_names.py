@@ -5,7 +5,7 @@ import http.client
 
 import pytest
 
-from conftest import wait_until
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

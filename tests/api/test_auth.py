@@ -9,9 +9,10 @@ import pytest
 import requests
 
 from api.auth import PUBLIC_PATHS, find_key, hash_key, parse_api_keys
-from conftest import ROOT, subprocess_env
 from longrun.settings import SettingsError, from_env
-from plugins.security import TENANT_KEYS, bearer
+from tests.support.paths import ROOT
+from tests.support.processes import subprocess_env
+from tests.support.tenants import TENANT_KEYS, bearer
 
 ALICE_HASH = hashlib.sha256(TENANT_KEYS["alice"].encode()).hexdigest()
 

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from api.limits import check_rate
-from conftest import wait_until
-from plugins.security import bearer
+from tests.support.tenants import bearer
+from tests.support.waiting import wait_until
 
 
 def error_of(response) -> dict:

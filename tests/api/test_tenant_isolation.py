@@ -9,8 +9,8 @@ import re
 import pytest
 
 from api import create_app
-from conftest import wait_until
 from longrun import keys
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

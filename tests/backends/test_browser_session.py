@@ -6,7 +6,9 @@ import signal
 import subprocess
 import sys
 
-from conftest import ROOT, subprocess_env, wait_until
+from tests.support.paths import ROOT
+from tests.support.processes import subprocess_env
+from tests.support.waiting import wait_until
 from workers.browser import marked_processes
 
 HOLD_A_BROWSER = """
@@ -39,6 +41,7 @@ def test_a_killed_job_process_takes_its_chromium_with_it(tmp_path):
 def test_profiles_older_than_any_job_can_run_are_swept(tmp_path, monkeypatch):
     import tempfile
     import time
+
     from workers.browser import new_profile_dir, sweep_stale_profiles
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     fresh = new_profile_dir()

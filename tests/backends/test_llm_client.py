@@ -6,9 +6,10 @@ import time
 
 import pytest
 
-from conftest import free_port
 from longrun.errors import JobCancelled, LLMBadResponse, LLMNotConfigured, LLMRejected, LLMUnavailable
 from longrun.settings import from_env
+from tests.support.ports import free_port
+from tests.support.waiting import wait_until
 from workers.llm import ChatResult, LLMClient, normalize_base_url
 
 HELLO = [{"role": "user", "content": "hello there"}]
@@ -69,7 +70,6 @@ def test_exception_from_on_token_aborts_the_stream_and_closes_the_connection(llm
         llm.chat(HELLO, on_token=cancel_on_third)
 
     assert len(seen) == 3
-    from conftest import wait_until
     wait_until(lambda: openai_server.disconnects == 1, timeout=10, message="the server to see the disconnect")
 
 

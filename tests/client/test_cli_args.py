@@ -5,8 +5,17 @@ import io
 import pytest
 
 from longrun_client import errors
-from longrun_client.cli import (ExitCode, UsageError, build_input, exit_code_for, format_table, main,
-                                parse_files, parse_value, render_progress)
+from longrun_client.cli import (
+    ExitCode,
+    UsageError,
+    build_input,
+    exit_code_for,
+    format_table,
+    main,
+    parse_files,
+    parse_value,
+    render_progress,
+)
 
 
 def test_input_from_json_and_key_value_pairs_on_top(tmp_path):

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from conftest import wait_until
 from longrun_client.cli import ExitCode, main
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

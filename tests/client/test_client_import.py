@@ -3,7 +3,8 @@
 import subprocess
 import sys
 
-from conftest import ROOT, subprocess_env
+from tests.support.paths import ROOT
+from tests.support.processes import subprocess_env
 
 SERVER_MODULES = ("flask", "celery", "kombu", "redis", "marshmallow", "api", "workers", "tasks", "longrun")
 
@@ -19,6 +20,7 @@ def test_importing_the_client_and_cli_loads_neither_flask_nor_celery_nor_the_ser
 
 def test_the_longrun_script_points_at_the_cli_main():
     import tomllib
+
     from longrun_client import cli
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     module, _, func = scripts["longrun"].partition(":")

@@ -4,10 +4,19 @@ import os
 
 import pytest
 
-from conftest import wait_until
 from longrun.artifacts import ArtifactStore
-from longrun_client import (Client, InvalidInput, JobCancelled, JobFailed, JobNotFinished, NotFound,
-                            Unauthorized, Unavailable, WaitTimeout)
+from longrun_client import (
+    Client,
+    InvalidInput,
+    JobCancelled,
+    JobFailed,
+    JobNotFinished,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+    WaitTimeout,
+)
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -3,8 +3,8 @@ after a cut, and falls back to polling when the server will not stream."""
 
 import pytest
 
-from conftest import TEST_API_KEY
 from longrun_client import Client
+from tests.support.session import TEST_API_KEY
 
 pytestmark = pytest.mark.integration
 

@@ -5,6 +5,8 @@ and a real worker; and the old synchronous route."""
 import time
 import uuid
 
+from tests.support.waiting import wait_until
+
 
 def test_the_documented_polling_client(seed_session, base_url, openai_server):
     openai_server.set_default("多休息，监测血压，如持续头晕请及时就医。")
@@ -74,7 +76,6 @@ def test_errors_keep_the_code_msg_data_envelope(client):
 def test_the_sync_route_gives_up_after_its_bounded_wait_with_a_way_to_poll(
         settings_for, redis_url, api_headers, worker, openai_server):
     from api import create_app
-    from conftest import wait_until
 
     openai_server.set_default("slow " * 4, token_delay=0.5)
     app = create_app({"TESTING": True, "LONGRUN_SETTINGS": settings_for(redis_url, sync_wait_seconds=1)})

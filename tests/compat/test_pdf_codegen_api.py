@@ -3,7 +3,7 @@ unchanged but for the API key header, through a live API and a real worker."""
 
 import time
 
-from plugins.codegen import make_pdf
+from tests.support.pdfs import make_pdf
 
 CODE = "#include \"bf7615.h\"\nvoid touch_init(void) { TK_CTRL = 0x01; }"
 ANSWER = f"```c\n{CODE}\n```"

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from longrun.states import JobStatus
-from plugins.faults import claim, events, new_job
+from tests.support.jobs import claim, events, new_job
 
 
 def test_first_claim_runs_with_attempt_1_and_takes_the_lease(fake_store):

@@ -3,7 +3,7 @@
 import pytest
 
 from longrun.pdf import NotAPdf, check_pdf, cut, extract_text
-from plugins.codegen import make_pdf
+from tests.support.pdfs import make_pdf
 
 
 def test_a_generated_pdf_passes_the_check(datasheet_pdf):

@@ -9,11 +9,13 @@ import fakeredis
 import pytest
 
 import celeryconfig
-from conftest import ROOT, free_port, subprocess_env
 from longrun.artifacts import ArtifactStore
 from longrun.jobstore import JobStore
 from longrun.settings import SettingsError, from_env
 from longrun.states import JobStatus
+from tests.support.paths import ROOT
+from tests.support.ports import free_port
+from tests.support.processes import subprocess_env
 from workers import janitor
 
 

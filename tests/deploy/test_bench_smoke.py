@@ -5,7 +5,8 @@ import json
 import subprocess
 import sys
 
-from conftest import ROOT, subprocess_env
+from tests.support.paths import ROOT
+from tests.support.processes import subprocess_env
 
 
 def test_progress_micro_benchmark_runs_and_reports_both_sides(redis_url):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from tests.support.paths import ROOT
 
 SECRETS = {"REDIS_PASSWORD": "s3cret-redis", "LONGRUN_API_KEYS": "ops=" + "ab" * 32,
            "FLOWER_BASIC_AUTH": "admin:s3cret-flower"}

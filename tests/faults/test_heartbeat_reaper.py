@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from conftest import wait_until
-from plugins.faults import claim, events
+from tests.support.jobs import claim, events
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,8 @@ import tempfile
 
 import pytest
 
-from conftest import wait_until
-from plugins.faults import broker_copies
+from tests.support.jobs import broker_copies
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ API client could use to kill worker processes.
 
 import pytest
 
-from conftest import wait_until
-from plugins.faults import broker_copies, events, kill_job_process, runs
+from tests.support.jobs import broker_copies, events, kill_job_process, runs
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -5,8 +5,8 @@ run of the job's code."""
 
 import pytest
 
-from conftest import wait_until
-from plugins.faults import broker_copies, events, runs
+from tests.support.jobs import broker_copies, events, runs
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

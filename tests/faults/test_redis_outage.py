@@ -17,8 +17,12 @@ import uuid
 
 import pytest
 
-from conftest import SESSION_DIR, RedisServer, WorkerProcess, free_port, subprocess_env, wait_until
-from plugins.faults import events
+from tests.support.jobs import events
+from tests.support.ports import free_port
+from tests.support.processes import WorkerProcess, subprocess_env
+from tests.support.redis_server import RedisServer
+from tests.support.session import SESSION_DIR
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -67,6 +71,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def module_settings_for():
     import os
+
     from longrun.settings import from_env
     return lambda url, **overrides: from_env({**os.environ, "REDIS_URL": url}, **overrides)
 

@@ -3,8 +3,8 @@ container killed) or asked to stop (SIGTERM). The job is not lost."""
 
 import pytest
 
-from conftest import wait_until
-from plugins.faults import events, job_process
+from tests.support.jobs import events, job_process
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

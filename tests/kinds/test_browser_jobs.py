@@ -9,6 +9,9 @@ import json
 
 import pytest
 
+from tests.support.ports import free_port
+from tests.support.waiting import wait_until
+
 pytestmark = pytest.mark.integration
 
 
@@ -17,7 +20,6 @@ def steps_job(test_pages, *steps, **body):
 
 
 def no_chromium_left(chromium_processes, job_id):
-    from conftest import wait_until
     wait_until(lambda: not chromium_processes(job_id), timeout=30,
                message=f"job {job_id}'s Chromium processes to end")
 
@@ -146,7 +148,6 @@ def test_agent_mode_follows_the_models_json_actions_until_done(
 
 def test_cancel_during_a_page_that_never_loads_closes_chromium_and_the_worker_goes_on(
         client, submit, wait_for_status, test_pages, chromium_processes):
-    from conftest import wait_until
     before = chromium_processes()
     job = submit("browser", {"steps": [
         {"action": "goto", "url": test_pages.url("/never"), "timeout_ms": 120_000}]})
@@ -163,7 +164,6 @@ def test_cancel_during_a_page_that_never_loads_closes_chromium_and_the_worker_go
 
 def test_timeout_during_a_page_that_never_loads_fails_the_job_closes_chromium_and_the_worker_goes_on(
         submit, wait_for_status, test_pages, chromium_processes):
-    from conftest import wait_until
     before = chromium_processes()
     job = submit("browser", {"steps": [
         {"action": "goto", "url": test_pages.url("/never"), "timeout_ms": 120_000}]}, timeout_seconds=6)
@@ -189,8 +189,8 @@ def external_chromium(tmp_path):
     import os
     import signal
     import subprocess
+
     import requests
-    from conftest import free_port, wait_until
     port = free_port()
     process = subprocess.Popen(
         ["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",

@@ -5,12 +5,13 @@ quality of its browsing (a 135M model rarely finishes a task)."""
 
 import pytest
 
+from tests.support.isolated import IsolatedService
+
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def smollm2_browser_service(smollm2_server):
-    from plugins.llm import IsolatedService
     service = IsolatedService("smollm2-browser", LLM_BASE_URL=smollm2_server.url, LLM_MODEL=smollm2_server.model,
                               LLM_API_KEY="", LONGRUN_LLM_READ_TIMEOUT_SECONDS="120").start()
     yield service

@@ -6,7 +6,7 @@ The session's LLM settings (tests/plugins/llm.py): 1 retry, 2 s read timeout.
 
 import pytest
 
-from conftest import free_port
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -8,6 +8,7 @@ small (~30 tokens/s on one thread).
 
 import pytest
 
+from tests.support.isolated import IsolatedService
 from workers import local_model
 from workers.llm import LLMClient
 
@@ -16,7 +17,6 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def smollm2_service(smollm2_server):
-    from plugins.llm import IsolatedService
     service = IsolatedService("smollm2", LLM_BASE_URL=smollm2_server.url, LLM_MODEL=smollm2_server.model,
                               LLM_API_KEY="", LONGRUN_LLM_READ_TIMEOUT_SECONDS="120").start()
     yield service

@@ -6,13 +6,13 @@ import time
 import pytest
 import requests
 
-from conftest import wait_until
 from longrun import keys
 from longrun.errors import InvalidInput, TooManyStreams
 from longrun.jobstore import JobStore
 from longrun.states import JobStatus
 from longrun.streams import StreamSlots, job_events, parse_last_event_id
-from plugins.live import read_sse
+from tests.support.sse import read_sse
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

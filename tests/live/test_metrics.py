@@ -6,8 +6,8 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import wait_until
 from longrun.metrics import histogram_buckets
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

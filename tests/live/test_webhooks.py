@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from conftest import wait_until
 from longrun.settings import Settings
 from longrun.states import JobStatus
 from longrun.webhooks import backoff_seconds, event_for, sign
+from tests.support.waiting import wait_until
 
 SECRET = "whsec_" + base64.b64encode(b"a test secret of 32 bytes length").decode()
 
@@ -199,6 +199,7 @@ def test_cancelling_a_pending_job_in_the_api_sends_its_completed_webhook(
 
 def test_a_claimed_job_primes_the_dispatcher_so_no_extra_read_is_needed(redis_url):
     import fakeredis
+
     from longrun.jobstore import JobStore, worker_lost
     from longrun.settings import Settings
     from longrun.webhooks import Dispatcher

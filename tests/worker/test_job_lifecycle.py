@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.support.waiting import wait_until
+
 pytestmark = pytest.mark.integration
 
 
@@ -27,7 +29,6 @@ def test_job_reports_each_step_then_completes_with_result(client, submit, wait_f
             seen_steps.add(doc["progress"]["current_step"])
         return doc if doc["status"] == "completed" else None
 
-    from conftest import wait_until
     done = wait_until(finished, timeout=30, interval=0.05, message="completion")
 
     assert seen_steps >= {1, 2, 3}

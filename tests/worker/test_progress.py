@@ -7,8 +7,8 @@ import time
 import pytest
 
 from longrun.errors import JobCancelled
+from tests.support.waiting import wait_until
 from workers.progress import ProgressReporter
-from conftest import wait_until
 
 
 class RecordingTask:

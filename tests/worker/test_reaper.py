@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from plugins.faults import claim, events, new_job
+from tests.support.jobs import claim, events, new_job
 from workers.janitor import reap_stale
 
 

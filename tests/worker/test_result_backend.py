@@ -37,8 +37,9 @@ def test_submitting_a_job_does_not_subscribe_the_api_to_its_result_channel(clien
 
 def test_the_final_state_carries_progress_the_reporter_still_held_back(app):
     from celery.app.task import Context
-    from workers.celery_app import app as celery_app
+
     from longrun.jobstore import worker_lost
+    from workers.celery_app import app as celery_app
     store = app.extensions["longrun"].store
     job_id, _, _ = store.create(tenant="t-backend", kind="sleep", input={}, timeout_seconds=30)
     assert store.claim(job_id, "test:1", lost_error=worker_lost(3)[0], lost_meta=worker_lost(3)[1]).verdict == "run"

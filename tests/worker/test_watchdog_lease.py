@@ -5,7 +5,7 @@ Redis cannot steal the lease back from the copy that was re-queued)."""
 
 import time
 
-from plugins.faults import claim, new_job
+from tests.support.jobs import claim, new_job
 from workers.watchdog import RunningJob, Watchdog
 
 
