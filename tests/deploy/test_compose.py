@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from longrun import keys
 from tests.support.paths import ROOT
 
 SECRETS = {"REDIS_PASSWORD": "s3cret-redis", "LONGRUN_API_KEYS": "ops=" + "ab" * 32,
@@ -120,5 +121,5 @@ def test_the_dockerfile_installs_flower_and_chromium_and_runs_unprivileged():
 def test_webhook_deliveries_have_their_own_worker(config):
     worker, webhooks = config["services"]["worker"], config["services"]["webhooks"]
 
-    assert worker["command"][-2:] == ["--exclude-queues", "longrun.webhooks"]
-    assert webhooks["command"][webhooks["command"].index("--queues") + 1] == "longrun.webhooks"
+    assert worker["command"][-2:] == ["--exclude-queues", keys.WEBHOOK_QUEUE]
+    assert webhooks["command"][webhooks["command"].index("--queues") + 1] == keys.WEBHOOK_QUEUE

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from longrun import keys
 from tests.support.jobs import claim, events
 from tests.support.waiting import wait_until
 
@@ -32,8 +33,8 @@ def ghost_job(app, worker):
                                     timeout_seconds=60)
         for attempt in range(attempts):
             assert claim(store, job_id, token=f"ghost@gone:{99000 + attempt}:x").verdict == "run"
-            store.redis.delete(f"lr:lease:{job_id}")
-        store.redis.zadd("lr:running", {job_id: time.time() - 1})
+            store.redis.delete(keys.lease(job_id))
+        store.redis.zadd(keys.RUNNING, {job_id: time.time() - 1})
         made.append(job_id)
         return job_id
 
@@ -64,4 +65,4 @@ def test_job_whose_worker_vanished_at_the_attempt_cap_fails_as_worker_lost(app, 
 
     assert done["attempts"] == store.settings.max_attempts
     assert done["error"]["type"] == "WorkerLost"
-    assert store.redis.zscore("lr:running", job_id) is None
+    assert store.redis.zscore(keys.RUNNING, job_id) is None

@@ -6,6 +6,7 @@ import tempfile
 
 import pytest
 
+from longrun import keys
 from tests.support.jobs import broker_copies
 from tests.support.waiting import wait_until
 
@@ -31,8 +32,8 @@ def test_pickle_message_is_refused_and_nothing_runs(app, client, submit, wait_fo
     job_id, _, _ = store.create(tenant="pickle-test", kind="sleep", input={"seconds": 0}, timeout_seconds=60)
     marker = os.path.join(tempfile.mkdtemp(prefix="longrun-pickle-"), "unpickled")
 
-    celery_app.send_task("jobs.sleep", args=[MakesADirectory(marker)], task_id=job_id,
-                         queue="longrun.sleep", serializer="pickle")
+    celery_app.send_task(keys.task_name("sleep"), args=[MakesADirectory(marker)], task_id=job_id,
+                         queue=keys.queue("sleep"), serializer="pickle")
 
     wait_until(lambda: "untrusted content of type pickle" in worker.log(), timeout=30,
                message="the worker to refuse the pickle message")

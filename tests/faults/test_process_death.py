@@ -11,6 +11,7 @@ API client could use to kill worker processes.
 
 import pytest
 
+from longrun import keys
 from tests.support.jobs import broker_copies, events, kill_job_process, runs
 from tests.support.waiting import wait_until
 
@@ -47,5 +48,5 @@ def test_job_that_kills_its_process_every_time_fails_as_worker_lost_after_the_ca
     wait_until(lambda: broker_copies(redis_client, job["id"]) == 0, timeout=30,
                message="no copy of the job's message left in the broker")
     assert runs(redis_client, job["id"]) == cap
-    assert not redis_client.exists(f"lr:lease:{job['id']}")
-    assert redis_client.zscore("lr:running", job["id"]) is None
+    assert not redis_client.exists(keys.lease(job['id']))
+    assert redis_client.zscore(keys.RUNNING, job["id"]) is None

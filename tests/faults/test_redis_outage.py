@@ -17,6 +17,7 @@ import uuid
 
 import pytest
 
+from longrun import keys
 from tests.support.jobs import events
 from tests.support.ports import free_port
 from tests.support.processes import WorkerProcess, subprocess_env
@@ -108,7 +109,7 @@ def test_accepted_jobs_survive_kill_9_of_redis_and_complete_after_restart(stack)
     queued = stack.submit(seconds=0.5)  # one pool process: waits in the queue
     assert (running.status_code, queued.status_code) == (202, 202)
     running, queued = running.get_json()["id"], queued.get_json()["id"]
-    wait_until(lambda: stack.db.get(f"lr:lease:{running}"), timeout=30, message="the first job to start")
+    wait_until(lambda: stack.db.get(keys.lease(running)), timeout=30, message="the first job to start")
 
     stack.crash()
     stack.redis.start()  # same port, same data directory: Redis replays its append-only file
@@ -136,6 +137,12 @@ def test_redis_down_or_hung_answers_503_with_retry_after_in_bounded_time(stack):
             stack.redis.process.send_signal(signal.SIGCONT)
 
 
+def tenant_indexes(db) -> dict[str, int]:
+    """Every tenant's job index and per-status indexes, with their sizes."""
+    patterns = (keys.tenant_index("*"), keys.tenant_index("*", "*"))
+    return {key: db.zcard(key) for pattern in patterns for key in db.scan_iter(match=pattern)}
+
+
 def test_failed_publish_leaves_no_orphaned_record(stack, module_settings_for, api_headers):
     from api import create_app
 
@@ -144,16 +151,16 @@ def test_failed_publish_leaves_no_orphaned_record(stack, module_settings_for, ap
     settings = module_settings_for(stack.redis.url, broker_url=dead_broker)
     client = create_app({"TESTING": True, "LONGRUN_SETTINGS": settings}).test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = api_headers["Authorization"]
-    jobs_before = set(stack.db.scan_iter(match="lr:job:*"))
-    indexed_before = {key: stack.db.zcard(key) for key in stack.db.scan_iter(match="lr:t:*")}
+    jobs_before = set(stack.db.scan_iter(match=keys.job("*")))
+    indexed_before = tenant_indexes(stack.db)
 
     response, elapsed = timed(lambda: client.post("/api/v1/jobs", headers={"Idempotency-Key": "orphan-check"},
                                                   json={"kind": "sleep", "input": {"seconds": 0}}))
 
     assert_unavailable(response, elapsed)
-    assert set(stack.db.scan_iter(match="lr:job:*")) == jobs_before
-    assert {key: stack.db.zcard(key) for key in stack.db.scan_iter(match="lr:t:*")} == indexed_before
-    assert not list(stack.db.scan_iter(match="lr:idem:*orphan-check"))
+    assert set(stack.db.scan_iter(match=keys.job("*"))) == jobs_before
+    assert tenant_indexes(stack.db) == indexed_before
+    assert not list(stack.db.scan_iter(match=keys.idempotency("*", "orphan-check")))
 
 
 def test_workers_and_api_recover_by_themselves_when_redis_returns(stack):

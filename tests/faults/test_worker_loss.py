@@ -3,6 +3,7 @@ container killed) or asked to stop (SIGTERM). The job is not lost."""
 
 import pytest
 
+from longrun import keys
 from tests.support.jobs import events, job_process
 from tests.support.waiting import wait_until
 
@@ -45,7 +46,7 @@ def stack(redis_factory, start_worker, settings_for, api_headers):
 def test_other_worker_finishes_the_job_of_a_worker_killed_with_its_process_group(stack):
     first, second = stack.start_worker("pair-a"), stack.start_worker("pair-b")
     job_id = stack.submit(seconds=4, steps=4)
-    token = wait_until(lambda: stack.db.get(f"lr:lease:{job_id}"), message="the job to start")
+    token = wait_until(lambda: stack.db.get(keys.lease(job_id)), message="the job to start")
     victim, survivor = (first, second) if token.startswith(first.hostname + ":") else (second, first)
 
     victim.kill_group()  # SIGKILL to the main process and its pool: nobody acks, nobody reports

@@ -6,6 +6,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from longrun import keys
 from longrun.metrics import histogram_buckets
 from tests.support.waiting import wait_until
 
@@ -80,9 +81,9 @@ def test_queue_depth_and_oldest_pending_age_with_no_worker(redis_factory, settin
     time.sleep(0.3)
 
     scrape = samples(client.get("/metrics").get_data(as_text=True))
-    assert value(scrape, "longrun_queue_depth", queue="longrun.sleep") == 3
-    assert value(scrape, "longrun_queue_depth", queue="longrun.webhooks") == 0
-    assert value(scrape, "longrun_oldest_pending_job_age_seconds", queue="longrun.sleep") >= 0.3
+    assert value(scrape, "longrun_queue_depth", queue=keys.queue("sleep")) == 3
+    assert value(scrape, "longrun_queue_depth", queue=keys.WEBHOOK_QUEUE) == 0
+    assert value(scrape, "longrun_oldest_pending_job_age_seconds", queue=keys.queue("sleep")) >= 0.3
     assert value(scrape, "longrun_jobs_submitted_total", kind="sleep") == 3
     assert value(scrape, "longrun_jobs_running") == 0 and value(scrape, "longrun_workers_online") == 0
 
@@ -90,7 +91,7 @@ def test_queue_depth_and_oldest_pending_age_with_no_worker(redis_factory, settin
         client.post(f"/api/v1/jobs/{job_id}/cancel")
     scrape = samples(client.get("/metrics").get_data(as_text=True))
     assert value(scrape, "longrun_jobs_finished_total", kind="sleep", status="cancelled") == 3
-    assert value(scrape, "longrun_oldest_pending_job_age_seconds", queue="longrun.sleep") == 0
+    assert value(scrape, "longrun_oldest_pending_job_age_seconds", queue=keys.queue("sleep")) == 0
     assert value(scrape, "longrun_job_run_seconds_count", kind="sleep") == 0  # never ran
 
 

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from longrun import keys
 from longrun.settings import Settings
 from longrun.states import JobStatus
 from longrun.webhooks import backoff_seconds, event_for, sign
@@ -194,7 +195,7 @@ def test_cancelling_a_pending_job_in_the_api_sends_its_completed_webhook(
     assert delivery["event"] == "completed" and delivery["url"] == "http://127.0.0.1:9/h"
     body = json.loads(DeliveryLog(app.extensions["longrun"].store.redis, settings).get(job_id, delivery["id"])["body"])
     assert body["type"] == "job.completed" and body["data"]["status"] == "cancelled"
-    assert app.extensions["longrun"].store.redis.llen("longrun.webhooks") == 1  # the delivery task is queued
+    assert app.extensions["longrun"].store.redis.llen(keys.WEBHOOK_QUEUE) == 1  # the delivery task is queued
 
 
 def test_a_claimed_job_primes_the_dispatcher_so_no_extra_read_is_needed(redis_url):
@@ -213,7 +214,7 @@ def test_a_claimed_job_primes_the_dispatcher_so_no_extra_read_is_needed(redis_ur
     lost_error, lost_meta = worker_lost(3)
 
     store.claim(job_id, "tok", lost_error=lost_error, lost_meta=lost_meta)
-    client.hdel(f"lr:job:{job_id}", "webhook")  # a read now would find nothing
+    client.hdel(keys.job(job_id), "webhook")  # a read now would find nothing
 
     assert dispatcher.config(job_id) == {"url": "https://example.com/h", "events": ["completed"]}
     client.close()

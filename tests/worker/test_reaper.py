@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from longrun import keys
 from tests.support.jobs import claim, events, new_job
 from workers.janitor import reap_stale
 
@@ -22,8 +23,8 @@ def published():
 
 def vanish(store, job_id):
     """What a worker that vanished mid-job leaves: no lease, a heartbeat in the past."""
-    store.redis.delete(f"lr:lease:{job_id}")
-    store.redis.zadd("lr:running", {job_id: time.time() - 1})
+    store.redis.delete(keys.lease(job_id))
+    store.redis.zadd(keys.RUNNING, {job_id: time.time() - 1})
 
 
 def test_stale_job_without_a_lease_is_requeued_as_pending_and_republished(fake_store, published):
@@ -62,7 +63,7 @@ def test_requeued_copy_is_claimed_as_the_next_attempt(fake_store, published):
 
     assert (again.verdict, again.attempts) == ("run", 2)
     assert fake_store.get(job_id)["status"] == "running"
-    assert fake_store.redis.zscore("lr:running", job_id) > time.time()
+    assert fake_store.redis.zscore(keys.RUNNING, job_id) > time.time()
 
 
 def test_stale_job_at_the_attempt_cap_fails_as_worker_lost(fake_store, published):
@@ -77,13 +78,13 @@ def test_stale_job_at_the_attempt_cap_fails_as_worker_lost(fake_store, published
     doc = fake_store.get(job_id)
     assert (doc["status"], doc["attempts"]) == ("failed", 3)
     assert doc["error"]["type"] == "WorkerLost"
-    assert fake_store.redis.zscore("lr:running", job_id) is None
+    assert fake_store.redis.zscore(keys.RUNNING, job_id) is None
 
 
 def test_job_whose_lease_is_alive_is_left_running(fake_store, published):
     job_id = new_job(fake_store)
     claim(fake_store, job_id)
-    fake_store.redis.zadd("lr:running", {job_id: time.time() - 1})  # heartbeat late, lease still held
+    fake_store.redis.zadd(keys.RUNNING, {job_id: time.time() - 1})  # heartbeat late, lease still held
 
     assert reap_stale(fake_store, published) == {"alive": [job_id]}
     assert published == []
@@ -93,7 +94,7 @@ def test_job_whose_lease_is_alive_is_left_running(fake_store, published):
 def test_job_not_yet_stale_is_not_looked_at(fake_store, published):
     job_id = new_job(fake_store)
     claim(fake_store, job_id)
-    fake_store.redis.delete(f"lr:lease:{job_id}")
+    fake_store.redis.delete(keys.lease(job_id))
 
     assert reap_stale(fake_store, published) == {}
 
@@ -112,9 +113,9 @@ def test_stale_job_with_a_cancel_request_is_cancelled_not_requeued(fake_store, p
 def test_finished_or_deleted_jobs_are_dropped_from_the_heartbeat_set(fake_store, published):
     deleted = new_job(fake_store)
     claim(fake_store, deleted)
-    fake_store.redis.delete(f"lr:job:{deleted}")
+    fake_store.redis.delete(keys.job(deleted))
     vanish(fake_store, deleted)
 
     assert reap_stale(fake_store, published) == {"gone": [deleted]}
-    assert fake_store.redis.zscore("lr:running", deleted) is None
+    assert fake_store.redis.zscore(keys.RUNNING, deleted) is None
     assert published == []

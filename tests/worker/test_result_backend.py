@@ -1,5 +1,6 @@
 """How a task's exception becomes the job document's error."""
 
+from longrun import keys
 from workers.result_backend import describe_error
 
 
@@ -46,7 +47,7 @@ def test_the_final_state_carries_progress_the_reporter_still_held_back(app):
     held_back = {"percentage": 99.0, "current_step": 100, "total_steps": 100, "step_name": None, "message": "last"}
 
     celery_app.backend.store_result(job_id, {"done": True}, "SUCCESS",
-                                    request=Context(task="jobs.sleep", longrun_progress=held_back))
+                                    request=Context(task=keys.task_name("sleep"), longrun_progress=held_back))
 
     job = store.get(job_id)
     assert job["status"] == "completed"

@@ -4,6 +4,7 @@
 
 import pytest
 
+from longrun import keys
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -22,7 +23,7 @@ def test_expired_job_is_410_then_404_and_leaves_no_key(redis_factory, start_work
     job_id = client.post("/api/v1/jobs", json={"kind": "sleep", "input": {"seconds": 0}}).get_json()["id"]
     wait_until(lambda: client.get(f"/api/v1/jobs/{job_id}").get_json()["status"] == "completed",
                message="completion")
-    assert 0 < db.ttl(f"lr:job:{job_id}") <= 2
+    assert 0 < db.ttl(keys.job(job_id)) <= 2
 
     wait_until(lambda: client.get(f"/api/v1/jobs/{job_id}").status_code == 410, timeout=10, message="410")
     assert client.get(f"/api/v1/jobs/{job_id}").get_json()["error"]["code"] == "expired"
@@ -31,7 +32,7 @@ def test_expired_job_is_410_then_404_and_leaves_no_key(redis_factory, start_work
     # The janitor (every 5 s, one worker at a time) drops the index entries.
     def nothing_left():
         leftovers = [k for k in db.scan_iter(match=f"*{job_id}*")]
-        leftovers += [k for k in db.scan_iter(match="lr:*")
+        leftovers += [k for k in db.scan_iter(match=f"{keys.PREFIX}*")
                       if db.type(k) == "zset" and any(m.endswith(job_id) for m in db.zrange(k, 0, -1))]
         return not leftovers
     wait_until(nothing_left, timeout=15, interval=0.5, message="no key left for the job")
