@@ -88,10 +88,18 @@ class ChildProcess:
 
     def stop(self, timeout: float | None = None) -> None:
         """SIGTERM (a warm shutdown), then SIGKILL of its process group if it hangs."""
-        if not self.alive():
+        self.terminate()
+        self.wait_or_kill(timeout)
+
+    def terminate(self) -> None:
+        if self.alive():
+            assert self.process is not None
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait_or_kill(self, timeout: float | None = None) -> None:
+        """Wait for it to exit (after ``terminate``); SIGKILL its process group past ``timeout``."""
+        if self.process is None:
             return
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(self.stop_timeout if timeout is None else timeout)
         except subprocess.TimeoutExpired:
@@ -149,7 +157,7 @@ class LiveServer(ChildProcess):
     stop_timeout = 15
 
     def __init__(self, env: dict[str, str], workers: int = 2, worker_class: str = "gthread", threads: int | None = 4,
-                 *, log_dir: Path, app: str = "api.wsgi:app",
+                 *, log_dir: Path, name: str | None = None, app: str = "api.wsgi:app",
                  options: Sequence[str] = ("--graceful-timeout", "5", "--timeout", "120"),
                  ready_path: str = "/openapi.json", ready_timeout: float = 30):
         self.port = free_port()
@@ -160,7 +168,8 @@ class LiveServer(ChildProcess):
                 "-w", str(workers), "-k", worker_class]
         if threads is not None:
             args += ["--threads", str(threads)]
-        super().__init__(f"gunicorn-{self.port}", [*args, *options], env, log_dir / f"gunicorn-{self.port}.log")
+        name = name or f"gunicorn-{self.port}"
+        super().__init__(name, [*args, *options], env, log_dir / f"{name}.log")
 
     def start(self) -> "LiveServer":
         self.spawn()
