@@ -15,12 +15,14 @@ def test_a_numbered_element_becomes_a_selector_for_that_element():
     assert parse_action('{"action": "click", "selector": "#go"}') == {"action": "click", "selector": "#go"}
 
 
-def test_done_carries_the_answer():
-    assert parse_action('{"action": "DONE", "answer": "42"}') == {"action": "done", "answer": "42"}
-
-
-def test_a_pause_is_bounded():
-    assert parse_action('{"action": "wait_for", "ms": 999999}') == {"action": "wait_for", "ms": 10_000}
+@pytest.mark.parametrize("content,step", [
+    pytest.param('{"action": "DONE", "answer": "42"}', {"action": "done", "answer": "42"},
+                 id="done_carries_the_answer"),
+    pytest.param('{"action": "wait_for", "ms": 999999}', {"action": "wait_for", "ms": 10_000},
+                 id="a_pause_is_bounded"),
+])
+def test_an_answer_becomes_its_step(content, step):
+    assert parse_action(content) == step
 
 
 @pytest.mark.parametrize("content,why", [

@@ -22,8 +22,9 @@ time.sleep(120)
 
 def test_a_killed_job_process_takes_its_chromium_with_it(tmp_path):
     marker = f"session-test-{os.getpid()}"
-    process = subprocess.Popen([sys.executable, "-c", HOLD_A_BROWSER, marker], cwd=ROOT, env=subprocess_env(TMPDIR=str(tmp_path)),
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen([sys.executable, "-c", HOLD_A_BROWSER, marker], cwd=ROOT,
+                               env=subprocess_env(TMPDIR=str(tmp_path)), stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)
     try:
         assert process.stdout.readline().strip() == "ready"
         assert len(marked_processes(marker)) >= 2  # the browser and its helpers, found by marker

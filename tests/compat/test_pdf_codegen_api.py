@@ -84,7 +84,8 @@ def test_the_synchronous_route_answers_with_the_code(seed_session, base_url, ope
 
 def test_bad_uploads_are_4xx_in_the_seed_envelope(seed_session, base_url, datasheet_pdf):
     not_pdf = seed_session.post(f"{base_url}/api/v1/generate/async", data={"instruction": "init"},
-                                files={"datasheet": ("d.pdf", datasheet_pdf), "schematic": ("s.pdf", b"MZ\x90\x00" * 50)})
+                                files={"datasheet": ("d.pdf", datasheet_pdf),
+                                       "schematic": ("s.pdf", b"MZ\x90\x00" * 50)})
     assert not_pdf.status_code == 400
     assert not_pdf.json()["success"] is False and "schematic" in not_pdf.json()["error"]
     no_instruction = seed_session.post(f"{base_url}/api/v1/generate/async",

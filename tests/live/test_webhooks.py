@@ -209,8 +209,9 @@ def test_a_claimed_job_primes_the_dispatcher_so_no_extra_read_is_needed(redis_ur
     store = JobStore(client, Settings())
     dispatcher = Dispatcher(store, lambda job_id, delivery_id: None)
     store.on_transition = dispatcher
+    webhook = {"url": "https://example.com/h", "events": ["completed"]}
     job_id, _, _ = store.create(tenant="t", kind="sleep", input={}, timeout_seconds=5,
-                                extra={"webhook": json.dumps({"url": "https://example.com/h", "events": ["completed"]})})
+                                extra={"webhook": json.dumps(webhook)})
     lost_error, lost_meta = worker_lost(3)
 
     store.claim(job_id, "tok", lost_error=lost_error, lost_meta=lost_meta)

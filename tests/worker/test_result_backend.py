@@ -1,5 +1,7 @@
 """How a task's exception becomes the job document's error."""
 
+import pytest
+
 from longrun import keys
 from workers.result_backend import describe_error
 
@@ -10,16 +12,14 @@ def test_timeouts_become_type_timeout():
     assert describe_error(encoded)["type"] == "Timeout"
 
 
-def test_worker_lost_is_named():
-    encoded = {"exc_type": "WorkerLostError", "exc_message": [], "exc_module": "billiard.exceptions"}
-
-    assert describe_error(encoded) == {"type": "WorkerLost", "message": "the worker running the job died"}
-
-
-def test_other_exceptions_keep_type_and_message():
-    encoded = {"exc_type": "ValueError", "exc_message": ["bad value"], "exc_module": "builtins"}
-
-    assert describe_error(encoded) == {"type": "ValueError", "message": "bad value"}
+@pytest.mark.parametrize("encoded,error", [
+    pytest.param({"exc_type": "WorkerLostError", "exc_message": [], "exc_module": "billiard.exceptions"},
+                 {"type": "WorkerLost", "message": "the worker running the job died"}, id="worker_lost_is_named"),
+    pytest.param({"exc_type": "ValueError", "exc_message": ["bad value"], "exc_module": "builtins"},
+                 {"type": "ValueError", "message": "bad value"}, id="other_exceptions_keep_type_and_message"),
+])
+def test_an_exception_becomes_its_error(encoded, error):
+    assert describe_error(encoded) == error
 
 
 
