@@ -1,7 +1,7 @@
 """A model that is unreachable, failing, slow or talking garbage fails the job
 with a clear error after bounded retries, and the worker goes on serving.
 
-The session's LLM settings (tests/plugins/llm.py): 1 retry, 2 s read timeout.
+The session's LLM settings (tests/support/fake_llm.py): 1 retry, 2 s read timeout.
 """
 
 import pytest
