@@ -339,7 +339,8 @@ class Bench:
         else:
             self.record(f"chatty jobs/s ({self.size.chatty_steps} reports vs none)",
                         "longrun" if variant == "chatty" else "baseline", rate)
-        label = {"raw": "raw Celery", "quiet": "Longrun", "chatty": "Longrun chatty", "silent": "Longrun silent"}[variant]
+        label = {"raw": "raw Celery", "quiet": "Longrun", "chatty": "Longrun chatty",
+                 "silent": "Longrun silent"}[variant]
         self.memory.append((f"{label} worker main process", idle[0], after[0], f"after {n:,} jobs"))
         self.memory.append((f"{label} worker pool process (mean of 2)", statistics.mean(idle[1:]),
                             statistics.mean(after[1:]), f"after {n:,} jobs"))
@@ -408,11 +409,13 @@ def machine() -> str:
                 if line.startswith("model name")), platform.processor())
     pkgs = ", ".join(f"{p} {version(p)}" for p in ("celery", "kombu", "redis", "hiredis", "flask", "gunicorn",
                                                    "flask-smorest", "marshmallow"))
-    redis_v = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2].removeprefix("v=")
+    redis_v = subprocess.run(["redis-server", "--version"], capture_output=True,
+                             text=True).stdout.split()[2].removeprefix("v=")
     wrk_v = " ".join(subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split()[:2])
     load = os.getloadavg()
     return (f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}\n"
-            f"- machine: {os.cpu_count()} CPUs ({cpu}), load average at end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}\n"
+            f"- machine: {os.cpu_count()} CPUs ({cpu}), "
+            f"load average at end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}\n"
             f"- Python {platform.python_version()}; {pkgs}; redis-server {redis_v}; {wrk_v}\n")
 
 
