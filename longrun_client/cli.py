@@ -4,10 +4,10 @@
     longrun ls --status running
     longrun result ID -o out/
 
-Server and key come from ``--url``/``LONGRUN_URL`` and ``--api-key``/
-``LONGRUN_API_KEY``. ``--json`` prints machine-readable JSON on stdout;
+Server and key come from ``--url``/``LONGRUN_URL`` and ``--api-key``/``LONGRUN_TOKEN``
+(not the server's LONGRUN_API_KEYS). ``--json`` prints machine-readable JSON on stdout;
 progress and messages go to stderr. The exit code tells the outcome apart
-(see ``ExitCode``, documented in the README).
+(see ``ExitCode``, documented in docs/client.md).
 """
 
 from __future__ import annotations
@@ -348,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--url", default=argparse.SUPPRESS,
                         help=f"server URL (env LONGRUN_URL, default {DEFAULT_URL})")
-    common.add_argument("--api-key", default=argparse.SUPPRESS, help="API key (env LONGRUN_API_KEY)")
+    common.add_argument("--api-key", default=argparse.SUPPRESS, help="API key (env LONGRUN_TOKEN)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                         help="machine-readable JSON on stdout")
 
@@ -356,8 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog=EPILOG)
     parser.add_argument("--url", default=os.environ.get("LONGRUN_URL") or DEFAULT_URL,
                         help=f"server URL (env LONGRUN_URL, default {DEFAULT_URL})")
-    parser.add_argument("--api-key", default=os.environ.get("LONGRUN_API_KEY"),
-                        help="API key (env LONGRUN_API_KEY)")
+    parser.add_argument("--api-key", default=os.environ.get("LONGRUN_TOKEN"),
+                        help="API key (env LONGRUN_TOKEN)")
     parser.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -6,8 +6,8 @@ import socket
 import pytest
 import requests
 
+from backends.egress_proxy import EgressProxy
 from longrun import urls
-from workers.egress_proxy import EgressProxy
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""workers.llm.LLMClient alone, against the fake OpenAI-compatible server."""
+"""backends.llm.LLMClient alone, against the fake OpenAI-compatible server."""
 
 import socket
 import threading
@@ -6,11 +6,11 @@ import time
 
 import pytest
 
+from backends.llm import ChatResult, LLMClient, normalize_base_url
 from longrun.errors import JobCancelled, LLMBadResponse, LLMNotConfigured, LLMRejected, LLMUnavailable
 from longrun.settings import from_env
 from tests.support.ports import free_port
 from tests.support.waiting import wait_until
-from workers.llm import ChatResult, LLMClient, normalize_base_url
 
 HELLO = [{"role": "user", "content": "hello there"}]
 

@@ -5,10 +5,10 @@ import threading
 
 import pytest
 
+from backends.llm import LLMClient
 from longrun.errors import JobCancelled
+from longrun.job import Job
 from tasks.inference import generate, run_inference
-from workers.job_task import Job
-from workers.llm import LLMClient
 from workers.progress import ProgressReporter
 
 

@@ -8,9 +8,9 @@ small (~30 tokens/s on one thread).
 
 import pytest
 
+from backends import local_model
+from backends.llm import LLMClient
 from tests.support.isolated import IsolatedService
-from workers import local_model
-from workers.llm import LLMClient
 
 pytestmark = pytest.mark.integration
 
