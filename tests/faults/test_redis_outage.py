@@ -37,7 +37,8 @@ class Stack:
         from api import create_app
 
         self.redis = RedisServer(SESSION_DIR / f"redis-aof-{uuid.uuid4().hex[:6]}", appendonly=True).start()
-        self.worker = WorkerProcess("aof", subprocess_env(REDIS_URL=self.redis.url), concurrency=1)
+        self.worker = WorkerProcess("aof", subprocess_env(REDIS_URL=self.redis.url), concurrency=1,
+                                    log_dir=SESSION_DIR)
         self.worker.start(self.redis.url)
         self.app = create_app({"TESTING": True, "LONGRUN_SETTINGS": settings_for(self.redis.url)})
         self.client = self.app.test_client()
