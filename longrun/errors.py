@@ -6,9 +6,6 @@ reports its class name as the error's ``type``. ``redis_errors_as_unavailable``
 is the one place a lost Redis becomes ServiceUnavailable (503 + Retry-After).
 """
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import redis
 
 # What a Redis that cannot be reached in time raises (redis-py).
@@ -252,11 +249,30 @@ class DeliveryNotFound(LongrunError):
     code = "not_found"
 
 
-@contextmanager
-def redis_errors_as_unavailable(message: str = "Redis is unreachable",
-                                errors: tuple[type[Exception], ...] = REDIS_UNREACHABLE) -> Iterator[None]:
-    """Inside the block, a Redis that cannot be reached (``errors``) raises ServiceUnavailable(message)."""
-    try:
-        yield
-    except errors as exc:
-        raise ServiceUnavailable(message) from exc
+class _RedisErrorsAsUnavailable:
+    """The context manager behind redis_errors_as_unavailable: a class, not a
+    generator, because the job store enters one per Redis call (about 0.2 µs, not 1.4)."""
+
+    def __init__(self, message: str, errors: tuple[type[Exception], ...]):
+        self.message = message
+        self.errors = errors
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+        if exc_type is not None and issubclass(exc_type, self.errors):
+            raise ServiceUnavailable(self.message) from exc
+        return False
+
+
+_REDIS_UNREACHABLE = _RedisErrorsAsUnavailable("Redis is unreachable", REDIS_UNREACHABLE)
+
+
+def redis_errors_as_unavailable(message: str | None = None,
+                                errors: tuple[type[Exception], ...] | None = None) -> _RedisErrorsAsUnavailable:
+    """``with redis_errors_as_unavailable():`` a Redis that cannot be reached
+    (``errors``) inside the block raises ServiceUnavailable(message), 503 + Retry-After."""
+    if message is None and errors is None:
+        return _REDIS_UNREACHABLE
+    return _RedisErrorsAsUnavailable(message or _REDIS_UNREACHABLE.message, errors or REDIS_UNREACHABLE)
