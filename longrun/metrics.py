@@ -12,8 +12,10 @@ workers do.
 """
 
 import time
+from collections.abc import Iterable, Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+import redis
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from longrun import flow, keys
@@ -50,7 +52,7 @@ def _split(fields: dict[str, str]) -> dict[tuple[str, str], float]:
 class RedisCollector(Collector):
     """Reads every Longrun metric from Redis in one pipelined round trip."""
 
-    def __init__(self, client, kinds):
+    def __init__(self, client: redis.Redis, kinds: Iterable[str]) -> None:
         self.redis = client
         self.kinds = list(kinds)
 
@@ -60,7 +62,7 @@ class RedisCollector(Collector):
         names[keys.WEBHOOK_QUEUE] = keys.WEBHOOK_QUEUE[len(keys.QUEUE_PREFIX):]
         return names
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         now = time.time()
         queues = self.queues()
         pipe = self.redis.pipeline(transaction=False)
@@ -100,42 +102,42 @@ class RedisCollector(Collector):
             ("longrun_job_run_seconds", run, "Run time of finished jobs (started to finished)."),
             ("longrun_job_queue_wait_seconds", wait, "Time from submission to first start."),
         ):
-            family = HistogramMetricFamily(name, doc, labels=["kind"])
+            histogram = HistogramMetricFamily(name, doc, labels=["kind"])
             seen = {field.rpartition("|")[0] for field in fields}
             for kind in sorted(seen):
                 buckets, _, total = histogram_buckets(fields, kind)
-                family.add_metric([kind], buckets, total)
-            yield family
+                histogram.add_metric([kind], buckets, total)
+            yield histogram
 
-        family = GaugeMetricFamily("longrun_queue_depth", "Jobs waiting in each queue: its messages plus "
-                                   "the jobs fair dispatch holds in Redis for it.", labels=["queue"])
+        gauge = GaugeMetricFamily("longrun_queue_depth", "Jobs waiting in each queue: its messages plus "
+                                  "the jobs fair dispatch holds in Redis for it.", labels=["queue"])
         for i, (queue, short) in enumerate(queues.items()):
-            family.add_metric([queue], float(sum(lengths[i * 10:(i + 1) * 10]) + held.get(short, 0)))
-        yield family
+            gauge.add_metric([queue], float(sum(lengths[i * 10:(i + 1) * 10]) + held.get(short, 0)))
+        yield gauge
 
-        family = GaugeMetricFamily("longrun_jobs_held", "Jobs fair dispatch holds in Redis (their turn, or a "
-                                   "cap, has not come), per queue.", labels=["queue"])
+        gauge = GaugeMetricFamily("longrun_jobs_held", "Jobs fair dispatch holds in Redis (their turn, or a "
+                                  "cap, has not come), per queue.", labels=["queue"])
         for kind in self.kinds:
-            family.add_metric([keys.queue(kind)], float(held[kind]))
-        yield family
+            gauge.add_metric([keys.queue(kind)], float(held[kind]))
+        yield gauge
 
-        family = GaugeMetricFamily("longrun_oldest_pending_job_age_seconds",
-                                   "Age of the oldest pending job of each kind's queue (0: none).",
-                                   labels=["queue"])
+        gauge = GaugeMetricFamily("longrun_oldest_pending_job_age_seconds",
+                                  "Age of the oldest pending job of each kind's queue (0: none).",
+                                  labels=["queue"])
         for kind in self.kinds:
             entry = oldest.get(kind)
             age = max(0.0, now - entry[0][1] / 1e6) if entry else 0.0
-            family.add_metric([keys.queue(kind)], age)
-        yield family
+            gauge.add_metric([keys.queue(kind)], age)
+        yield gauge
 
         yield GaugeMetricFamily("longrun_jobs_running", "Jobs running now.", value=float(running))
 
-        family = GaugeMetricFamily("longrun_tenant_jobs", "Each tenant's jobs by state: held (waiting their "
-                                   "turn in Redis), waiting (pending), scheduled, running.", labels=["tenant", "state"])
+        gauge = GaugeMetricFamily("longrun_tenant_jobs", "Each tenant's jobs by state: held (waiting their "
+                                  "turn in Redis), waiting (pending), scheduled, running.", labels=["tenant", "state"])
         for tenant, counts in flow.all_tenant_counts(self.redis, self.kinds).items():
             for state, value in counts.items():
-                family.add_metric([tenant, state], float(value))
-        yield family
+                gauge.add_metric([tenant, state], float(value))
+        yield gauge
         yield GaugeMetricFamily("longrun_workers_online",
                                 f"Celery workers seen in the last {WORKER_ONLINE_SECONDS} s.", value=float(workers))
 

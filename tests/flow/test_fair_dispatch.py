@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from longrun import keys
-from plugins.security import bearer
+from tests.support.tenants import bearer
 
 pytestmark = pytest.mark.integration
 

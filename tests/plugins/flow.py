@@ -4,8 +4,8 @@ what fair dispatch did."""
 
 import pytest
 
-from conftest import wait_until
-from plugins.security import api_keys_setting, bearer
+from tests.support.waiting import wait_until
+from tests.support.tenants import api_keys_setting, bearer
 
 
 class FlowRig:
