@@ -11,8 +11,12 @@ from longrun import jsonfields
 from longrun.errors import InvalidInput, InvalidUpload
 from longrun.schedules import OVERLAP_POLICIES, ScheduleStore, next_tick
 
-blp = Blueprint("schedules", __name__, url_prefix="/api/v1/schedules",
-                description="Cron schedules: a job at every tick, exactly once.")
+blp = Blueprint(
+    "schedules",
+    __name__,
+    url_prefix="/api/v1/schedules",
+    description="Cron schedules: a job at every tick, exactly once.",
+)
 
 
 class JobTemplateSchema(Schema):
@@ -23,18 +27,25 @@ class JobTemplateSchema(Schema):
     metadata = fields.Dict(load_default=dict)
 
 
-CRON_HELP = ("5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first; "
-             "e.g. */5 * * * *")
+CRON_HELP = "5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first; e.g. */5 * * * *"
 
 
 class ScheduleCreateSchema(Schema):
     cron = fields.String(required=True, validate=validate.Length(1, 200), metadata={"description": CRON_HELP})
-    timezone = fields.String(load_default="UTC", validate=validate.Length(1, 64),
-                             metadata={"description": "IANA time zone the cron fields are read in."})
+    timezone = fields.String(
+        load_default="UTC",
+        validate=validate.Length(1, 64),
+        metadata={"description": "IANA time zone the cron fields are read in."},
+    )
     job = fields.Nested(JobTemplateSchema, required=True)
-    overlap = fields.String(load_default="skip", validate=validate.OneOf(OVERLAP_POLICIES), metadata={
-        "description": "When the previous run is still going at a tick: skip the tick, queue one run "
-                       "until it ends, or cancel_previous and start the new one."})
+    overlap = fields.String(
+        load_default="skip",
+        validate=validate.OneOf(OVERLAP_POLICIES),
+        metadata={
+            "description": "When the previous run is still going at a tick: skip the tick, queue one run "
+            "until it ends, or cancel_previous and start the new one."
+        },
+    )
     paused = fields.Boolean(load_default=False)
 
 
@@ -73,16 +84,22 @@ def job_template(job: dict) -> dict:
     """Check the job a schedule makes as a submit would, once, when the schedule is written."""
     svc = services()
     if service.kind_or_error(job["kind"]).file_fields:
-        raise InvalidUpload(f"kind {job['kind']!r} takes files and cannot be scheduled",
-                            details={"job": {"kind": ["a kind that takes files cannot be scheduled"]}})
+        raise InvalidUpload(
+            f"kind {job['kind']!r} takes files and cannot be scheduled",
+            details={"job": {"kind": ["a kind that takes files cannot be scheduled"]}},
+        )
     try:
         job_input = service.validate_input(job["kind"], job.get("input") or {})
         timeout = service.resolve_timeout(svc.settings, job.get("timeout_seconds"))
     except InvalidInput as exc:
-        raise InvalidInput(exc.message.replace("input.", "job.input.", 1),
-                           details={"job": exc.details}) from None
-    return {"kind": job["kind"], "input": job_input, "priority": job.get("priority") or 0,
-            "timeout_seconds": timeout, "metadata": job.get("metadata") or {}}
+        raise InvalidInput(exc.message.replace("input.", "job.input.", 1), details={"job": exc.details}) from None
+    return {
+        "kind": job["kind"],
+        "input": job_input,
+        "priority": job.get("priority") or 0,
+        "timeout_seconds": timeout,
+        "metadata": job.get("metadata") or {},
+    }
 
 
 @blp.route("")
@@ -99,7 +116,7 @@ class Schedules(MethodView):
     @blp.response(200, ScheduleListSchema)
     def get(self):
         """This tenant's schedules, oldest first."""
-        return {"schedules": store().list(current_tenant())}
+        return {"schedules": store().of_tenant(current_tenant())}
 
 
 @blp.route("/<string:schedule_id>")
@@ -121,4 +138,3 @@ class Schedule(MethodView):
     def delete(self, schedule_id):
         """Delete the schedule (jobs it made stay)."""
         store().delete(current_tenant(), schedule_id)
-

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
-from typing import Callable, Iterator
 
 import redis
 
@@ -77,8 +77,15 @@ def backend_id(base_url: str, model: str) -> str:
 class Quota:
     """The shared pause and rate of one backend (base URL + model), for one call."""
 
-    def __init__(self, client: redis.Redis, base_url: str, model: str, per_second: float | None,
-                 max_wait: float, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        client: redis.Redis,
+        base_url: str,
+        model: str,
+        per_second: float | None,
+        max_wait: float,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.redis = client
         self.base_url = base_url
         self.model = model
@@ -102,9 +109,11 @@ class Quota:
             if wait <= 0:
                 return
             if self.waited + wait > self.max_wait:
-                raise LLMUnavailable(f"{self.base_url} ({self.model}): waited {self.waited:.0f}s for its quota; "
-                                     f"{wait:.0f}s more would pass the limit of {self.max_wait:.0f}s",
-                                     details={"waited_seconds": round(self.waited, 1)})
+                raise LLMUnavailable(
+                    f"{self.base_url} ({self.model}): waited {self.waited:.0f}s for its quota; "
+                    f"{wait:.0f}s more would pass the limit of {self.max_wait:.0f}s",
+                    details={"waited_seconds": round(self.waited, 1)},
+                )
             notify = _notify.get()
             if notify is not None:
                 why = "paused after a 429 (rate limited)" if reason == "pause" else "at its request rate"
@@ -132,5 +141,10 @@ def _client(url: str, timeout: float) -> redis.Redis:
 
 def quota(base_url: str, model: str, settings: Settings | None = None) -> Quota:
     s = settings or get_settings()
-    return Quota(_client(s.redis_url, s.redis_timeout_seconds), base_url, model,
-                 s.rate_limits.get(model), s.llm_rate_limit_max_wait_seconds)
+    return Quota(
+        _client(s.redis_url, s.redis_timeout_seconds),
+        base_url,
+        model,
+        s.rate_limits.get(model),
+        s.llm_rate_limit_max_wait_seconds,
+    )

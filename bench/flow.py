@@ -60,20 +60,43 @@ class Rig:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.procs: list[subprocess.Popen] = []
-        self.env = dict(os.environ, PYTHONPATH=str(ROOT), REDIS_URL=self.url,
-                        LONGRUN_ARTIFACTS_DIR=str(workdir / "artifacts"), LONGRUN_MAX_QUEUE_DEPTH="0",
-                        LONGRUN_MAX_FINISHED_JOBS="0", LONGRUN_AUTH="off")
+        self.env = dict(
+            os.environ,
+            PYTHONPATH=str(ROOT),
+            REDIS_URL=self.url,
+            LONGRUN_ARTIFACTS_DIR=str(workdir / "artifacts"),
+            LONGRUN_MAX_QUEUE_DEPTH="0",
+            LONGRUN_MAX_FINISHED_JOBS="0",
+            LONGRUN_AUTH="off",
+        )
         for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
             self.env.pop(name, None)
 
     def start_redis(self) -> None:
         (self.workdir / "redis").mkdir()
-        self.procs.append(subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir / "redis")], stdout=subprocess.DEVNULL, start_new_session=True))
+        self.procs.append(
+            subprocess.Popen(
+                [
+                    "redis-server",
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(self.workdir / "redis"),
+                ],
+                stdout=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        )
         os.environ.update(self.env)
         sys.path.insert(0, str(ROOT))
         import redis
+
         self.redis = redis.Redis.from_url(self.url, decode_responses=True)
 
         def up():
@@ -81,6 +104,7 @@ class Rig:
                 return self.redis.ping()
             except redis.ConnectionError:
                 return False
+
         wait_for(up, 15, "redis-server")
 
     def services(self, fair: str):
@@ -89,22 +113,48 @@ class Rig:
         from longrun.jobstore import JobStore
         from longrun.settings import from_env
         from workers.celery_app import make_celery
+
         settings = from_env(fair_dispatch=fair)
-        return Services(settings, JobStore.from_settings(settings), ArtifactStore(settings.artifacts_dir),
-                        make_celery(settings))
+        return Services(
+            settings, JobStore.from_settings(settings), ArtifactStore(settings.artifacts_dir), make_celery(settings)
+        )
 
     def worker(self, fair: str) -> subprocess.Popen:
         hostname = f"flow-{uuid.uuid4().hex[:6]}@bench"
-        log = open(self.workdir / f"{hostname}.log", "ab")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-n", hostname, "-c", "2",
-             "-P", "prefork", "-l", "warning", "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=dict(self.env, LONGRUN_FAIR_DISPATCH=fair), stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+        with open(self.workdir / f"{hostname}.log", "ab") as log:  # the child keeps its own copy
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "workers.celery_app",
+                    "worker",
+                    "-n",
+                    hostname,
+                    "-c",
+                    "2",
+                    "-P",
+                    "prefork",
+                    "-l",
+                    "warning",
+                    "--without-gossip",
+                    "--without-mingle",
+                ],
+                cwd=ROOT,
+                env=dict(self.env, LONGRUN_FAIR_DISPATCH=fair),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.procs.append(proc)
         from longrun import keys
-        wait_for(lambda: self.redis.hget(keys.FLOW_SLOTS, "sleep") not in (None, "0") or proc.poll() is not None,
-                 90, "the worker's slots")
+
+        wait_for(
+            lambda: self.redis.hget(keys.FLOW_SLOTS, "sleep") not in (None, "0") or proc.poll() is not None,
+            90,
+            "the worker's slots",
+        )
         if proc.poll() is not None:
             raise SystemExit(f"the worker exited; see {self.workdir}")
         time.sleep(1)  # its pool processes are up
@@ -128,6 +178,7 @@ class Rig:
 def end_to_end(rig: Rig, fair: str, jobs: int, tenants: int) -> float:
     from api import service
     from longrun import keys
+
     rig.redis.flushdb()
     svc = rig.services(fair)
     worker = rig.worker(fair)
@@ -151,6 +202,7 @@ def end_to_end(rig: Rig, fair: str, jobs: int, tenants: int) -> float:
 
     def done():  # one read per poll (the service's own finished counter), not one per tenant
         return int(rig.redis.hget(keys.METRICS_FINISHED, "sleep|completed") or 0) >= per_thread * 4
+
     wait_for(done, 600, f"{jobs} jobs", interval=0.02)
     rate = per_thread * 4 / (time.monotonic() - started)
     rig.stop(worker)
@@ -160,6 +212,7 @@ def end_to_end(rig: Rig, fair: str, jobs: int, tenants: int) -> float:
 def fast_path_latency(rig: Rig, fair: str, probes: int = 40) -> float:
     """Median submit -> started (ms) of jobs submitted one at a time onto a free worker."""
     from api import service
+
     rig.redis.flushdb()
     svc = rig.services(fair)
     worker = rig.worker(fair)
@@ -177,6 +230,7 @@ def ring_transition_us(rig: Rig, fair: str, tenants: int, rounds: int = 400) -> 
     """µs of a job's final transition (which, fair, also sends the next job from a ring of ``tenants``)."""
     from api import service
     from longrun import keys
+
     rig.redis.flushdb()
     svc = rig.services(fair)
     rig.redis.hset(keys.FLOW_SLOTS, "sleep", 1)
@@ -184,8 +238,10 @@ def ring_transition_us(rig: Rig, fair: str, tenants: int, rounds: int = 400) -> 
         for _ in range(rounds // tenants + 2):
             service.submit(svc, f"t{n}", kind="sleep", input={"seconds": 0})
     from longrun.states import JobStatus
+
     queue_keys = keys.queue_keys("sleep")
     import json
+
     times = []
     out = list(rig.redis.zrange(keys.flow_out("sleep"), 0, -1)) if fair == "on" else []
     pending = out or [j for n in range(tenants) for j in rig.redis.zrange(keys.tenant_index(f"t{n}", "pending"), 0, -1)]
@@ -204,6 +260,7 @@ def ring_transition_us(rig: Rig, fair: str, tenants: int, rounds: int = 400) -> 
 def row(name: str, on: list[float], off: list[float], target: str = "") -> str:
     def fmt(values):
         return f"{statistics.median(values):.4g} ({min(values):.4g}–{max(values):.4g})"
+
     ratio = statistics.median(on) / statistics.median(off)
     return f"| {name} | {fmt(on)} | {fmt(off)} | {ratio:.2f} | {target} |"
 
@@ -222,14 +279,14 @@ def main(argv=None) -> int:
     try:
         rig.start_redis()
         for r in range(args.rounds):
-            for fair in (("on", "off") if r % 2 == 0 else ("off", "on")):
+            for fair in ("on", "off") if r % 2 == 0 else ("off", "on"):
                 figures = {
                     "end-to-end no-op jobs/s, 1 tenant": end_to_end(rig, fair, args.jobs, 1),
-                    f"end-to-end no-op jobs/s, {args.tenants} tenants": end_to_end(rig, fair, args.jobs,
-                                                                                   args.tenants),
+                    f"end-to-end no-op jobs/s, {args.tenants} tenants": end_to_end(rig, fair, args.jobs, args.tenants),
                     "submit -> started, 1 tenant busy, free slot (ms)": fast_path_latency(rig, fair),
-                    f"final transition + next dispatch, {args.tenants} tenants waiting (µs)":
-                        ring_transition_us(rig, fair, args.tenants),
+                    f"final transition + next dispatch, {args.tenants} tenants waiting (µs)": ring_transition_us(
+                        rig, fair, args.tenants
+                    ),
                 }
                 for name, value in figures.items():
                     results.setdefault(name, {"on": [], "off": []})[fair].append(value)
@@ -237,8 +294,10 @@ def main(argv=None) -> int:
     finally:
         rig.stop_all()
     targets = {"end-to-end no-op jobs/s, 1 tenant": "≥ 0.9"}
-    print(f"\n{args.rounds} rounds, {args.jobs} jobs per throughput figure, worker prefork -c 2, "
-          f"{time.time() - started:.0f}s; load average {os.getloadavg()[0]:.1f}\n")
+    print(
+        f"\n{args.rounds} rounds, {args.jobs} jobs per throughput figure, worker prefork -c 2, "
+        f"{time.time() - started:.0f}s; load average {os.getloadavg()[0]:.1f}\n"
+    )
     print("| figure | fair dispatch on | off (direct publish) | ratio on/off | target |")
     print("|---|---|---|---|---|")
     for name, sides in results.items():

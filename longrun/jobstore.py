@@ -71,9 +71,9 @@ def worker_lost(max_attempts: int) -> tuple[dict[str, str], str]:
     return {"type": "WorkerLost", "message": message}, meta
 
 
-def flow_config(settings: Settings) -> dict | None:
+def flow_config(settings: Settings) -> dict[str, Any] | None:
     """Caps and weights for lua/flow.lua; None when all are defaults."""
-    config = {"tcap": settings.max_running_per_tenant or None, "kcap": settings.kind_caps or None,
+    config: dict[str, Any] = {"tcap": settings.max_running_per_tenant or None, "kcap": settings.kind_caps or None,
               "w": settings.weights or None}
     config = {k: v for k, v in config.items() if v}
     return config or None
@@ -211,7 +211,7 @@ class JobStore:
             return Claim("busy", retry_in=max(1, int(reply[1])))
         return Claim(verdict)
 
-    def promote(self, job_id: str, force: bool = False) -> tuple[str, dict]:
+    def promote(self, job_id: str, force: bool = False) -> tuple[str, dict[str, Any]]:
         """A due scheduled job becomes pending (see lua/promote.lua): (verdict, publish info)."""
         reply = self._run("promote", job_id, force=force or None)
         if reply[0] == "publish":
@@ -220,7 +220,7 @@ class JobStore:
             self._notify(job_id, JobStatus.PENDING, None)
         return reply[0], {}
 
-    def pump(self, kinds, budget: int = 100) -> int:
+    def pump(self, kinds: Iterable[str], budget: int = 100) -> int:
         """Send held jobs of ``kinds`` while their workers have room; returns how many."""
         return int(self._run("pump", "", kinds=list(kinds), budget=budget))
 

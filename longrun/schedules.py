@@ -22,8 +22,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import redis
@@ -31,6 +32,7 @@ from cronsim import CronSim, CronSimError
 
 from longrun import keys
 from longrun.errors import InvalidInput, ScheduleNotFound, redis_errors_as_unavailable
+from longrun.redis_replies import ScoredMembers
 from longrun.states import JobStatus
 
 OVERLAP_POLICIES = ("skip", "queue", "cancel_previous")
@@ -62,8 +64,10 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(f"unknown time zone {name!r} (an IANA name such as Europe/Berlin)",
-                           details={"timezone": [f"unknown time zone {name!r}"]}) from None
+        raise InvalidInput(
+            f"unknown time zone {name!r} (an IANA name such as Europe/Berlin)",
+            details={"timezone": [f"unknown time zone {name!r}"]},
+        ) from None
 
 
 def next_tick(cron: str, tz: str, after: float) -> float:
@@ -72,11 +76,11 @@ def next_tick(cron: str, tz: str, after: float) -> float:
     try:
         return next(CronSim(cron, start)).timestamp()
     except CronSimError as exc:
-        raise InvalidInput(f"invalid cron expression {cron!r}: {exc}",
-                           details={"cron": [f"invalid cron expression: {exc}"]}) from None
+        raise InvalidInput(
+            f"invalid cron expression {cron!r}: {exc}", details={"cron": [f"invalid cron expression: {exc}"]}
+        ) from None
     except StopIteration:
-        raise InvalidInput(f"cron expression {cron!r} never fires",
-                           details={"cron": ["never fires"]}) from None
+        raise InvalidInput(f"cron expression {cron!r} never fires", details={"cron": ["never fires"]}) from None
 
 
 def tick_job_id(schedule_id: str, tick: float) -> str:
@@ -86,10 +90,10 @@ def tick_job_id(schedule_id: str, tick: float) -> str:
 def iso(ts: float | str | None) -> str | None:
     if ts in (None, ""):
         return None
-    return datetime.fromtimestamp(float(ts), tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(float(ts), tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def document(record: dict) -> dict:
+def document(record: dict[str, str]) -> dict[str, Any]:
     paused = record.get("paused") == "1"
     return {
         "id": record["id"],
@@ -114,42 +118,62 @@ class ScheduleStore:
 
     # -- the API's side ------------------------------------------------------
 
-    def create(self, tenant: str, *, cron: str, timezone: str, job: dict, overlap: str,
-               paused: bool = False, now: float | None = None) -> dict:
+    def create(
+        self,
+        tenant: str,
+        *,
+        cron: str,
+        timezone: str,
+        job: dict[str, Any],
+        overlap: str,
+        paused: bool = False,
+        now: float | None = None,
+    ) -> dict[str, Any]:
         now = time.time() if now is None else now
         upcoming = next_tick(cron, timezone, now)
         schedule_id = uuid.uuid4().hex
-        record = {"id": schedule_id, "tenant": tenant, "cron": cron, "timezone": timezone,
-                  "job": json.dumps(job), "overlap": overlap, "paused": "1" if paused else "0",
-                  "created_at": f"{now:.6f}", "next_run_at": f"{upcoming:.6f}", "runs": "0"}
+        record = {
+            "id": schedule_id,
+            "tenant": tenant,
+            "cron": cron,
+            "timezone": timezone,
+            "job": json.dumps(job),
+            "overlap": overlap,
+            "paused": "1" if paused else "0",
+            "created_at": f"{now:.6f}",
+            "next_run_at": f"{upcoming:.6f}",
+            "runs": "0",
+        }
         with redis_errors_as_unavailable():
             pipe = self.redis.pipeline(transaction=True)
-            pipe.hset(keys.schedule(schedule_id), mapping=record)
+            pipe.hset(keys.schedule(schedule_id), mapping=cast(Mapping[Any, Any], record))
             pipe.zadd(keys.tenant_schedules(tenant), {schedule_id: now})
             if not paused:
                 pipe.zadd(keys.SCHEDULES_DUE, {schedule_id: upcoming})
             pipe.execute()
         return document(record)
 
-    def load(self, tenant: str | None, schedule_id: str) -> dict:
+    def load(self, tenant: str | None, schedule_id: str) -> dict[str, str]:
         with redis_errors_as_unavailable():
-            record = self.redis.hgetall(keys.schedule(schedule_id))
+            record = cast(dict[str, str], self.redis.hgetall(keys.schedule(schedule_id)))
         if not record or (tenant is not None and record.get("tenant") != tenant):
             raise ScheduleNotFound(f"no schedule with id {schedule_id}")
         return record
 
-    def get(self, tenant: str, schedule_id: str) -> dict:
+    def get(self, tenant: str, schedule_id: str) -> dict[str, Any]:
         return document(self.load(tenant, schedule_id))
 
-    def list(self, tenant: str) -> list[dict]:
+    def of_tenant(self, tenant: str) -> list[dict[str, Any]]:
         with redis_errors_as_unavailable():
-            ids = self.redis.zrange(keys.tenant_schedules(tenant), 0, -1)
+            ids = cast(list[str], self.redis.zrange(keys.tenant_schedules(tenant), 0, -1))
             pipe = self.redis.pipeline(transaction=False)
             for schedule_id in ids:
                 pipe.hgetall(keys.schedule(schedule_id))
             return [document(r) for r in pipe.execute() if r]
 
-    def update(self, tenant: str, schedule_id: str, changes: dict, now: float | None = None) -> dict:
+    def update(
+        self, tenant: str, schedule_id: str, changes: dict[str, Any], now: float | None = None
+    ) -> dict[str, Any]:
         """Change cron, timezone, job, overlap and/or paused; the next tick follows from now."""
         now = time.time() if now is None else now
         record = self.load(tenant, schedule_id)
@@ -166,7 +190,7 @@ class ScheduleStore:
         fields["next_run_at"] = f"{upcoming:.6f}"
         with redis_errors_as_unavailable():
             pipe = self.redis.pipeline(transaction=True)
-            pipe.hset(keys.schedule(schedule_id), mapping=fields)
+            pipe.hset(keys.schedule(schedule_id), mapping=cast(Mapping[Any, Any], fields))
             if merged["paused"] == "1":
                 pipe.zrem(keys.SCHEDULES_DUE, schedule_id)
             else:
@@ -187,30 +211,45 @@ class ScheduleStore:
     # -- the mover's side ----------------------------------------------------
 
     def due(self, now: float, batch: int = 100) -> list[tuple[str, float]]:
-        return [(sid, float(score)) for sid, score in
-                self.redis.zrangebyscore(keys.SCHEDULES_DUE, "-inf", now, start=0, num=batch, withscores=True)]
+        due = self.redis.zrangebyscore(keys.SCHEDULES_DUE, "-inf", now, start=0, num=batch, withscores=True)
+        return [(sid, float(score)) for sid, score in cast(ScoredMembers, due)]
 
-    def advance(self, schedule_id: str, tick: float, upcoming: float, job_id: str | None,
-                queued: bool = False, now: float | None = None) -> bool:
+    def advance(
+        self,
+        schedule_id: str,
+        tick: float,
+        upcoming: float,
+        job_id: str | None,
+        queued: bool = False,
+        now: float | None = None,
+    ) -> bool:
         now = time.time() if now is None else now
-        return bool(self._advance(
-            keys=[keys.SCHEDULES_DUE, keys.schedule(schedule_id), keys.SCHEDULES_QUEUED],
-            args=[schedule_id, repr(tick), repr(upcoming), job_id or "", "1" if queued else "0", f"{now:.6f}"]))
+        return bool(
+            self._advance(
+                keys=[keys.SCHEDULES_DUE, keys.schedule(schedule_id), keys.SCHEDULES_QUEUED],
+                args=[schedule_id, repr(tick), repr(upcoming), job_id or "", "1" if queued else "0", f"{now:.6f}"],
+            )
+        )
 
 
 # make_job(record, tick, job_id, held) -> the id of the job made (or found) for that tick.
-JobMaker = Callable[[dict, float, str, bool], str]
+JobMaker = Callable[[dict[str, str], float, str, bool], str]
 # status_of(job_id) -> the job's status, None when it is gone; cancel(job_id) asks it to stop.
 StatusOf = Callable[[str], "str | None"]
 
 
-def fire_due(schedules: ScheduleStore, make_job: JobMaker, status_of: StatusOf, cancel: Callable[[str], Any],
-             now: float | None = None) -> list[tuple[str, str]]:
+def fire_due(
+    schedules: ScheduleStore,
+    make_job: JobMaker,
+    status_of: StatusOf,
+    cancel: Callable[[str], Any],
+    now: float | None = None,
+) -> list[tuple[str, str]]:
     """Fire every due tick once; returns (schedule id, outcome) pairs (run, queued, skipped)."""
     now = time.time() if now is None else now
     fired = []
     for schedule_id, tick in schedules.due(now):
-        record = schedules.redis.hgetall(keys.schedule(schedule_id))
+        record = cast(dict[str, str], schedules.redis.hgetall(keys.schedule(schedule_id)))
         if not record or record.get("paused") == "1":
             schedules.redis.zrem(keys.SCHEDULES_DUE, schedule_id)
             continue
@@ -227,7 +266,7 @@ def fire_due(schedules: ScheduleStore, make_job: JobMaker, status_of: StatusOf, 
             else:
                 job_id, queued, outcome = make_job(record, tick, tick_job_id(schedule_id, tick), True), True, "queued"
         else:
-            if busy and policy == "cancel_previous":
+            if busy and previous and policy == "cancel_previous":
                 cancel(previous)
             job_id = make_job(record, tick, tick_job_id(schedule_id, tick), False)
         upcoming = next_tick(record["cron"], record["timezone"], max(tick, now))
@@ -239,8 +278,8 @@ def fire_due(schedules: ScheduleStore, make_job: JobMaker, status_of: StatusOf, 
 def release_queued(schedules: ScheduleStore, status_of: StatusOf, promote: Callable[[str], Any]) -> list[str]:
     """Start the queued run of every schedule whose previous job has ended; returns their job ids."""
     started = []
-    for schedule_id in schedules.redis.smembers(keys.SCHEDULES_QUEUED):
-        record = schedules.redis.hgetall(keys.schedule(schedule_id))
+    for schedule_id in cast(set[str], schedules.redis.smembers(keys.SCHEDULES_QUEUED)):
+        record = cast(dict[str, str], schedules.redis.hgetall(keys.schedule(schedule_id)))
         queued = record.get("queued_job_id") if record else None
         previous = record.get("last_job_id") if record else None
         status = status_of(previous) if previous else None

@@ -20,7 +20,8 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 import redis
 from celery import bootsteps
@@ -75,15 +76,16 @@ def recompute_slots(client: redis.Redis, now: float | None = None) -> dict[str, 
         for kind in entry["kinds"]:
             totals[kind] = totals.get(kind, 0) + int(entry["slots"])
     pipe = client.pipeline(transaction=False)
-    pipe.hset(keys.FLOW_SLOTS, mapping=totals)
+    pipe.hset(keys.FLOW_SLOTS, mapping=cast(Mapping[Any, Any], totals))
     if gone:
         pipe.hdel(keys.FLOW_WORKER_SLOTS, *gone)
     pipe.execute()
     return totals
 
 
-def captured_message(app, store: JobStore, job_id: str, kind: str, priority: int,
-                     timeout: int) -> tuple[str, str] | None:
+def captured_message(
+    app, store: JobStore, job_id: str, kind: str, priority: int, timeout: int
+) -> tuple[str, str] | None:
     """The job's broker message for the create script (as api.service.prepare_message builds it)."""
     settings = store.settings
     if settings.broker_url != settings.redis_url:
@@ -122,7 +124,7 @@ class Mover:
         return {"promoted": promoted, "fired": fired, "released": released}
 
     def promote_due(self, now: float) -> list[str]:
-        due = self.store.redis.zrangebyscore(keys.FLOW_DUE, "-inf", now, start=0, num=200)
+        due = cast(list[str], self.store.redis.zrangebyscore(keys.FLOW_DUE, "-inf", now, start=0, num=200))
         for job_id in due:
             self.promote(job_id)
         return due
@@ -137,7 +139,7 @@ class Mover:
         return self.promote(job_id, force=True)
 
     def status_of(self, job_id: str) -> str | None:
-        return self.store.redis.hget(keys.job(job_id), "status")
+        return cast("str | None", self.store.redis.hget(keys.job(job_id), "status"))
 
     def make_job(self, record: dict, tick: float, job_id: str, held: bool) -> str:
         """The job of one schedule tick (idempotent: the same tick makes the same job)."""
@@ -145,11 +147,20 @@ class Mover:
         kind, priority, timeout = template["kind"], int(template.get("priority") or 0), int(template["timeout_seconds"])
         message = captured_message(self.app, self.store, job_id, kind, priority, timeout)
         made, outcome, _ = self.store.create(
-            tenant=record["tenant"], kind=kind, input=template.get("input") or {}, priority=priority,
-            timeout_seconds=timeout, metadata=template.get("metadata") or {}, job_id=job_id,
-            idempotency_key=f"schedule:{record['id']}:{int(tick)}", request_hash="schedule",
-            extra={"schedule_id": record["id"]}, message=message,
-            flow=self.store.settings.fair_dispatch == "on", scheduled=held)
+            tenant=record["tenant"],
+            kind=kind,
+            input=template.get("input") or {},
+            priority=priority,
+            timeout_seconds=timeout,
+            metadata=template.get("metadata") or {},
+            job_id=job_id,
+            idempotency_key=f"schedule:{record['id']}:{int(tick)}",
+            request_hash="schedule",
+            extra={"schedule_id": record["id"]},
+            message=message,
+            flow=self.store.settings.fair_dispatch == "on",
+            scheduled=held,
+        )
         if outcome == "created" and message is None and not held:
             publish_job(self.app, self.store.settings, made, kind, priority, timeout)
         log.info("schedule %s: tick %s made job %s (%s)", record["id"], int(tick), made, outcome)
@@ -215,4 +226,3 @@ class Dispatcher(bootsteps.StartStopStep):
                 log.warning("dispatcher tick skipped: %s", exc)
             except Exception:
                 log.exception("dispatcher tick failed")
-

@@ -3,6 +3,7 @@ that backend, and a per-model rate holds for all callers together."""
 
 import threading
 import time
+from itertools import pairwise
 
 import pytest
 
@@ -22,7 +23,7 @@ def test_a_429_is_not_an_attempt_and_without_retry_after_pauses_for_the_backoff(
 
     assert result.content == "echo: hi"
     assert len(openai_server.requests) == 3
-    gaps = [b - a for a, b in zip(openai_server.arrivals, openai_server.arrivals[1:])]
+    gaps = [b - a for a, b in pairwise(openai_server.arrivals)]
     assert gaps[0] >= 0.09 and gaps[1] >= 0.19  # backoff 0.1 s, then 0.2 s
 
 
@@ -30,7 +31,9 @@ def test_a_retry_after_pause_holds_back_every_client_of_that_backend(openai_serv
     openai_server.reply(status=429, headers={"Retry-After": "2"})
     first, other = client_for(openai_server), client_for(openai_server)
     results = {}
-    thread = threading.Thread(target=lambda: results.setdefault("first", first.chat([{"role": "user", "content": "a"}])))
+    thread = threading.Thread(
+        target=lambda: results.setdefault("first", first.chat([{"role": "user", "content": "a"}]))
+    )
     thread.start()
     openai_server.wait_for_requests(1)
     paused_at = openai_server.arrivals[0]
@@ -69,6 +72,7 @@ def test_a_model_rate_is_shared_by_all_callers(redis_client):
 @pytest.mark.parametrize("text", ["gpt=fast", "gpt=5/d", "=3/s", "gpt=0/m"])
 def test_bad_rate_settings_are_refused_naming_the_variable(text):
     from longrun.settings import SettingsError
+
     with pytest.raises(SettingsError, match="LONGRUN_LLM_RATE_LIMITS"):
         from_env(llm_rate_limits=text)
 

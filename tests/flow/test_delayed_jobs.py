@@ -2,7 +2,7 @@
 Celery ETA) until its time; then it starts within about a second."""
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -40,7 +40,7 @@ def test_a_delayed_job_waits_survives_a_worker_restart_and_starts_on_time(flow_r
 def test_run_at_in_rfc3339_and_a_past_time_runs_at_once(flow_rig):
     rig = flow_rig()
     rig.worker("delay-c")
-    soon = (datetime.now(timezone.utc) + timedelta(seconds=2)).astimezone(timezone(timedelta(hours=2)))
+    soon = (datetime.now(UTC) + timedelta(seconds=2)).astimezone(timezone(timedelta(hours=2)))
     later = rig.submit(input={"seconds": 0}, run_at=soon.isoformat())
     past = rig.submit(input={"seconds": 0}, run_at="2020-01-01T00:00:00Z")
 
@@ -70,13 +70,16 @@ def test_a_scheduled_job_can_be_cancelled_or_deleted_and_never_starts(flow_rig):
     assert rig.redis.zcard(keys.FLOW_DUE) == 0
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"run_at": "2030-01-01T00:00:00"}, "run_at"),          # no offset: not RFC 3339
-    ({"run_at": "tomorrow"}, "run_at"),
-    ({"delay_seconds": -1}, "delay_seconds"),
-    ({"delay_seconds": 5, "run_at": "2030-01-01T00:00:00Z"}, "delay_seconds"),
-    ({"run_at": "2999-01-01T00:00:00Z"}, "run_at"),         # past LONGRUN_MAX_DELAY_SECONDS
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"run_at": "2030-01-01T00:00:00"}, "run_at"),  # no offset: not RFC 3339
+        ({"run_at": "tomorrow"}, "run_at"),
+        ({"delay_seconds": -1}, "delay_seconds"),
+        ({"delay_seconds": 5, "run_at": "2030-01-01T00:00:00Z"}, "delay_seconds"),
+        ({"run_at": "2999-01-01T00:00:00Z"}, "run_at"),  # past LONGRUN_MAX_DELAY_SECONDS
+    ],
+)
 def test_bad_start_times_are_a_400_naming_the_field(client, body, field):
     response = client.post("/api/v1/jobs", json={"kind": "sleep", "input": {}, **body})
 
@@ -86,6 +89,7 @@ def test_bad_start_times_are_a_400_naming_the_field(client, body, field):
 
 def test_compat_routes_show_a_scheduled_job_as_not_started(flow_rig):
     from api.compat import common, orchestrator, pdf_codegen
+
     assert common.CANCELLED_AS_FAILED["scheduled"] == "pending"
     assert orchestrator.STATUS["scheduled"] == "created"
     assert pdf_codegen.STATUS["scheduled"] == "pending"

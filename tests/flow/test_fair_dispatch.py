@@ -5,6 +5,7 @@ is dispatched twice however many API processes and workers there are."""
 import json
 import threading
 from collections import Counter
+from itertools import pairwise
 
 import pytest
 import requests
@@ -28,8 +29,9 @@ def test_a_second_tenant_is_not_stuck_behind_the_first_ones_backlog(flow_rig, wa
     alices = {rig.submit("alice", input={"seconds": 1})["id"]: "alice" for _ in range(200)}
     bobs = {rig.submit("bob", input={"seconds": 0.2})["id"]: "bob" for _ in range(5)}
 
-    wait_for(lambda: all(rig.job(j, "bob")["status"] == "completed" for j in bobs), timeout=60,
-             message="bob's five jobs")
+    wait_for(
+        lambda: all(rig.job(j, "bob")["status"] == "completed" for j in bobs), timeout=60, message="bob's five jobs"
+    )
     order = started_order(rig, {**alices, **bobs})
 
     alice_starts = [i for i, (tenant, _) in enumerate(order) if tenant == "alice"]
@@ -100,6 +102,7 @@ def test_a_tenant_cap_holds_jobs_in_redis_not_in_the_worker(flow_rig, wait_for):
     rig.wait_status(bob, "running", tenant="bob")
     # Look everywhere a deferred message could hide: the worker's memory, the queues.
     from workers.celery_app import make_celery
+
     celery = make_celery(rig.svc.settings)
     inspect = celery.control.inspect(destination=[worker.hostname], timeout=5)
     scheduled = inspect.scheduled() or {}
@@ -114,7 +117,7 @@ def test_a_tenant_cap_holds_jobs_in_redis_not_in_the_worker(flow_rig, wait_for):
     assert [rig.job(j)["status"] for j in alices[1:]] == ["pending", "pending"]
 
     docs = [rig.wait_status(j, "completed", timeout=60) for j in alices]
-    for earlier, later in zip(docs, docs[1:]):
+    for earlier, later in pairwise(docs):
         assert later["started_at"] >= earlier["finished_at"]  # one at a time
     assert [d["attempts"] for d in docs] == [1, 1, 1]  # waiting is no attempt, and nothing failed
     assert "MaxRetriesExceededError" not in worker.log()
@@ -135,13 +138,16 @@ def test_a_kind_cap_limits_the_messages_out(flow_rig, wait_for):
 
     wait_for(done, timeout=60, interval=0.02, message="all jobs")
     assert peak == 1
-    runs = sorted((rig.job(j, t)["started_at"], rig.job(j, t)["finished_at"])
-                  for j, t in zip(jobs, ["alice"] * 3 + ["bob"]))
-    assert all(b[0] >= a[1] for a, b in zip(runs, runs[1:]))
+    runs = sorted(
+        (rig.job(j, t)["started_at"], rig.job(j, t)["finished_at"])
+        for j, t in zip(jobs, ["alice"] * 3 + ["bob"], strict=True)
+    )
+    assert all(b[0] >= a[1] for a, b in pairwise(runs))
 
 
-def test_two_api_processes_and_two_workers_dispatch_each_job_once(redis_factory, start_api, start_worker,
-                                                                    tenant_keys_env, wait_for):
+def test_two_api_processes_and_two_workers_dispatch_each_job_once(
+    redis_factory, start_api, start_worker, tenant_keys_env, wait_for
+):
     redis = redis_factory()
     env = {"REDIS_URL": redis.url, **tenant_keys_env}
     apis = [start_api(env=env, workers=2) for _ in range(2)]
@@ -153,8 +159,12 @@ def test_two_api_processes_and_two_workers_dispatch_each_job_once(redis_factory,
         session = requests.Session()
         for i in range(25):
             tenant = ("alice", "bob")[(n + i) % 2]
-            response = session.post(apis[(n + i) % 2].url + "/api/v1/jobs", headers=bearer(tenant),
-                                    json={"kind": "sleep", "input": {"seconds": 0.05}}, timeout=30)
+            response = session.post(
+                apis[(n + i) % 2].url + "/api/v1/jobs",
+                headers=bearer(tenant),
+                json={"kind": "sleep", "input": {"seconds": 0.05}},
+                timeout=30,
+            )
             assert response.status_code == 202, response.text
             with lock:
                 ids.append((response.json()["id"], tenant))
@@ -165,9 +175,11 @@ def test_two_api_processes_and_two_workers_dispatch_each_job_once(redis_factory,
     for thread in threads:
         thread.join()
     import redis as redis_py
+
     r = redis_py.Redis.from_url(redis.url, decode_responses=True)
-    wait_for(lambda: all(r.hget(keys.job(j), "status") == "completed" for j, _ in ids), timeout=120,
-             message="all 100 jobs")
+    wait_for(
+        lambda: all(r.hget(keys.job(j), "status") == "completed" for j, _ in ids), timeout=120, message="all 100 jobs"
+    )
 
     assert len({j for j, _ in ids}) == 100
     logs = "".join(w.log() for w in workers)

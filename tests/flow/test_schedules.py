@@ -3,6 +3,7 @@ workers, pause/resume, overlap policies, and restarts (a test clock)."""
 
 import time
 from datetime import datetime
+from itertools import pairwise
 
 import pytest
 
@@ -31,14 +32,21 @@ def schedule_jobs(rig, schedule_id, tenant="alice"):
 
 # -- the API ------------------------------------------------------------------
 
+
 def test_create_list_get_patch_and_delete(flow_rig):
     rig = flow_rig()
-    made = create(rig, cron="0 9 * * 1-5", timezone="Europe/Berlin", overlap="queue",
-                  job={"kind": "sleep", "input": {"seconds": 1}, "priority": 3, "metadata": {"team": "ops"}})
+    made = create(
+        rig,
+        cron="0 9 * * 1-5",
+        timezone="Europe/Berlin",
+        overlap="queue",
+        job={"kind": "sleep", "input": {"seconds": 1}, "priority": 3, "metadata": {"team": "ops"}},
+    )
 
     assert made["next_run_at"] and made["paused"] is False and made["overlap"] == "queue"
     local = datetime.fromisoformat(made["next_run_at"].replace("Z", "+00:00")).astimezone(
-        __import__("zoneinfo").ZoneInfo("Europe/Berlin"))
+        __import__("zoneinfo").ZoneInfo("Europe/Berlin")
+    )
     assert (local.hour, local.minute) == (9, 0) and local.weekday() < 5
     assert made["job"]["input"] == {"seconds": 1, "steps": 1, "fail": False, "log_lines": 0}  # validated, normalized
     assert rig.call("GET", f"/api/v1/schedules/{made['id']}").get_json() == made
@@ -49,8 +57,9 @@ def test_create_list_get_patch_and_delete(flow_rig):
     paused = rig.call("PATCH", f"/api/v1/schedules/{made['id']}", json={"paused": True}).get_json()
     assert paused["paused"] is True and paused["next_run_at"] is None
     assert rig.redis.zscore(keys.SCHEDULES_DUE, made["id"]) is None
-    changed = rig.call("PATCH", f"/api/v1/schedules/{made['id']}",
-                       json={"paused": False, "cron": "30 * * * *"}).get_json()
+    changed = rig.call(
+        "PATCH", f"/api/v1/schedules/{made['id']}", json={"paused": False, "cron": "30 * * * *"}
+    ).get_json()
     assert changed["paused"] is False and epoch(changed["next_run_at"]) % 3600 == 1800
     assert rig.redis.zscore(keys.SCHEDULES_DUE, made["id"]) == epoch(changed["next_run_at"])
 
@@ -59,15 +68,18 @@ def test_create_list_get_patch_and_delete(flow_rig):
     assert rig.redis.zscore(keys.SCHEDULES_DUE, made["id"]) is None
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"cron": "61 * * * *"}, "cron"),
-    ({"cron": "every day"}, "cron"),
-    ({"timezone": "Mars/Olympus_Mons"}, "timezone"),
-    ({"overlap": "sometimes"}, "overlap"),
-    ({"job": {"kind": "nope"}}, "kind"),
-    ({"job": {"kind": "sleep", "input": {"seconds": "long"}}}, "job"),
-    ({"job": {"kind": "codegen"}}, "job"),  # takes files
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"cron": "61 * * * *"}, "cron"),
+        ({"cron": "every day"}, "cron"),
+        ({"timezone": "Mars/Olympus_Mons"}, "timezone"),
+        ({"overlap": "sometimes"}, "overlap"),
+        ({"job": {"kind": "nope"}}, "kind"),
+        ({"job": {"kind": "sleep", "input": {"seconds": "long"}}}, "job"),
+        ({"job": {"kind": "codegen"}}, "job"),  # takes files
+    ],
+)
 def test_bad_schedules_are_a_400_naming_the_field(flow_rig, body, field):
     rig = flow_rig()
     response = rig.call("POST", "/api/v1/schedules", json={"cron": "* * * * *", "job": {"kind": "sleep"}, **body})
@@ -95,6 +107,7 @@ def test_the_schedules_routes_are_in_the_openapi_contract(client):
 
 # -- firing, with real workers ----------------------------------------------------
 
+
 @pytest.mark.integration
 def test_exactly_one_job_per_tick_with_three_workers(flow_rig, wait_for):
     rig = flow_rig()
@@ -112,7 +125,7 @@ def test_exactly_one_job_per_tick_with_three_workers(flow_rig, wait_for):
     first = next_tick(EVERY_2S, "UTC", epoch(made["created_at"]) - 0.001)
     expected = {tick_job_id(made["id"], first + 2 * n) for n in range(len(jobs))}
     assert {j["id"] for j in jobs} == expected
-    assert all(float(b) - float(a) > 1.5 for a, b in zip(ticks, ticks[1:]))
+    assert all(float(b) - float(a) > 1.5 for a, b in pairwise(ticks))
     for job in jobs:
         assert rig.wait_status(job["id"], "completed")["schedule_id"] == made["id"]
     # Paused: no more ticks.
@@ -149,10 +162,10 @@ def test_overlap_skip_and_queue_never_run_two_at_once(flow_rig, wait_for):
         for job_doc in schedule_jobs(rig, made["id"]):
             rig.wait_status(job_doc["id"], "completed", timeout=30)
         runs = sorted(runs_of(rig, made["id"]), key=lambda r: r[1])
-        assert all(b[1] >= a[2] for a, b in zip(runs, runs[1:])), runs  # never two at once
+        assert all(b[1] >= a[2] for a, b in pairwise(runs)), runs  # never two at once
     # queue: the waiting run starts right after the previous one ends.
     runs = sorted(runs_of(rig, queue["id"]), key=lambda r: r[1])
-    gaps = [epoch(b[1]) - epoch(a[2]) for a, b in zip(runs, runs[1:])]
+    gaps = [epoch(b[1]) - epoch(a[2]) for a, b in pairwise(runs)]
     assert gaps and min(gaps) < 1.0, gaps
 
 
@@ -173,6 +186,7 @@ def test_overlap_cancel_previous_stops_the_running_one(flow_rig):
 
 # -- restarts and outages: a test clock ------------------------------------------
 
+
 class Made:
     def __init__(self):
         self.jobs: list[tuple[str, float]] = []
@@ -186,8 +200,9 @@ def test_a_restart_shorter_than_a_tick_misses_nothing_and_a_long_outage_runs_onc
     rig = flow_rig()
     schedules = ScheduleStore(rig.redis)
     t0 = 1_800_000_000.0  # a minute boundary
-    made = schedules.create("alice", cron="* * * * *", timezone="UTC", overlap="skip",
-                            job={"kind": "sleep"}, now=t0 - 30)
+    made = schedules.create(
+        "alice", cron="* * * * *", timezone="UTC", overlap="skip", job={"kind": "sleep"}, now=t0 - 30
+    )
     maker = Made()
 
     def fire(now):
@@ -207,16 +222,23 @@ def test_a_restart_shorter_than_a_tick_misses_nothing_and_a_long_outage_runs_onc
 def test_two_movers_racing_on_one_tick_make_one_job(flow_rig):
     """The tick's job id and idempotency key come from (schedule, tick): a second
     mover that fires the same tick finds the same job, and only one advances it."""
-    from workers.dispatcher import Mover
     from workers.celery_app import make_celery
+    from workers.dispatcher import Mover
+
     rig = flow_rig()
     store = rig.svc.store
     celery = make_celery(rig.svc.settings)
     movers = [Mover(celery, store), Mover(celery, store)]
     schedules = ScheduleStore(rig.redis)
     now = time.time()
-    made = schedules.create("alice", cron="* * * * *", timezone="UTC", overlap="queue",
-                            job={"kind": "sleep", "input": {"seconds": 0}, "timeout_seconds": 60}, now=now - 120)
+    made = schedules.create(
+        "alice",
+        cron="* * * * *",
+        timezone="UTC",
+        overlap="queue",
+        job={"kind": "sleep", "input": {"seconds": 0}, "timeout_seconds": 60},
+        now=now - 120,
+    )
     tick = rig.redis.zscore(keys.SCHEDULES_DUE, made["id"])
     record = rig.redis.hgetall(keys.schedule(made["id"]))
 

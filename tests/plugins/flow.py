@@ -4,8 +4,8 @@ what fair dispatch did."""
 
 import pytest
 
-from tests.support.waiting import wait_until
 from tests.support.tenants import api_keys_setting, bearer
+from tests.support.waiting import wait_until
 
 
 class FlowRig:
@@ -26,8 +26,9 @@ class FlowRig:
         return self._start_worker(name, concurrency=concurrency, redis=self.redis_url, **env)
 
     def submit(self, tenant="alice", kind="sleep", input=None, status=202, **body):
-        response = self.client.post("/api/v1/jobs", json={"kind": kind, "input": input or {}, **body},
-                                    headers=bearer(tenant))
+        response = self.client.post(
+            "/api/v1/jobs", json={"kind": kind, "input": input or {}, **body}, headers=bearer(tenant)
+        )
         assert response.status_code == status, response.get_json()
         return response.get_json()
 
@@ -38,15 +39,20 @@ class FlowRig:
         return self.client.open(path, method=method, headers=bearer(tenant), **kwargs)
 
     def wait_status(self, job_id, *statuses, tenant="alice", timeout=30.0):
-        return wait_until(lambda: (doc := self.job(job_id, tenant))["status"] in statuses and doc,
-                          timeout=timeout, message=f"job {job_id} to be {statuses}")
+        return wait_until(
+            lambda: (doc := self.job(job_id, tenant))["status"] in statuses and doc,
+            timeout=timeout,
+            message=f"job {job_id} to be {statuses}",
+        )
 
 
 @pytest.fixture
 def flow_rig(redis_factory, make_app, start_worker):
     """Factory: flow_rig(**settings) -> a FlowRig on a fresh Redis."""
+
     def make(**settings):
         return FlowRig(redis_factory().url, make_app, start_worker, **settings)
+
     return make
 
 
