@@ -121,7 +121,7 @@ def test_max_tasks_count_keeps_the_newest_finished_jobs_per_tenant(tmp_path):
     done = janitor.run_once(store, artifacts)
 
     assert done["trimmed"] == ids[:2]  # the two oldest finished; the pending one is never counted
-    assert store.counts("t1") == {"pending": 1, "running": 0, "completed": 1, "failed": 0, "cancelled": 1}
+    assert store.counts("t1") == {"scheduled": 0, "pending": 1, "running": 0, "completed": 1, "failed": 0, "cancelled": 1}
     assert store.counts("t2")["completed"] == 1  # another tenant keeps its own
     assert artifacts.names(ids[0]) == []
     with pytest.raises(Exception):
