@@ -30,6 +30,7 @@ from longrun import keys
 from longrun.errors import CannotCapture
 from longrun.jobstore import JobStore
 from longrun.schedules import ScheduleStore, fire_due, release_queued
+from longrun.states import JobStatus
 from tasks.registry import KINDS
 from workers import broker
 from workers.publish import publish_job
@@ -39,6 +40,9 @@ log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 3.0
 SLOTS_EVERY_SECONDS = 1.0
+# How often, and past what age, the mover looks for slots held by jobs that are gone or final.
+TIDY_EVERY_SECONDS = 30.0
+TIDY_AFTER_SECONDS = 60.0
 # A worker's slots count while its presence (workers/bootsteps.py, every 5 s) is this recent.
 LIVE_SECONDS = 15.0
 
@@ -122,6 +126,39 @@ class Mover:
         fired = fire_due(self.schedules, self.make_job, self.status_of, self.store.request_cancel, now)
         released = release_queued(self.schedules, self.status_of, self.release)
         return {"promoted": promoted, "fired": fired, "released": released}
+
+    def tidy(self, now: float | None = None) -> list[str]:
+        """Free slots still counted for jobs that no longer exist or are final.
+
+        Every way a job ends or goes frees its slot in the same step; this is
+        the safety net (a record removed by hand, a Redis restored from an
+        older snapshot), so that a lost slot cannot hold a kind or tenant back.
+        """
+        now = time.time() if now is None else now
+        freed = []
+        for kind in KINDS:
+            ids = cast(
+                list[str],
+                self.store.redis.zrangebyscore(keys.flow_out(kind), "-inf", now - TIDY_AFTER_SECONDS, start=0, num=200),
+            )
+            if not ids:
+                continue
+            pipe = self.store.redis.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hmget(keys.job(job_id), "status", "tenant")
+            for job_id, (status, tenant) in zip(ids, pipe.execute(), strict=True):
+                if status is None or JobStatus(status).is_final:
+                    owners = [tenant] if tenant else cast(set[str], self.store.redis.smembers(keys.TENANTS))
+                    cleanup = self.store.redis.pipeline(transaction=False)
+                    cleanup.zrem(keys.flow_out(kind), job_id)
+                    for owner in owners:  # a vanished record no longer names its tenant
+                        cleanup.zrem(keys.flow_tenant_out(owner), job_id)
+                    cleanup.execute()
+                    freed.append(job_id)
+        if freed:
+            log.warning("freed the dispatch slots of %d jobs that had ended or gone: %s", len(freed), freed[:5])
+            self.store.pump(KINDS)
+        return freed
 
     def promote_due(self, now: float) -> list[str]:
         due = cast(list[str], self.store.redis.zrangebyscore(keys.FLOW_DUE, "-inf", now, start=0, num=200))
@@ -208,7 +245,7 @@ class Dispatcher(bootsteps.StartStopStep):
     def _loop(self) -> None:
         store = job_store()
         interval = max(0.02, store.settings.dispatch_tick_seconds)
-        slots_at = written_at = 0.0
+        slots_at = written_at = tidied_at = 0.0
         while not self._stop.wait(interval):
             try:
                 if time.monotonic() - written_at >= SLOTS_EVERY_SECONDS:
@@ -221,6 +258,9 @@ class Dispatcher(bootsteps.StartStopStep):
                     slots_at = time.monotonic()
                     recompute_slots(store.redis)
                     store.pump(KINDS)  # room made by workers that joined or jobs that were deleted
+                if time.monotonic() - tidied_at >= TIDY_EVERY_SECONDS:
+                    tidied_at = time.monotonic()
+                    self.mover.tidy()
                 self.mover.tick()
             except redis.RedisError as exc:
                 log.warning("dispatcher tick skipped: %s", exc)

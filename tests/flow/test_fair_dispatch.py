@@ -191,3 +191,26 @@ def test_two_api_processes_and_two_workers_dispatch_each_job_once(
         assert len(starts) == 1 and [e["status"] for e in events].count("completed") == 1
     # Nothing is left out or held once all have finished.
     assert r.zcard(keys.flow_out("sleep")) == 0 and r.zcard(keys.flow_held("sleep")) == 0
+
+
+def test_the_mover_frees_a_slot_left_by_a_job_that_is_gone(flow_rig):
+    """The safety net: a slot counted for a job whose record vanished (removed by hand, an old
+    snapshot) is freed, and the held job behind it is sent."""
+    import time
+
+    from workers.celery_app import make_celery
+    from workers.dispatcher import Mover
+
+    rig = flow_rig()
+    rig.redis.hset(keys.FLOW_SLOTS, "sleep", 1)
+    lost = rig.submit("alice")["id"]
+    waiting = rig.submit("bob")["id"]
+    rig.redis.delete(keys.job(lost))  # behind the job store's back: its slot stays counted
+    assert rig.redis.zscore(keys.flow_out("sleep"), lost) is not None
+
+    mover = Mover(make_celery(rig.svc.settings), rig.svc.store)
+    assert mover.tidy(now=time.time()) == []  # too recent to judge
+    assert mover.tidy(now=time.time() + 120) == [lost]
+
+    assert rig.redis.zscore(keys.flow_out("sleep"), waiting) is not None
+    assert rig.redis.zscore(keys.flow_tenant_out("alice"), lost) is None
