@@ -7,7 +7,6 @@ compatibility routes register their own envelopes on their blueprints.
 
 import logging
 
-import redis
 from flask import jsonify
 from flask_smorest import Api
 from kombu.exceptions import OperationalError
@@ -15,6 +14,7 @@ from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from longrun.errors import LongrunError, ServiceUnavailable, Unauthorized
+from longrun.redis_conn import UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,8 @@ def handle_unexpected(error: Exception):
 
 def init_app(app) -> None:
     app.register_error_handler(LongrunError, handle_longrun_error)
-    for exc in (redis.ConnectionError, redis.TimeoutError, OperationalError):
+    # During a Sentinel failover redis-py raises MasterNotFoundError (a ConnectionError)
+    # or ReadOnlyError (a write reached a demoted master): 503 as well (longrun/redis_conn.py).
+    for exc in (*UNAVAILABLE, OperationalError):
         app.register_error_handler(exc, handle_infrastructure_error)
     app.register_error_handler(Exception, handle_unexpected)

@@ -15,6 +15,7 @@ import redis
 
 from longrun.errors import (IdempotencyConflict, InvalidInput, InvalidUpload, JobAlreadyFinished, JobNotFinished,
                             JobNotFound, QueueFull, ServiceUnavailable, UnknownKind)
+from longrun import redis_conn
 from longrun.jobstore import document, new_job_id
 from longrun.states import JobStatus
 from longrun.webhooks import validate_webhook
@@ -78,13 +79,13 @@ def enqueue(svc, job_id: str, kind: str, priority: int, timeout: int) -> None:
 @lru_cache(maxsize=8)
 def _publishes_through_broker_module(celery_app) -> bool:
     with celery_app.connection_for_write() as conn:  # builds no socket
-        return issubclass(get_transport_cls(conn.transport_cls), broker.Transport)
+        return issubclass(get_transport_cls(conn.transport_cls), broker.CAPTURING_TRANSPORTS)
 
 
 def prepare_message(svc, job_id: str, kind: str, priority: int, timeout: int) -> tuple[str, str] | None:
     """The job's broker message as (list key, payload), for the create script
     to push; None when the broker is not the job store's Redis."""
-    if svc.settings.broker_url != svc.settings.redis_url or not _publishes_through_broker_module(svc.celery):
+    if not redis_conn.broker_is_store(svc.settings) or not _publishes_through_broker_module(svc.celery):
         return None
     try:
         with broker.capture() as messages:

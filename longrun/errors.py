@@ -104,6 +104,13 @@ class ServiceUnavailable(LongrunError):
     retry_after = 5
 
 
+class NotReplicated(ServiceUnavailable):
+    """Raised when a write did not reach LONGRUN_REDIS_MIN_REPLICAS replicas in time (docs/ha.md)."""
+
+    code = "not_replicated"
+    retry_after = 2
+
+
 class QueueFull(ServiceUnavailable):
     """Raised when a kind's queue is deeper than max_queue_depth (backpressure; seed 003's "overloaded")."""
 

@@ -19,15 +19,17 @@ from typing import Callable
 
 import redis
 
-from longrun import keys
-from longrun.errors import JobExpired, JobNotFound, ServiceUnavailable
+from longrun import keys, redis_conn
+from longrun.errors import JobExpired, JobNotFound, NotReplicated, ServiceUnavailable
 from longrun.metrics import BUCKETS
 from longrun.settings import Settings
 from longrun.states import FINAL_STATUSES, JobStatus
 
+UNAVAILABLE = redis_conn.UNAVAILABLE
+
 log = logging.getLogger(__name__)
 
-SCRIPT_NAMES = ("create", "claim", "transition", "cancel", "reap", "release", "renew")
+SCRIPT_NAMES = ("create", "claim", "transition", "cancel", "reap", "release", "renew", "reconcile", "adopt")
 EMPTY_PROGRESS = {"percentage": 0, "current_step": 0, "total_steps": None, "step_name": None, "message": None}
 
 
@@ -92,21 +94,14 @@ class JobStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "JobStore":
-        client = redis.Redis.from_url(
-            settings.redis_url,
-            decode_responses=True,
-            socket_timeout=settings.redis_timeout_seconds,
-            socket_connect_timeout=settings.redis_timeout_seconds,
-            health_check_interval=30,
-        )
-        return cls(client, settings)
+        # One Redis, or the master Sentinel names now (followed after a failover).
+        return cls(redis_conn.client(settings), settings)
 
     # -- scripts ---------------------------------------------------------
 
-    def _run(self, name: str, job_id: str, **params):
+    def _params(self, **params) -> str:
         now = time.time()
         params.update(
-            id=job_id,
             prefix=keys.PREFIX,
             now=f"{now:.6f}",
             now_iso=datetime.fromtimestamp(now, tz=timezone.utc).isoformat(),
@@ -115,16 +110,74 @@ class JobStore:
             maxlen=self.settings.events_maxlen,
             buckets=[format(b, "g") for b in BUCKETS],
         )
+        # Absent values are left out: JSON null would reach Lua as a truthy cjson.null.
+        return json.dumps({k: v for k, v in params.items() if v is not None})
+
+    def _run(self, name: str, job_id: str, replicate: bool = False, **params):
+        """Run a job's script; with ``replicate`` (and LONGRUN_REDIS_MIN_REPLICAS)
+        return only once that many replicas have its writes (NotReplicated if not in time)."""
+        args = [self._params(id=job_id, **params)]
         script_keys = [
             keys.job(job_id), keys.meta(job_id), keys.events(job_id),
             keys.lease(job_id), keys.tombstone(job_id), keys.cancel(job_id),
         ]
         try:
-            # Absent values are left out: JSON null would reach Lua as a truthy cjson.null.
-            params = {k: v for k, v in params.items() if v is not None}
-            return self._scripts[name](keys=script_keys, args=[json.dumps(params)])
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if replicate and self.settings.redis_min_replicas:
+                reply, replicas = self._pipelined(("EVALSHA", self._scripts[name].sha, len(script_keys),
+                                                   *script_keys, *args), name)
+                self._require_replicas(replicas, job_id)
+                return reply
+            return self._scripts[name](keys=script_keys, args=args)
+        except UNAVAILABLE as exc:
             raise ServiceUnavailable("Redis is unreachable") from exc
+
+    def _run_batch(self, name: str, **params):
+        """Run a script that names its keys in its parameters (reconcile, adopt)."""
+        try:
+            return self._scripts[name](keys=[], args=[self._params(**params)])
+        except UNAVAILABLE as exc:
+            raise ServiceUnavailable("Redis is unreachable") from exc
+
+    # -- replication (LONGRUN_REDIS_MIN_REPLICAS, docs/ha.md) ------------
+
+    def _pipelined(self, command: tuple, script: str | None = None) -> tuple:
+        """``command`` then WAIT on the same connection (WAIT covers what this
+        connection wrote): one round trip; returns (reply, replicas that have it)."""
+        wait = ("WAIT", self.settings.redis_min_replicas, max(1, int(self.settings.redis_replica_timeout_seconds * 1000)))
+        for _ in range(2):
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.execute_command(*command)
+            pipe.execute_command(*wait)
+            reply, replicas = pipe.execute(raise_on_error=False)
+            if isinstance(reply, redis.exceptions.NoScriptError) and script:
+                self.redis.script_load(self._scripts[script].script)  # a new master (failover, restart)
+                continue
+            for value in (reply, replicas):
+                if isinstance(value, Exception):
+                    raise value
+            return reply, int(replicas)
+        raise ServiceUnavailable("Redis lost its scripts twice in a row")
+
+    def _require_replicas(self, replicas: int, job_id: str | None = None) -> None:
+        wanted = self.settings.redis_min_replicas
+        if replicas < wanted:
+            raise NotReplicated(
+                f"Redis did not confirm the write on {wanted} replica(s) within "
+                f"{self.settings.redis_replica_timeout_seconds:g}s (only {replicas})",
+                details={"job_id": job_id, "replicas": replicas, "required": wanted} if job_id else
+                {"replicas": replicas, "required": wanted})
+
+    def confirm_replicated(self) -> None:
+        """Return once LONGRUN_REDIS_MIN_REPLICAS replicas have everything written
+        so far (by any client); NotReplicated if not in time. A no-op without the setting."""
+        if not self.settings.redis_min_replicas:
+            return
+        try:
+            # WAIT counts this connection's last write: write one, now.
+            _, replicas = self._pipelined(("SET", keys.REPLICATION_PROBE, f"{time.time():.6f}"))
+        except UNAVAILABLE as exc:
+            raise ServiceUnavailable("Redis is unreachable") from exc
+        self._require_replicas(replicas)
 
     def create(self, *, tenant: str, kind: str, input: dict, priority: int = 0,
                timeout_seconds: int, metadata: dict | None = None, job_id: str | None = None,
@@ -153,7 +206,7 @@ class JobStore:
         if idem_key:
             fields["idem_key"] = idem_key
         verdict, value = self._run(
-            "create", job_id, tenant=tenant, kind=kind, created_us=int(now * 1e6),
+            "create", job_id, replicate=True, tenant=tenant, kind=kind, created_us=int(now * 1e6),
             idem_key=idem_key, body_hash=request_hash,
             idem_ttl=(self.settings.retention_seconds + self.settings.max_timeout_seconds) or 86400,
             fields=[str(x) for pair in fields.items() for x in pair],
@@ -221,10 +274,12 @@ class JobStore:
         return "requeue", {"kind": reply[1], "priority": int(reply[2]), "timeout": int(reply[3])}
 
     def transition(self, job_id: str, status: JobStatus, *, progress: dict | None = None,
-                   error: dict | None = None, meta: str | None = None) -> int | None:
-        """Move a job to ``status``; None when it is gone or already final."""
+                   error: dict | None = None, meta: str | None = None, replicate: bool = False) -> int | None:
+        """Move a job to ``status``; None when it is gone or already final.
+        With ``replicate`` see ``_run`` (it covers this write; a no-op covers
+        nothing: see ``confirm_replicated``)."""
         seq = self._run(
-            "transition", job_id, status=str(status),
+            "transition", job_id, replicate=replicate, status=str(status),
             progress=json.dumps(progress) if progress is not None else None,
             error=json.dumps(error) if error is not None else None,
             meta=meta,
@@ -268,7 +323,7 @@ class JobStore:
                     if owner and (tenant is None or owner == tenant):
                         raise JobExpired(f"job {job_id} has expired")
                 raise JobNotFound(f"no job with id {job_id}")
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+        except UNAVAILABLE as exc:
             raise ServiceUnavailable("Redis is unreachable") from exc
         record["_meta"] = meta
         return record
@@ -291,7 +346,7 @@ class JobStore:
                             return True
                 if not reply and not self.redis.exists(keys.job(job_id)):
                     return False
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+        except UNAVAILABLE as exc:
             raise ServiceUnavailable("Redis is unreachable") from exc
         return False
 
@@ -344,7 +399,7 @@ class JobStore:
                     self._unindex(tenant, stale)
                 if len(ids) < batch and len(found) < limit:
                     return found, None
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+        except UNAVAILABLE as exc:
             raise ServiceUnavailable("Redis is unreachable") from exc
         next_cursor = int(upper[1:]) if len(found) == limit else None
         return found, next_cursor
@@ -355,7 +410,7 @@ class JobStore:
             pipe.zcard(keys.tenant_index(tenant, status.value))
         try:
             return dict(zip((s.value for s in JobStatus), pipe.execute()))
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+        except UNAVAILABLE as exc:
             raise ServiceUnavailable("Redis is unreachable") from exc
 
     # -- removal ---------------------------------------------------------

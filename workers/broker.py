@@ -7,7 +7,7 @@ lets Celery and kombu build the message exactly as they would send it (routing,
 priority list, headers, serialization), takes it here at the last step instead
 of the LPUSH, and the create script pushes it in the same atomic step as the
 record (longrun/lua/create.lua). Outside ``capture()`` this is kombu's
-transport unchanged; workers use it too.
+transport unchanged (its Redis one, or its Sentinel one); workers use it too.
 """
 
 from contextlib import contextmanager
@@ -24,7 +24,9 @@ class CannotCapture(RuntimeError):
     one LPUSH for it); the caller then publishes the usual way."""
 
 
-class Channel(kombu_redis.Channel):
+class CapturingChannel:
+    """Mixed into kombu's Redis and Sentinel channels: the same _put, able to hand over."""
+
     def _put(self, queue, message, **kwargs):
         captured = _captured.get()
         if captured is None:
@@ -35,8 +37,25 @@ class Channel(kombu_redis.Channel):
         captured.append((self._q_for_pri(queue, priority), dumps(message)))
 
 
+class Channel(CapturingChannel, kombu_redis.Channel):
+    pass
+
+
+class SentinelChannel(CapturingChannel, kombu_redis.SentinelChannel):
+    pass
+
+
 class Transport(kombu_redis.Transport):
     Channel = Channel
+
+
+class SentinelTransport(kombu_redis.SentinelTransport):
+    """kombu's Sentinel transport (LONGRUN_REDIS_SENTINELS, see longrun/redis_conn.py)."""
+
+    Channel = SentinelChannel
+
+
+CAPTURING_TRANSPORTS = (Transport, SentinelTransport)
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from celery.worker.request import Request
 from billiard.exceptions import WorkerLostError
 
 from longrun.artifacts import ArtifactStore
-from longrun.errors import JobCancelled, JobTimedOut
+from longrun.errors import JobCancelled, JobTimedOut, NotReplicated
 from longrun.jobstore import worker_lost
 from longrun.settings import get_settings
 from longrun.states import JobStatus
@@ -89,6 +89,7 @@ class JobTask(Task):
             raise self.retry(countdown=claim.retry_in, max_retries=None)
         if claim.verdict != "run":
             log.info("job %s not run: %s", job_id, claim.verdict)
+            self._confirm_replicated(job_id)
             raise Ignore()
 
         running = RunningJob(job_id, token)
@@ -123,6 +124,17 @@ class JobTask(Task):
             logs.end_job(job_id)
             # Progress still held back rides on the final state's write (result_backend).
             self.request.longrun_progress = progress.take_pending()
+
+    def _confirm_replicated(self, job_id: str) -> None:
+        """Ignore acks the message: with LONGRUN_REDIS_MIN_REPLICAS only once the
+        state that made it redundant is on the replicas (a copy requeued because
+        its final state was not, see result_backend). Else look again later."""
+        try:
+            job_store().confirm_replicated()
+        except NotReplicated as exc:
+            log.warning("job %s: %s; acking its message later", job_id, exc)
+            raise self.retry(countdown=max(1, int(get_settings().redis_replica_timeout_seconds * 2)),
+                             max_retries=None) from None
 
     @staticmethod
     def _cancelled(job_id: str, progress: ProgressReporter):
