@@ -19,7 +19,7 @@ from celery.backends.redis import RedisBackend, SentinelBackend
 from celery.exceptions import Reject
 
 from longrun import keys
-from longrun.errors import NotReplicated
+from longrun.errors import NotReplicated, ServiceUnavailable
 from longrun.states import CELERY_TO_JOB, JobStatus
 from workers.store import job_store
 
@@ -41,6 +41,15 @@ def describe_error(encoded) -> dict:
 
 
 class LongrunBackendMixin:
+    def exception_safe_to_retry(self, exc):
+        """The job store turns Redis connection errors into ServiceUnavailable:
+        retry those as Celery retries its own (result_backend_always_retry), so
+        that a progress report or a final state written during a Redis restart
+        or failover waits for Redis instead of failing the job."""
+        if isinstance(exc, ServiceUnavailable) and not isinstance(exc, NotReplicated):
+            return True
+        return super().exception_safe_to_retry(exc)
+
     def on_task_call(self, producer, task_id):
         """Publishing does not subscribe to the task's result channel.
 
