@@ -217,6 +217,8 @@ class JobStore:
             return job_id, "full", {"queued": int(value)}
         if verdict == "existing":
             existing_id, _, existing_hash = value.partition(" ")
+            # The replay wrote nothing, so its WAIT covered nothing: the earlier job must be replicated too.
+            self.confirm_replicated()
             return existing_id, "existing" if existing_hash == request_hash else "conflict", {}
         record = {**{k: str(v) for k, v in fields.items()}, "status": "pending", "tenant": tenant,
                   "seq": "0", "attempts": "0", "_meta": None}
