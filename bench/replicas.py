@@ -24,6 +24,7 @@ class ReplicaBench(Bench):
     def start_redis(self) -> None:
         super().start_redis()
         import redis
+
         from bench.run import free_port
 
         port = free_port()

@@ -55,8 +55,8 @@ def _sentinel_kwargs(settings: Settings) -> dict:
 
 def client(settings: Settings, *, decode_responses: bool = True) -> redis.Redis:
     """The job store's client: of REDIS_URL, or of the master the sentinels name now."""
-    options = dict(decode_responses=decode_responses, socket_timeout=settings.redis_timeout_seconds,
-                   socket_connect_timeout=settings.redis_timeout_seconds, health_check_interval=30)
+    options = {"decode_responses": decode_responses, "socket_timeout": settings.redis_timeout_seconds,
+               "socket_connect_timeout": settings.redis_timeout_seconds, "health_check_interval": 30}
     if not uses_sentinel(settings):
         return redis.Redis.from_url(settings.redis_url, **options)
     sentinel = Sentinel(sentinel_addresses(settings.redis_sentinels), sentinel_kwargs=_sentinel_kwargs(settings))

@@ -21,7 +21,7 @@ look must see queues and records in one atomic step.
 
 import logging
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from longrun import keys, redis_conn
 from longrun.jobstore import JobStore

@@ -7,9 +7,9 @@ import os
 import uuid
 
 import pytest
+from conftest import SESSION_DIR, WorkerProcess, subprocess_env
 
 from bench.redis_cluster import SentinelCluster
-from conftest import SESSION_DIR, WorkerProcess, subprocess_env
 
 REDIS_PASSWORD = "ha-redis-secret"
 SENTINEL_PASSWORD = "ha-sentinel-secret"

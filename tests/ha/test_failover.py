@@ -12,8 +12,8 @@ import uuid
 
 import pytest
 import requests
-
 from conftest import wait_until
+
 from longrun import keys
 from tests.ha.probe import Prober
 

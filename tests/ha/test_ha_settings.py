@@ -69,8 +69,9 @@ def test_without_sentinels_everything_stays_on_redis_url():
 
 @pytest.mark.integration
 def test_a_submit_that_reaches_a_read_only_replica_answers_503_not_500(redis_factory, settings_for, client_for):
-    from bench.redis_cluster import RedisNode
     from conftest import SESSION_DIR
+
+    from bench.redis_cluster import RedisNode
 
     master = redis_factory()
     replica = RedisNode(SESSION_DIR / f"replica-{uuid.uuid4().hex[:6]}", replica_of=master.port).start()

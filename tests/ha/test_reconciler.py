@@ -7,8 +7,8 @@ import json
 import time
 
 import pytest
-
 from conftest import wait_until
+
 from longrun import keys
 from longrun.states import JobStatus
 
@@ -49,7 +49,7 @@ def capture_for(services):
 
 
 def test_a_message_deleted_by_hand_is_dispatched_again_and_one_that_exists_is_left_alone(stack, start_worker):
-    redis, settings, client, services = stack
+    redis, _, client, services = stack
     db = services.store.redis
     # A worker that runs the reconciler but consumes no sleep jobs, so the queue stays as we make it.
     start_worker("reconciler", redis=redis.url, extra_args=["-Q", keys.queue("inference")],
@@ -65,16 +65,15 @@ def test_a_message_deleted_by_hand_is_dispatched_again_and_one_that_exists_is_le
     assert (copies(db, stranded), copies(db, kept), copies(db, urgent)) == (1, 1, 1)
 
     start_worker("runner", redis=redis.url, concurrency=2)
-    for job_id in (stranded, kept, urgent):
-        wait_until(lambda: db.hget(keys.job(job_id), "status") == "completed", timeout=30,
-                   message=f"job {job_id} to complete")
-        assert db.hget(keys.job(job_id), "attempts") == "1"
+    wait_until(lambda: all(db.hget(keys.job(j), "status") == "completed" for j in (stranded, kept, urgent)),
+               timeout=30, message="the three jobs to complete")
+    assert [db.hget(keys.job(j), "attempts") for j in (stranded, kept, urgent)] == ["1", "1", "1"]
 
 
 def test_only_a_job_that_looked_stranded_on_two_passes_is_pushed_and_unacked_or_young_ones_never(stack):
     from workers import reconciler
 
-    redis, settings, client, services = stack
+    _, _, client, services = stack
     store, db = services.store, services.store.redis
     capture = capture_for(services)
     stranded, delivered, young = submit(client), submit(client), submit(client)
@@ -89,7 +88,7 @@ def test_only_a_job_that_looked_stranded_on_two_passes_is_pushed_and_unacked_or_
 
     first = reconciler.reconcile(store, capture, ["sleep"])
     assert first.get("suspect") == [stranded] and first.get("present") == [delivered]
-    assert young not in sum(first.values(), [])  # too young to be looked at
+    assert all(young not in ids for ids in first.values())  # too young to be looked at
     assert copies(db, stranded) == 0
 
     time.sleep(reconciler.period(store) + 0.1)
@@ -106,7 +105,7 @@ def test_a_running_job_the_reaper_cannot_see_is_handed_to_it_and_requeued(stack)
     from longrun.jobstore import worker_lost
     from workers import janitor, reconciler
 
-    redis, settings, client, services = stack
+    _, settings, client, services = stack
     store, db = services.store, services.store.redis
     job_id = submit(client)
     error, meta = worker_lost(settings.max_attempts)
