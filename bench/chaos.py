@@ -94,6 +94,7 @@ class Counts:
     no_result: int = 0
     http_500: int = 0
     longest_503_window_seconds: float = 0.0
+    unavailable_codes: dict = field(default_factory=dict)  # error code of every 503 clients got -> how many
     faults: dict = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -230,6 +231,7 @@ class Clients:
         self.lock = threading.Lock()
         self.windows: list[float] = []
         self.http_500 = 0
+        self.codes: dict[str, int] = {}
         self.next_index = 0
         self.inputs = [{"seconds": job_seconds(rng), "steps": rng.choice([1, 2, 3])} for _ in range(plan.jobs)]
         self.started = time.monotonic()
@@ -269,8 +271,11 @@ class Clients:
                         if failing_since is not None:
                             self.windows.append(time.monotonic() - failing_since)
                     break
-                if response.status_code >= 500 and response.status_code != 503:
-                    with self.lock:
+                with self.lock:
+                    if response.status_code == 503:
+                        code = (response.get_json() or {}).get("error", {}).get("code", "?")
+                        self.codes[code] = self.codes.get(code, 0) + 1
+                    elif response.status_code >= 500:
                         self.http_500 += 1
                 if failing_since is None:
                     failing_since = time.monotonic()
@@ -397,6 +402,7 @@ def run(plan: Plan, *, sentinel: bool, min_replicas: int = 0, workdir: Path | No
             log(f"  {note}")
         counts.http_500 = clients.http_500
         counts.longest_503_window_seconds = round(max(clients.windows, default=0.0), 2)
+        counts.unavailable_codes = clients.codes
         counts.faults = faults
         counts.seconds = round(time.monotonic() - started, 1)
         return counts
@@ -426,7 +432,7 @@ def main(argv=None) -> int:
     setup = f"sentinel, MIN_REPLICAS={min_replicas}" if args.sentinel else "single Redis, appendfsync always"
     print(f"chaos ({setup}): accepted {counts.accepted}, completed {counts.completed}, "
           f"failed as worker-lost {counts.failed_worker_lost}, lost {counts.lost}, duplicated {counts.duplicated}; "
-          f"longest 503 window {counts.longest_503_window_seconds}s; faults {counts.faults}; {counts.seconds}s")
+          f"longest 503 window {counts.longest_503_window_seconds}s (503s by code {counts.unavailable_codes}); faults {counts.faults}; {counts.seconds}s")
     print("CHAOS " + json.dumps(counts.__dict__))
     bad = counts.lost or counts.duplicated or counts.left_running or counts.over_attempts or counts.no_result \
         or counts.http_500 or counts.failed_other
