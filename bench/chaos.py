@@ -67,7 +67,7 @@ class Plan:
     seed: int = 1
 
 
-SHORT = Plan(jobs=150, seconds=75, submit_seconds=20, clients=4, fault_every=(2.0, 4.0), pool_kills=6,
+SHORT = Plan(jobs=150, seconds=120, submit_seconds=20, clients=4, fault_every=(2.0, 4.0), pool_kills=6,
              worker_kills=2, redis_faults=2)
 
 
