@@ -2,13 +2,15 @@
 
 This is the one source of truth for the API (which publishes) and the workers
 (which consume); tests override values with ``app.conf.update``, never a fork.
-The delivery settings give at-least-once execution (see README "Guarantees").
+The names that follow from Longrun's settings are computed by one function,
+``from_settings``; the rest are constants. A bad setting raises SettingsError
+here like anywhere else; the entry points (api/wsgi.py, workers/celery_app.py)
+turn it into one line naming the key. The delivery settings give at-least-once
+execution (docs/guarantees.md).
 """
 
-import sys
-
 from longrun import keys, redis_conn
-from longrun.settings import Settings, SettingsError, get_settings
+from longrun.settings import Settings, get_settings
 
 
 def from_settings(s: Settings) -> dict:
@@ -47,11 +49,19 @@ def from_settings(s: Settings) -> dict:
     }
 
 
-try:
-    _settings = get_settings()
-except SettingsError as exc:  # a message naming the setting, not a traceback
-    sys.exit(f"Longrun cannot start: {exc}")
-globals().update(from_settings(_settings))
+_derived = from_settings(get_settings())
+broker_url = _derived["broker_url"]
+broker_transport = _derived["broker_transport"]
+broker_transport_options = _derived["broker_transport_options"]
+result_backend = _derived["result_backend"]
+result_backend_transport_options = _derived["result_backend_transport_options"]
+result_expires = _derived["result_expires"]
+redis_socket_timeout = _derived["redis_socket_timeout"]
+redis_socket_connect_timeout = _derived["redis_socket_connect_timeout"]
+task_time_limit = _derived["task_time_limit"]
+task_soft_time_limit = _derived["task_soft_time_limit"]
+# None: one process per CPU (Celery's default).
+worker_concurrency = _derived.get("worker_concurrency")
 
 # JSON only: a pickle message is refused before it reaches a task.
 task_serializer = "json"
@@ -71,7 +81,7 @@ broker_connection_retry_on_startup = True
 # socket timeout (LONGRUN_REDIS_TIMEOUT_SECONDS) even when Redis hangs; each
 # kombu retry would add a reconnect and another timeout. redis-py still
 # reconnects a connection that went stale when Redis restarted, so a restart
-# costs no 503. (tests/test_fault_redis.py)
+# costs no 503. (tests/faults/test_redis_outage.py)
 task_publish_retry_policy = {"max_retries": 0}
 redis_backend_health_check_interval = 10
 result_backend_always_retry = True

@@ -36,7 +36,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.register_blueprint(system.blp)
     api.register_blueprint(live.blp)
     api.register_blueprint(metrics.blp)
-    from api import compat  # the seed systems' APIs (README "Compatibility")
+    from api import compat  # the older systems' APIs (docs/compatibility.md)
     compat.register(app)
     openapi.init_api(api, settings)  # keep last: documents every registered route
     return app

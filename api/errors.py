@@ -13,8 +13,7 @@ from kombu.exceptions import OperationalError
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from longrun.errors import LongrunError, ServiceUnavailable, Unauthorized
-from longrun.redis_conn import UNAVAILABLE
+from longrun.errors import REDIS_UNREACHABLE, LongrunError, ServiceUnavailable, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +111,8 @@ def handle_unexpected(error: Exception):
 
 def init_app(app) -> None:
     app.register_error_handler(LongrunError, handle_longrun_error)
-    # During a Sentinel failover redis-py raises MasterNotFoundError (a ConnectionError)
-    # or ReadOnlyError (a write reached a demoted master): 503 as well (longrun/redis_conn.py).
-    for exc in (*UNAVAILABLE, OperationalError):
+    # During a Sentinel failover redis-py raises MasterNotFoundError or ReadOnlyError: those are in
+    # REDIS_UNREACHABLE too, so a failover answers 503, not 500 (docs/ha.md).
+    for exc in (*REDIS_UNREACHABLE, OperationalError):
         app.register_error_handler(exc, handle_infrastructure_error)
     app.register_error_handler(Exception, handle_unexpected)

@@ -22,7 +22,6 @@ import json
 import os
 import random
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -32,12 +31,17 @@ from pathlib import Path
 
 import redis
 
-from bench.redis_cluster import RedisNode, SentinelCluster
-from bench.run import ROOT, Proc, log
+from bench.run import log
+from longrun import keys
+from longrun.states import FINAL_STATUSES
+from tests.support.paths import ROOT
+from tests.support.processes import ChildProcess, celery_worker_args
+from tests.support.redis_cluster import RedisNode, SentinelCluster
 
 API_KEY = "chaos-key-0123456789abcdef"
 TENANT = "default"
 MAX_ATTEMPTS = 3
+FINAL = tuple(sorted(status.value for status in FINAL_STATUSES))
 
 # Short timings, so that a lost worker's job is re-queued in seconds, not minutes.
 ENV = {
@@ -163,29 +167,28 @@ class Workers:
         self.workdir = workdir
         self.env = env
         self.redis = redis_
-        self.procs: list[Proc] = []
+        self.procs: list[ChildProcess] = []
         self.started = 0
 
-    def start(self) -> Proc:
+    def start(self) -> ChildProcess:
         self.started += 1
         hostname = f"chaos{self.started}-{uuid.uuid4().hex[:4]}@bench"
-        proc = Proc(f"worker-{self.started}", [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-                                               "-n", hostname, "-c", "4", "-P", "prefork", "-l", "warning",
-                                               "--without-gossip", "--without-mingle"], self.env, self.workdir)
-        proc.hostname = hostname
+        proc = ChildProcess(f"worker-{self.started}",
+                            celery_worker_args("workers.celery_app", hostname, 4, loglevel="warning"),
+                            self.env, self.workdir / f"worker-{self.started}.log").spawn()
         self.procs.append(proc)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             proc.check()
             try:
-                if self.redis.client().zscore("lr:workers", hostname) is not None:
+                if self.redis.client().zscore(keys.WORKERS, hostname) is not None:
                     return proc
             except redis.RedisError:
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"worker {hostname} did not come up; see {proc.log_path}")
 
-    def live(self) -> list[Proc]:
+    def live(self) -> list[ChildProcess]:
         return [p for p in self.procs if p.alive()]
 
     def kill_pool_process(self, rng: random.Random) -> bool:
@@ -205,7 +208,7 @@ class Workers:
             return False
         victim = rng.choice(live)
         os.killpg(victim.pid, signal.SIGKILL)
-        victim.popen.wait(10)
+        victim.process.wait(10)
         threading.Thread(target=self._replace, daemon=True).start()
         return True
 
@@ -291,9 +294,9 @@ def check(db: redis.Redis, accepted: dict[str, str], counts: Counts) -> list[str
         chunk = ids[start:start + 200]
         pipe = db.pipeline(transaction=False)
         for job_id in chunk:
-            pipe.hgetall(f"lr:job:{job_id}")
-            pipe.get(f"celery-task-meta-{job_id}")
-            pipe.xrange(f"lr:ev:{job_id}")
+            pipe.hgetall(keys.job(job_id))
+            pipe.get(keys.meta(job_id))
+            pipe.xrange(keys.events(job_id))
         replies = pipe.execute()
         for job_id, record, meta, events in zip(chunk, replies[::3], replies[1::3], replies[2::3]):
             if not record:
@@ -301,10 +304,10 @@ def check(db: redis.Redis, accepted: dict[str, str], counts: Counts) -> list[str
                 notes.append(f"{job_id}: no record")
                 continue
             status = record["status"]
-            finals = [e["status"] for _, e in events if e.get("status") in ("completed", "failed", "cancelled")]
+            finals = [e["status"] for _, e in events if e.get("status") in FINAL]
             if status == "running":
                 counts.left_running += 1
-            if status not in ("completed", "failed", "cancelled"):
+            if status not in FINAL:
                 counts.lost += 1
                 notes.append(f"{job_id}: still {status} (attempts {record.get('attempts')})")
                 continue
@@ -328,7 +331,7 @@ def check(db: redis.Redis, accepted: dict[str, str], counts: Counts) -> list[str
                     counts.failed_other += 1
                     notes.append(f"{job_id}: failed {error}")
     # A job nobody was told about (a submit that made two) is a duplicate too.
-    extra = db.zcard(f"lr:t:{TENANT}:jobs") - len(set(ids))
+    extra = db.zcard(keys.tenant_index(TENANT)) - len(set(ids))
     if extra > 0:
         counts.duplicated += extra
         notes.append(f"{extra} job record(s) beyond the accepted ones")
@@ -390,8 +393,8 @@ def run(plan: Plan, *, sentinel: bool, min_replicas: int = 0, workdir: Path | No
                 db = redis_.client()
                 pipe = db.pipeline(transaction=False)
                 for job_id in ids:
-                    pipe.hget(f"lr:job:{job_id}", "status")
-                return sum(status not in ("completed", "failed", "cancelled") for status in pipe.execute())
+                    pipe.hget(keys.job(job_id), "status")
+                return sum(status not in FINAL for status in pipe.execute())
             except redis.RedisError:
                 return len(ids)
         while (left := unfinished()) and time.monotonic() < hard_deadline:

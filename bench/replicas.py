@@ -17,37 +17,26 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.run import FULL, QUICK, SUBMIT_BODY, Bench, fmt, log, machine, wait_for
+from bench.run import FULL, QUICK, SUBMIT_BODY, Bench, fmt, log, machine
+from tests.support.redis_cluster import RedisNode
+from tests.support.waiting import wait_until
 
 
 class ReplicaBench(Bench):
     def start_redis(self) -> None:
         super().start_redis()
-        import redis
-
-        from bench.run import free_port
-
-        port = free_port()
-        (self.workdir / "replica").mkdir()
-        self.start("replica", ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                               "--appendonly", "no", "--dir", str(self.workdir / "replica"),
-                               "--replicaof", "127.0.0.1", str(self.redis_port)])
-        replica = redis.Redis(port=port, decode_responses=True)
-
-        def synced():
-            try:
-                return replica.info("replication").get("master_link_status") == "up"
-            except redis.ConnectionError:
-                return False
-        wait_for(synced, 20, "the replica to sync")
+        self.replica = RedisNode(self.workdir / "replica", replica_of=self.redis_port, appendonly=False).start()
+        replica = self.replica.client(decode_responses=True)
+        wait_until(lambda: replica.info("replication").get("master_link_status") == "up", timeout=20,
+                   message="the replica to sync")
 
     def replica_figures(self, worker_class: str = "gthread") -> None:
         servers = {}
         for side, wanted in (("min_replicas=1", "1"), ("min_replicas=0", "0")):
             self.env["LONGRUN_REDIS_MIN_REPLICAS"] = wanted
-            servers[side] = self.gunicorn(f"api-{side}", "api.wsgi:app", worker_class)
+            servers[side] = self.gunicorn(f"api-{side}", "api.wsgi:app", worker_class, "/openapi.json")
         for proc, url in servers.values():
-            self.wait_http(proc, url + "/openapi.json")
+            proc.wait_ready()
             self.wrk(url + "/api/v1/jobs", "POST", SUBMIT_BODY, seconds=1)  # warm
         sides = list(servers.items())
         for r in range(self.size.http_rounds * 2):
@@ -88,6 +77,8 @@ def main(argv=None) -> int:
         bench.replica_figures()
     finally:
         bench.stop_all()
+        if getattr(bench, "replica", None):
+            bench.replica.kill()
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"## `python -m bench.replicas{' --quick' if args.quick else ''}`\n\n{machine()}"
           f"- master + 1 replica on loopback (no append-only file); {size.http_rounds * 2} alternating rounds "

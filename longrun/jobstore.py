@@ -20,12 +20,10 @@ from typing import Callable
 import redis
 
 from longrun import keys, redis_conn
-from longrun.errors import JobExpired, JobNotFound, NotReplicated, ServiceUnavailable
+from longrun.errors import JobExpired, JobNotFound, NotReplicated, ServiceUnavailable, redis_errors_as_unavailable
 from longrun.metrics import BUCKETS
 from longrun.settings import Settings
 from longrun.states import FINAL_STATUSES, JobStatus
-
-UNAVAILABLE = redis_conn.UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -121,22 +119,18 @@ class JobStore:
             keys.job(job_id), keys.meta(job_id), keys.events(job_id),
             keys.lease(job_id), keys.tombstone(job_id), keys.cancel(job_id),
         ]
-        try:
+        with redis_errors_as_unavailable():
             if replicate and self.settings.redis_min_replicas:
                 reply, replicas = self._pipelined(("EVALSHA", self._scripts[name].sha, len(script_keys),
                                                    *script_keys, *args), name)
                 self._require_replicas(replicas, job_id)
                 return reply
             return self._scripts[name](keys=script_keys, args=args)
-        except UNAVAILABLE as exc:
-            raise ServiceUnavailable("Redis is unreachable") from exc
 
     def _run_batch(self, name: str, **params):
         """Run a script that names its keys in its parameters (reconcile, adopt)."""
-        try:
+        with redis_errors_as_unavailable():
             return self._scripts[name](keys=[], args=[self._params(**params)])
-        except UNAVAILABLE as exc:
-            raise ServiceUnavailable("Redis is unreachable") from exc
 
     # -- replication (LONGRUN_REDIS_MIN_REPLICAS, docs/ha.md) ------------
 
@@ -172,11 +166,9 @@ class JobStore:
         so far (by any client); NotReplicated if not in time. A no-op without the setting."""
         if not self.settings.redis_min_replicas:
             return
-        try:
+        with redis_errors_as_unavailable():
             # WAIT counts this connection's last write: write one, now.
             _, replicas = self._pipelined(("SET", keys.REPLICATION_PROBE, f"{time.time():.6f}"))
-        except UNAVAILABLE as exc:
-            raise ServiceUnavailable("Redis is unreachable") from exc
         self._require_replicas(replicas)
 
     def create(self, *, tenant: str, kind: str, input: dict, priority: int = 0,
@@ -313,7 +305,7 @@ class JobStore:
 
     def load(self, job_id: str, tenant: str | None = None) -> dict:
         """The job's record with its Celery meta; raises JobNotFound/JobExpired."""
-        try:
+        with redis_errors_as_unavailable():
             pipe = self.redis.pipeline(transaction=False)
             pipe.hgetall(keys.job(job_id))
             pipe.get(keys.meta(job_id))
@@ -325,8 +317,6 @@ class JobStore:
                     if owner and (tenant is None or owner == tenant):
                         raise JobExpired(f"job {job_id} has expired")
                 raise JobNotFound(f"no job with id {job_id}")
-        except UNAVAILABLE as exc:
-            raise ServiceUnavailable("Redis is unreachable") from exc
         record["_meta"] = meta
         return record
 
@@ -338,7 +328,7 @@ class JobStore:
         deadline = time.monotonic() + timeout
         last = "0-0"
         block_ms = max(1, int(min(1.0, self.settings.redis_timeout_seconds / 2) * 1000))
-        try:
+        with redis_errors_as_unavailable():
             while (left := deadline - time.monotonic()) > 0:
                 reply = self.redis.xread({keys.events(job_id): last}, block=min(block_ms, int(left * 1000) + 1))
                 for _, entries in reply or ():
@@ -348,8 +338,6 @@ class JobStore:
                             return True
                 if not reply and not self.redis.exists(keys.job(job_id)):
                     return False
-        except UNAVAILABLE as exc:
-            raise ServiceUnavailable("Redis is unreachable") from exc
         return False
 
     def queue_lengths(self, kinds) -> dict[str, int]:
@@ -375,7 +363,7 @@ class JobStore:
         found: list[dict] = []
         upper = f"({cursor}" if cursor else "+inf"
         batch = max(limit, 50)
-        try:
+        with redis_errors_as_unavailable():
             while len(found) < limit:
                 ids = self.redis.zrevrangebyscore(index, upper, "-inf", start=0, num=batch, withscores=True)
                 if not ids:
@@ -401,8 +389,6 @@ class JobStore:
                     self._unindex(tenant, stale)
                 if len(ids) < batch and len(found) < limit:
                     return found, None
-        except UNAVAILABLE as exc:
-            raise ServiceUnavailable("Redis is unreachable") from exc
         next_cursor = int(upper[1:]) if len(found) == limit else None
         return found, next_cursor
 
@@ -410,10 +396,8 @@ class JobStore:
         pipe = self.redis.pipeline(transaction=False)
         for status in JobStatus:
             pipe.zcard(keys.tenant_index(tenant, status.value))
-        try:
+        with redis_errors_as_unavailable():
             return dict(zip((s.value for s in JobStatus), pipe.execute()))
-        except UNAVAILABLE as exc:
-            raise ServiceUnavailable("Redis is unreachable") from exc
 
     # -- removal ---------------------------------------------------------
 

@@ -6,7 +6,8 @@ store) reaches Redis through what this module computes, so that one setting,
 redis-py's Sentinel-managed pools ask the sentinels for the master's address on
 every new connection and drop a connection whose server was demoted, so after a
 failover each process follows the new master by itself; requests made in the
-window fail with one of ``UNAVAILABLE`` and the API answers 503 + Retry-After.
+window fail with one of ``longrun.errors.REDIS_UNREACHABLE`` and the API
+answers 503 + Retry-After.
 """
 
 from urllib.parse import quote, urlparse
@@ -14,30 +15,9 @@ from urllib.parse import quote, urlparse
 import redis
 from redis.sentinel import Sentinel
 
-from longrun.settings import Settings, SettingsError
-
-# What redis-py raises while Redis is down, hung, or failing over: no master
-# known yet (MasterNotFoundError is a ConnectionError), a master still being
-# promoted or loading its data (BusyLoadingError, also one), or a write that
-# reached a server just demoted to replica (ReadOnlyError).
-UNAVAILABLE: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError)
+from longrun.settings import Settings, sentinel_addresses
 
 SENTINEL_DB = 0
-
-
-def sentinel_addresses(spec: str) -> list[tuple[str, int]]:
-    """``"host:port,host:port"`` -> [(host, port), ...]; SettingsError names a bad entry."""
-    addresses = []
-    for entry in (part.strip() for part in spec.split(",")):
-        if not entry:
-            continue
-        host, sep, port = entry.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise SettingsError(f"LONGRUN_REDIS_SENTINELS: {entry!r} is not host:port")
-        addresses.append((host.strip("[]"), int(port)))
-    if not addresses:
-        raise SettingsError("LONGRUN_REDIS_SENTINELS names no sentinel")
-    return addresses
 
 
 def uses_sentinel(settings: Settings) -> bool:

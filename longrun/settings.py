@@ -9,11 +9,14 @@ import os
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 
+from longrun import profiles
+from longrun.allowlist import Allowlist
+from longrun.errors import SettingsError
+
+__all__ = ["DEFAULT_REDIS_URL", "ENV_NAMES", "Settings", "SettingsError", "env_name", "from_env", "get_settings",
+           "sentinel_addresses"]
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-class SettingsError(ValueError):
-    """Raised when a setting has a value Longrun cannot use; names the setting."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ class Settings:
     reconcile_seconds: int = 30
     events_maxlen: int = 1000
     artifacts_dir: str = "var/artifacts"
-    # -- security and limits (README "Security and limits") --
+    # -- security and limits (docs/security.md) --
     # API keys: "tenant=sha256hex,..." (hash a key with: python -m api.auth hash KEY).
     api_keys: str = ""
     # "on" (default) or "off": off serves every request as tenant "default" (local development only).
@@ -145,12 +148,10 @@ class Settings:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{env_name(name)} must be at least 1")
         try:
-            from longrun.urls import Allowlist
             Allowlist.parse(self.url_allowlist)
         except ValueError as exc:
             raise SettingsError(f"url_allowlist: {exc}") from None
         if self.redis_sentinels:
-            from longrun.redis_conn import sentinel_addresses
             sentinel_addresses(self.redis_sentinels)  # raises SettingsError naming the bad entry
         if self.default_timeout_seconds > self.max_timeout_seconds:
             raise SettingsError("default_timeout_seconds must not exceed max_timeout_seconds")
@@ -159,6 +160,21 @@ class Settings:
     def job_grace_seconds(self) -> int:
         """Seconds between a job's soft time limit and the hard kill."""
         return max(5, int(self.cancel_grace_seconds))
+
+
+def sentinel_addresses(spec: str) -> list[tuple[str, int]]:
+    """LONGRUN_REDIS_SENTINELS ``"host:port,host:port"`` -> [(host, port), ...]."""
+    addresses = []
+    for entry in (part.strip() for part in spec.split(",")):
+        if not entry:
+            continue
+        host, sep, port = entry.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise SettingsError(f"LONGRUN_REDIS_SENTINELS: {entry!r} is not host:port")
+        addresses.append((host.strip("[]"), int(port)))
+    if not addresses:
+        raise SettingsError("LONGRUN_REDIS_SENTINELS names no sentinel")
+    return addresses
 
 
 # Environment variable -> field. REDIS_URL and Celery's own names stay as users know them.
@@ -187,8 +203,6 @@ def _convert(field, raw: str):
 def from_env(environ=None, **overrides) -> Settings:
     """Settings from the profile file (``ENV``, see longrun.profiles), then the
     environment, then ``overrides``: each later source wins."""
-    from longrun import profiles
-
     environ = os.environ if environ is None else environ
     values, sources = profiles.load(environ)
     for spec in fields(Settings):

@@ -11,6 +11,7 @@ from celery import bootsteps
 from longrun import keys
 from longrun.artifacts import ArtifactStore
 from longrun.errors import ServiceUnavailable
+from tasks.registry import KINDS
 from workers import broker, janitor, reconciler
 from workers.publish import publish_job
 from workers.store import job_store
@@ -82,8 +83,6 @@ class Reconciler(bootsteps.StartStopStep):
             self.tref.cancel()
 
     def tick(self, worker):
-        from tasks import KINDS
-
         store = job_store()
 
         def capture(job_id, kind, priority, timeout):

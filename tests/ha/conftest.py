@@ -7,9 +7,10 @@ import os
 import uuid
 
 import pytest
-from conftest import SESSION_DIR, WorkerProcess, subprocess_env
 
-from bench.redis_cluster import SentinelCluster
+from tests.support.processes import WorkerProcess, subprocess_env
+from tests.support.redis_cluster import SentinelCluster
+from tests.support.session import SESSION_DIR
 
 REDIS_PASSWORD = "ha-redis-secret"
 SENTINEL_PASSWORD = "ha-sentinel-secret"
@@ -39,7 +40,7 @@ def ha_workers(cluster):
     started: list[WorkerProcess] = []
 
     def start(name="ha", concurrency=2, **env) -> WorkerProcess:
-        proc = WorkerProcess(name, subprocess_env(**cluster.env(), **env), concurrency)
+        proc = WorkerProcess(name, subprocess_env(**cluster.env(), **env), concurrency, log_dir=SESSION_DIR)
         started.append(proc)
         return proc.start(cluster.master().url)
 

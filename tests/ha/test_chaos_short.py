@@ -9,7 +9,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, subprocess_env
+
+from tests.support.paths import ROOT
+from tests.support.processes import subprocess_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

@@ -12,10 +12,10 @@ import uuid
 
 import pytest
 import requests
-from conftest import wait_until
 
 from longrun import keys
 from tests.ha.probe import Prober
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

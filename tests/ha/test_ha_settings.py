@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from longrun import redis_conn
-from longrun.settings import Settings, SettingsError, from_env
+from longrun.settings import Settings, SettingsError, from_env, sentinel_addresses
 
 SENTINEL_ENV = {"LONGRUN_REDIS_SENTINELS": "10.0.0.1:26379, sentinel-b:26380", "LONGRUN_REDIS_SENTINEL_MASTER": "jobs",
                 "LONGRUN_REDIS_PASSWORD": "p@ss/word", "LONGRUN_REDIS_SENTINEL_PASSWORD": "s3nt",
@@ -17,7 +17,7 @@ SENTINEL_ENV = {"LONGRUN_REDIS_SENTINELS": "10.0.0.1:26379, sentinel-b:26380", "
 def test_sentinel_settings_come_from_their_environment_variables_and_hide_the_passwords():
     settings = from_env(SENTINEL_ENV)
 
-    assert redis_conn.sentinel_addresses(settings.redis_sentinels) == [("10.0.0.1", 26379), ("sentinel-b", 26380)]
+    assert sentinel_addresses(settings.redis_sentinels) == [("10.0.0.1", 26379), ("sentinel-b", 26380)]
     assert (settings.redis_sentinel_master, settings.redis_min_replicas, settings.reconcile_seconds) == ("jobs", 1, 12)
     assert "p@ss/word" not in repr(settings) and "s3nt" not in repr(settings)
 
@@ -69,9 +69,8 @@ def test_without_sentinels_everything_stays_on_redis_url():
 
 @pytest.mark.integration
 def test_a_submit_that_reaches_a_read_only_replica_answers_503_not_500(redis_factory, settings_for, client_for):
-    from conftest import SESSION_DIR
-
-    from bench.redis_cluster import RedisNode
+    from tests.support.redis_cluster import RedisNode
+    from tests.support.session import SESSION_DIR
 
     master = redis_factory()
     replica = RedisNode(SESSION_DIR / f"replica-{uuid.uuid4().hex[:6]}", replica_of=master.port).start()

@@ -7,10 +7,10 @@ import json
 import time
 
 import pytest
-from conftest import wait_until
 
 from longrun import keys
 from longrun.states import JobStatus
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,10 @@ import uuid
 
 import pytest
 
-from bench.redis_cluster import RedisNode
-from conftest import SESSION_DIR, wait_until
 from longrun import keys
+from tests.support.redis_cluster import RedisNode
+from tests.support.session import SESSION_DIR
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

@@ -1,0 +1,274 @@
+"""The one client for OpenAI-compatible chat completions.
+
+Every job kind that needs a language model calls ``LLMClient.chat``. It speaks
+the plain ``POST {base}/chat/completions`` protocol (JSON, or server-sent
+events when streaming), which Ollama (``/v1``), vLLM, llama.cpp's server and
+OpenAI all serve, so switching backend is a matter of ``LLM_BASE_URL``,
+``LLM_MODEL`` and ``LLM_API_KEY``.
+
+A backend that cannot be reached, stalls, answers 5xx/429 or sends garbage is
+retried a bounded number of times with exponential backoff; then the call
+raises an ``LLMError`` whose message says what happened, which fails the job.
+Every network wait is bounded (connect and read timeouts), so a worker never
+hangs on a model. A streamed call is retried only before its first token:
+after that the caller has seen part of an answer, and a silent restart would
+duplicate it.
+"""
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Callable, Iterator
+from urllib.parse import urlsplit
+
+import httpx
+
+from longrun.errors import (
+    LLMBadResponse,
+    LLMError,
+    LLMNotConfigured,
+    LLMRejected,
+    LLMUnavailable,
+)
+from longrun.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+# Statuses worth another try: the server is busy, restarting or overloaded.
+RETRYABLE_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504}
+MAX_BACKOFF_SECONDS = 10.0
+
+
+@dataclass
+class ChatResult:
+    content: str
+    model: str
+    usage: dict = field(default_factory=dict)
+
+
+class _Retryable(Exception):
+    """One attempt failed in a way another attempt may fix; carries the LLMError to raise at the end."""
+
+    def __init__(self, error: LLMError, retry_after: float | None = None):
+        super().__init__(error.message)
+        self.error = error
+        self.retry_after = retry_after
+
+
+@lru_cache(maxsize=1)
+def _ssl_context():
+    # Loading the CA bundle takes ~0.2 s; each call's short-lived httpx.Client shares one.
+    return httpx.create_ssl_context()
+
+
+def normalize_base_url(url: str) -> str:
+    """``http://host:11434`` -> ``http://host:11434/v1``; a URL with a path is kept as given."""
+    url = url.strip().rstrip("/")
+    if url and urlsplit(url).path in ("", "/"):
+        url += "/v1"
+    return url
+
+
+class LLMClient:
+    def __init__(self, base_url: str, model: str = "", api_key: str = "", *,
+                 connect_timeout: float = 5.0, read_timeout: float = 120.0,
+                 max_retries: int = 2, retry_backoff: float = 1.0):
+        self.base_url = normalize_base_url(base_url)
+        self.model = model
+        self.api_key = api_key
+        self.timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+        self.max_retries = max(0, max_retries)
+        self.retry_backoff = retry_backoff
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> "LLMClient":
+        s = settings or get_settings()
+        return cls(s.llm_base_url, s.llm_model, s.llm_api_key,
+                   connect_timeout=s.llm_connect_timeout_seconds, read_timeout=s.llm_read_timeout_seconds,
+                   max_retries=s.llm_max_retries, retry_backoff=s.llm_retry_backoff_seconds)
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"LLMClient({self.base_url!r}, model={self.model!r})"
+
+    # -- public API -------------------------------------------------------
+
+    def chat(self, messages: list[dict], *, model: str | None = None, temperature: float | None = None,
+             max_tokens: int | None = None, json_mode: bool = False,
+             on_token: Callable[[str], None] | None = None) -> ChatResult:
+        """One chat completion. With ``on_token`` the answer is streamed and
+        ``on_token`` is called with each piece of text as it arrives; anything it
+        raises (e.g. JobCancelled) aborts the call and closes the connection."""
+        body: dict = {"messages": messages}
+        if model or self.model:
+            body["model"] = model or self.model
+        if temperature is not None:
+            body["temperature"] = temperature
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
+        if json_mode:
+            body["response_format"] = {"type": "json_object"}
+        if on_token is not None:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        streamed: list[str] = []
+
+        def attempt(http: httpx.Client) -> ChatResult:
+            if on_token is None:
+                return self._complete(http, body)
+            return self._stream(http, body, on_token, streamed)
+
+        return self._with_retries(attempt, retry_if=lambda: not streamed)
+
+    def models(self) -> list[str]:
+        """Ids of the models the server offers (``GET {base}/models``)."""
+        def attempt(http: httpx.Client) -> list[str]:
+            response = http.get(self._url("/models"), headers=self._headers())
+            self._check_status(response)
+            data = self._json(response)
+            try:
+                return [m["id"] for m in data["data"]]
+            except (KeyError, TypeError):
+                raise _Retryable(LLMBadResponse(f"{self.base_url}/models answered without a model list")) from None
+        return self._with_retries(attempt)
+
+    # -- one attempt ------------------------------------------------------
+
+    def _complete(self, http: httpx.Client, body: dict) -> ChatResult:
+        response = http.post(self._url("/chat/completions"), json=body, headers=self._headers())
+        self._check_status(response)
+        return self._parse_completion(self._json(response), body)
+
+    def _stream(self, http: httpx.Client, body: dict, on_token, streamed: list[str]) -> ChatResult:
+        with http.stream("POST", self._url("/chat/completions"), json=body, headers=self._headers()) as response:
+            if response.status_code >= 400:
+                response.read()
+                self._check_status(response)
+            if "text/event-stream" not in response.headers.get("content-type", ""):
+                # A server that ignored "stream": one whole answer, given as one token.
+                response.read()
+                result = self._parse_completion(self._json(response), body)
+                streamed.append(result.content)
+                on_token(result.content)
+                return result
+            model, usage, finished = body.get("model", ""), {}, False
+            for chunk in self._events(response):
+                if "error" in chunk:
+                    raise self._error_from_body(chunk, response.status_code)
+                model = chunk.get("model") or model
+                usage = chunk.get("usage") or usage
+                for choice in chunk.get("choices") or []:
+                    delta = (choice.get("delta") or {}).get("content")
+                    if delta:
+                        streamed.append(delta)
+                        on_token(delta)
+                    finished = finished or bool(choice.get("finish_reason"))
+            content = "".join(streamed)
+            if not finished and not content:
+                raise _Retryable(LLMBadResponse(f"the stream from {self.base_url} ended without an answer"))
+            return ChatResult(content=content, model=model, usage=usage)
+
+    def _events(self, response: httpx.Response) -> Iterator[dict]:
+        """The JSON payloads of an SSE stream's ``data:`` lines, up to ``[DONE]``."""
+        for line in response.iter_lines():
+            if not line.startswith("data:"):
+                continue  # blank separators, ": keep-alive" comments, "event:" names
+            data = line[5:].strip()
+            if data == "[DONE]":
+                return
+            try:
+                chunk = json.loads(data)
+            except ValueError:
+                raise _Retryable(LLMBadResponse(
+                    f"{self.base_url} streamed a line that is not JSON: {data[:200]!r}")) from None
+            if not isinstance(chunk, dict):
+                raise _Retryable(LLMBadResponse(f"{self.base_url} streamed {data[:200]!r}"))
+            yield chunk
+
+    def _parse_completion(self, data: dict, body: dict) -> ChatResult:
+        try:
+            message = data["choices"][0]["message"]
+            content = message.get("content") or ""
+        except (KeyError, IndexError, TypeError, AttributeError):
+            if isinstance(data, dict) and "error" in data:
+                raise self._error_from_body(data, 200) from None
+            raise _Retryable(LLMBadResponse(
+                f"{self.base_url} answered without choices[0].message: {json.dumps(data)[:200]}")) from None
+        return ChatResult(content=content, model=data.get("model") or body.get("model", ""),
+                          usage=data.get("usage") or {})
+
+    # -- errors and retries -----------------------------------------------
+
+    def _with_retries(self, attempt, retry_if=lambda: True):
+        if not self.base_url:
+            raise LLMNotConfigured("no language model is configured: set LLM_BASE_URL "
+                                   "(e.g. http://127.0.0.1:11434/v1) or install the local model")
+        tries = self.max_retries + 1
+        for number in range(1, tries + 1):
+            try:
+                with httpx.Client(timeout=self.timeout, follow_redirects=True, verify=_ssl_context()) as http:
+                    return attempt(http)
+            except _Retryable as exc:
+                failure, retry_after = exc.error, exc.retry_after
+            except httpx.TimeoutException as exc:
+                failure, retry_after = LLMUnavailable(
+                    f"{self.base_url} did not answer in time ({type(exc).__name__})"), None
+            except httpx.ConnectError as exc:
+                failure, retry_after = LLMUnavailable(
+                    f"cannot reach {self.base_url}: {type(exc).__name__}: {exc}"), None
+            except httpx.TransportError as exc:  # e.g. the server closed the connection mid-answer
+                failure, retry_after = LLMUnavailable(
+                    f"the connection to {self.base_url} failed: {type(exc).__name__}: {exc}"), None
+            except httpx.RequestError as exc:  # undecodable body, redirect loop
+                failure, retry_after = LLMBadResponse(
+                    f"{self.base_url} sent an unusable answer: {type(exc).__name__}: {exc}"), None
+            if number == tries or not retry_if():
+                suffix = f" (after {number} attempts)" if number > 1 else ""
+                raise type(failure)(failure.message + suffix, details={"attempts": number}) from None
+            pause = min(MAX_BACKOFF_SECONDS, retry_after if retry_after is not None
+                        else self.retry_backoff * 2 ** (number - 1))
+            log.warning("LLM call failed (%s); attempt %d of %d in %.1fs", failure.message, number + 1, tries, pause)
+            time.sleep(pause)
+
+    def _check_status(self, response: httpx.Response) -> None:
+        if response.status_code < 400:
+            return
+        try:
+            data = response.json()
+        except ValueError:
+            data = {"error": {"message": response.text[:200]}}
+        error = self._error_from_body(data if isinstance(data, dict) else {}, response.status_code)
+        if isinstance(error, _Retryable):
+            error.retry_after = _retry_after(response)
+        raise error
+
+    def _error_from_body(self, data: dict, status: int):
+        detail = data.get("error") if isinstance(data.get("error"), (dict, str)) else data.get("detail", "")
+        if isinstance(detail, dict):
+            detail = detail.get("message") or json.dumps(detail)
+        message = f"{self.base_url} answered {status}: {str(detail)[:300] or 'no detail'}"
+        if status in RETRYABLE_STATUSES or status == 200:
+            cls = LLMUnavailable if status != 200 else LLMBadResponse
+            return _Retryable(cls(message))
+        return LLMRejected(message, details={"status": status})
+
+    def _json(self, response: httpx.Response) -> dict:
+        try:
+            return response.json()
+        except ValueError:
+            raise _Retryable(LLMBadResponse(
+                f"{self.base_url} answered with something that is not JSON: {response.text[:200]!r}")) from None
+
+    def _url(self, path: str) -> str:
+        return self.base_url + path
+
+    def _headers(self) -> dict:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers.get("retry-after", ""))
+    except ValueError:
+        return None
