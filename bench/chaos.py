@@ -110,7 +110,8 @@ class Redis:
         self.sentinel = sentinel
         self.min_replicas = min_replicas
         if sentinel:
-            self.cluster = SentinelCluster(workdir / "redis", password="chaos-redis", sentinel_password="chaos-sentinel")
+            self.cluster = SentinelCluster(workdir / "redis", password="chaos-redis",
+                                           sentinel_password="chaos-sentinel")
             self.cluster.start()
         else:
             self.node = RedisNode(workdir / "redis").start()
@@ -298,7 +299,7 @@ def check(db: redis.Redis, accepted: dict[str, str], counts: Counts) -> list[str
             pipe.get(keys.meta(job_id))
             pipe.xrange(keys.events(job_id))
         replies = pipe.execute()
-        for job_id, record, meta, events in zip(chunk, replies[::3], replies[1::3], replies[2::3]):
+        for job_id, record, meta, events in zip(chunk, replies[::3], replies[1::3], replies[2::3], strict=True):
             if not record:
                 counts.lost += 1
                 notes.append(f"{job_id}: no record")
@@ -435,7 +436,8 @@ def main(argv=None) -> int:
     setup = f"sentinel, MIN_REPLICAS={min_replicas}" if args.sentinel else "single Redis, appendfsync always"
     print(f"chaos ({setup}): accepted {counts.accepted}, completed {counts.completed}, "
           f"failed as worker-lost {counts.failed_worker_lost}, lost {counts.lost}, duplicated {counts.duplicated}; "
-          f"longest 503 window {counts.longest_503_window_seconds}s (503s by code {counts.unavailable_codes}); faults {counts.faults}; {counts.seconds}s")
+          f"longest 503 window {counts.longest_503_window_seconds}s (503s by code {counts.unavailable_codes}); "
+          f"faults {counts.faults}; {counts.seconds}s")
     print("CHAOS " + json.dumps(counts.__dict__))
     bad = counts.lost or counts.duplicated or counts.left_running or counts.over_attempts or counts.no_result \
         or counts.http_500 or counts.failed_other

@@ -10,6 +10,7 @@ window fail with one of ``longrun.errors.REDIS_UNREACHABLE`` and the API
 answers 503 + Retry-After.
 """
 
+from typing import Any, cast
 from urllib.parse import quote, urlparse
 
 import redis
@@ -24,9 +25,9 @@ def uses_sentinel(settings: Settings) -> bool:
     return bool(settings.redis_sentinels)
 
 
-def _sentinel_kwargs(settings: Settings) -> dict:
+def _sentinel_kwargs(settings: Settings) -> dict[str, Any]:
     """How to talk to the sentinels themselves (not to the master)."""
-    options: dict = {"socket_timeout": settings.redis_timeout_seconds,
+    options: dict[str, Any] = {"socket_timeout": settings.redis_timeout_seconds,
                      "socket_connect_timeout": settings.redis_timeout_seconds}
     if settings.redis_sentinel_password:
         options["password"] = settings.redis_sentinel_password
@@ -39,9 +40,11 @@ def client(settings: Settings, *, decode_responses: bool = True) -> redis.Redis:
                "socket_connect_timeout": settings.redis_timeout_seconds, "health_check_interval": 30}
     if not uses_sentinel(settings):
         return redis.Redis.from_url(settings.redis_url, **options)
-    sentinel = Sentinel(sentinel_addresses(settings.redis_sentinels), sentinel_kwargs=_sentinel_kwargs(settings))
-    return sentinel.master_for(settings.redis_sentinel_master, db=SENTINEL_DB,
-                               password=settings.redis_password or None, **options)
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py's Sentinel is not annotated
+        sentinel_addresses(settings.redis_sentinels), sentinel_kwargs=_sentinel_kwargs(settings))
+    master = sentinel.master_for(  # type: ignore[no-untyped-call]
+        settings.redis_sentinel_master, db=SENTINEL_DB, password=settings.redis_password or None, **options)
+    return cast(redis.Redis, master)
 
 
 def broker_is_store(settings: Settings) -> bool:
@@ -61,7 +64,7 @@ def _sentinel_url(settings: Settings) -> str:
                     for host, port in sentinel_addresses(settings.redis_sentinels))
 
 
-def celery_settings(settings: Settings) -> dict:
+def celery_settings(settings: Settings) -> dict[str, Any]:
     """Celery's broker and result backend settings for these Redis settings.
 
     Both are kombu's and Celery's own Redis or Sentinel support, extended by our

@@ -21,8 +21,9 @@ from longrun.errors import CannotCapture
 _captured: ContextVar[list | None] = ContextVar("longrun_captured_messages", default=None)
 
 
-class CapturingChannel:
-    """Mixed into kombu's Redis and Sentinel channels: the same _put, able to hand over."""
+class CapturingChannel(kombu_redis.Channel):
+    """kombu's Redis channel, able to hand over; mixed in before kombu's Sentinel
+    channel too (its MRO then runs this _put first), so both share one _put."""
 
     def _put(self, queue, message, **kwargs):
         captured = _captured.get()
@@ -34,7 +35,7 @@ class CapturingChannel:
         captured.append((self._q_for_pri(queue, priority), dumps(message)))
 
 
-class Channel(CapturingChannel, kombu_redis.Channel):
+class Channel(CapturingChannel):
     pass
 
 

@@ -22,6 +22,7 @@ look must see queues and records in one atomic step.
 import logging
 import time
 from collections.abc import Callable, Iterable
+from typing import cast
 
 from longrun import keys, redis_conn
 from longrun.jobstore import JobStore
@@ -46,9 +47,9 @@ def enabled(store: JobStore) -> bool:
 
 def _pending_candidates(store: JobStore, older_than: float) -> list[str]:
     ids: list[str] = []
-    for tenant in sorted(store.redis.smembers(keys.TENANTS)):
-        ids += store.redis.zrangebyscore(keys.tenant_index(tenant, "pending"), "-inf", int(older_than * 1e6),
-                                         start=0, num=MAX_CANDIDATES - len(ids))
+    for tenant in sorted(cast(set[str], store.redis.smembers(keys.TENANTS))):  # decoded replies
+        ids += cast(list[str], store.redis.zrangebyscore(keys.tenant_index(tenant, "pending"), "-inf",
+                                                         int(older_than * 1e6), start=0, num=MAX_CANDIDATES - len(ids)))
         if len(ids) >= MAX_CANDIDATES:
             break
     return ids
@@ -56,7 +57,7 @@ def _pending_candidates(store: JobStore, older_than: float) -> list[str]:
 
 def _running_ids(store: JobStore) -> list[str]:
     pipe = store.redis.pipeline(transaction=False)
-    for tenant in sorted(store.redis.smembers(keys.TENANTS)):
+    for tenant in sorted(cast(set[str], store.redis.smembers(keys.TENANTS))):
         pipe.zrange(keys.tenant_index(tenant, "running"), 0, MAX_CANDIDATES - 1)
     return [job_id for ids in pipe.execute() for job_id in ids]
 
@@ -67,7 +68,7 @@ def _check(store: JobStore, kinds: Iterable[str], jobs: list[list[str]], prune: 
         unacked=keys.BROKER_UNACKED, suspects=keys.RECONCILE_SUSPECTS,
         confirm_after=period(store), jobs=jobs, prune=prune or None)
     verdicts: dict[str, list[str]] = {}
-    for job_id, verdict in zip(reply[::2], reply[1::2]):
+    for job_id, verdict in zip(reply[::2], reply[1::2], strict=True):
         verdicts.setdefault(verdict, []).append(job_id)
     return verdicts
 
@@ -86,7 +87,7 @@ def reconcile(store: JobStore, capture: Capture, kinds: Iterable[str], now: floa
         for job_id in confirmed:
             pipe.hmget(keys.job(job_id), "kind", "priority", "timeout_seconds")
         jobs = []
-        for job_id, (kind, priority, timeout) in zip(confirmed, pipe.execute()):
+        for job_id, (kind, priority, timeout) in zip(confirmed, pipe.execute(), strict=True):
             if kind:
                 jobs.append([job_id, *capture(job_id, kind, int(priority or 0), int(timeout or 0))])
         # The same look again, now with the messages: pushed only if still stranded.

@@ -40,7 +40,9 @@ def describe_error(encoded) -> dict:
     return {"type": exc_type, "message": message or exc_type}
 
 
-class LongrunBackendMixin:
+class LongrunBackendMixin(RedisBackend):
+    """Celery's Redis backend with our writes; mixed in before its SentinelBackend too."""
+
     def exception_safe_to_retry(self, exc):
         """The job store turns Redis connection errors into ServiceUnavailable:
         retry those as Celery retries its own (result_backend_always_retry), so
@@ -89,7 +91,7 @@ class LongrunBackendMixin:
         return result
 
 
-class LongrunBackend(LongrunBackendMixin, RedisBackend):
+class LongrunBackend(LongrunBackendMixin):
     """One Redis (REDIS_URL / CELERY_RESULT_BACKEND)."""
 
 
