@@ -47,7 +47,12 @@ PROCESS_STREAMS = ProcessStreams()
 @blp.route("/<string:job_id>/events")
 class JobEvents(MethodView):
     @blp.response(200, description="text/event-stream: `status` and `progress` events, then the final "
-                                   "state (with `result`), then the stream ends.",
+                                   "state (with `result` and the last `progress`), then the stream ends. "
+                                   "Progress is coalesced (at most one event per progress interval) and the "
+                                   "oldest progress events are dropped past the stream's cap; lifecycle events "
+                                   "(pending, each attempt, final) are always kept. `resync` (no `id`): your "
+                                   "Last-Event-ID is older than the newest dropped event, so re-read the job "
+                                   "(GET /api/v1/jobs/{id}); the stream then goes on after your id.",
                   content_type="text/event-stream")
     def get(self, job_id):
         """Follow the job live (Server-Sent Events); resume with Last-Event-ID."""
