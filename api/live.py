@@ -151,9 +151,7 @@ class JobWebhooks(MethodView):
     @blp.response(200, WebhookDeliveryListSchema)
     def get(self, job_id):
         """The job's webhook deliveries, oldest first, each with every attempt."""
-        svc = services()
-        svc.store.load(job_id, current_tenant())
-        return {"deliveries": DeliveryLog(svc.store.redis, svc.settings).list(job_id)}
+        return {"deliveries": deliveries(services(), current_tenant(), job_id)}
 
 
 @blp.route("/<string:job_id>/webhooks/<string:delivery_id>/redeliver")
@@ -161,10 +159,20 @@ class JobWebhookRedeliver(MethodView):
     @blp.response(202, WebhookDeliverySchema)
     def post(self, job_id, delivery_id):
         """Send a delivery again (same webhook-id and body, new timestamp and signature)."""
-        svc = services()
-        svc.store.load(job_id, current_tenant())
-        log = DeliveryLog(svc.store.redis, svc.settings)
-        log.get(job_id, delivery_id)  # 404 for an unknown delivery
-        log.set_state(job_id, delivery_id, "pending")
-        publish_webhook(svc.celery, job_id, delivery_id)
-        return _delivery(log, job_id, delivery_id)
+        return redeliver(services(), current_tenant(), job_id, delivery_id)
+
+
+def deliveries(svc, tenant: str, job_id: str) -> list[dict]:
+    """The job's webhook deliveries (this route and the console)."""
+    svc.store.load(job_id, tenant)
+    return DeliveryLog(svc.store.redis, svc.settings).list(job_id)
+
+
+def redeliver(svc, tenant: str, job_id: str, delivery_id: str) -> dict:
+    """Queue a delivery again (this route and the console's button)."""
+    svc.store.load(job_id, tenant)
+    log = DeliveryLog(svc.store.redis, svc.settings)
+    log.get(job_id, delivery_id)  # 404 for an unknown delivery
+    log.set_state(job_id, delivery_id, "pending")
+    publish_webhook(svc.celery, job_id, delivery_id)
+    return _delivery(log, job_id, delivery_id)
