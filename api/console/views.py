@@ -184,10 +184,18 @@ def list_filters() -> dict:
     return {"status": status, "kind": kind, "cursor": cursor}
 
 
+def kinds() -> list[dict]:
+    """GET /api/v1/kinds' documents, built once per process (the registry is fixed at start)."""
+    cached = current_app.extensions.get("longrun.console.kinds")
+    if cached is None:
+        cached = current_app.extensions["longrun.console.kinds"] = kind_documents()
+    return cached
+
+
 def jobs_page() -> dict:
     filters = list_filters()
     page = service.list_jobs(services(), g.tenant, limit=PAGE_SIZE, **filters)
-    return {**page, "filters": filters, "kinds": [k["name"] for k in kind_documents()]}
+    return {**page, "filters": filters, "kinds": [k["name"] for k in kinds()]}
 
 
 @bp.route("")
@@ -277,11 +285,11 @@ def redeliver_webhook(job_id: str, delivery_id: str):
 
 @bp.route("/submit")
 def submit_index():
-    return render_template("console/submit_index.html", kinds=kind_documents())
+    return render_template("console/submit_index.html", kinds=kinds())
 
 
 def kind_document(name: str) -> dict:
-    for kind in kind_documents():
+    for kind in kinds():
         if kind["name"] == name:
             return kind
     raise JobNotFound(f"there is no job kind {name!r}")

@@ -56,9 +56,14 @@
   }
 
   function apply(data) {
+    var changed = data.status && data.status !== root.getAttribute("data-status");
     if (data.status) { setStatus(data.status); }
     setProgress(data.progress, data.status);
-    if (FINAL[data.status]) { finish(); }
+    if (FINAL[data.status]) {
+      finish();
+    } else if (changed) {
+      refreshFacts();  // a new status: started time and attempts come with the job document
+    }
   }
 
   function refreshPanel() {
