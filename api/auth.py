@@ -19,8 +19,8 @@ import logging
 import re
 import secrets
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from flask import Flask, g, request
 

@@ -26,7 +26,7 @@ from typing import Callable, Iterator
 import redis
 
 from longrun import keys
-from longrun.errors import InvalidInput, TooManyStreams
+from longrun.errors import InvalidInput, LongrunError, TooManyStreams
 from longrun.jobstore import JobStore, document
 from longrun.states import JobStatus
 
@@ -183,6 +183,6 @@ def job_events(store: JobStore, job_id: str, after: str, *, heartbeat_seconds: f
 def _final(store: JobStore, job_id: str, progress: dict | None) -> tuple[dict | None, object]:
     try:
         job = document(store.load(job_id))
-    except Exception:
+    except LongrunError:  # deleted or expired just now, or Redis gone: the event as it was
         return progress, None
     return job["progress"], job["result"]

@@ -46,8 +46,8 @@ def fields_for(kind: dict) -> list[FormField]:
     out = []
     for name, prop in schema.get("properties", {}).items():
         default = prop.get("default")
-        common = dict(name=name, label=_label(name), required=name in required,
-                      description=prop.get("description", ""), default=default)
+        common = {"name": name, "label": _label(name), "required": name in required,
+                  "description": prop.get("description", ""), "default": default}
         kind_of = prop.get("type")
         if name in kind["file_fields"]:
             out.append(FormField(widget="file", **{**common, "required": True}))

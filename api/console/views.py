@@ -13,8 +13,7 @@ import json
 from urllib.parse import urlsplit
 
 import redis
-from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request, session,
-                   url_for)
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from kombu.exceptions import OperationalError
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
@@ -35,6 +34,7 @@ bp = Blueprint("console", __name__, url_prefix="/console", template_folder="temp
                static_folder="static", static_url_path="/static")
 
 PAGE_SIZE = 25
+RETRY_RULES = frozenset({"/api/v1/jobs/<string:job_id>/retry", "/api/v1/jobs/<job_id>/retry"})
 # Pages anyone may open: the sign-in form and the assets it needs.
 OPEN_ENDPOINTS = frozenset({"console.static", "console.sign_in"})
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -129,9 +129,8 @@ def age(seconds: float | None) -> str:
 def retry_endpoint() -> str | None:
     """The API's retry route, once it exists (POST /api/v1/jobs/<id>/retry)."""
     for rule in current_app.url_map.iter_rules():
-        if rule.rule == "/api/v1/jobs/<string:job_id>/retry" or rule.rule == "/api/v1/jobs/<job_id>/retry":
-            if "POST" in (rule.methods or ()):
-                return rule.endpoint
+        if rule.rule in RETRY_RULES and "POST" in (rule.methods or ()):
+            return rule.endpoint
     return None
 
 

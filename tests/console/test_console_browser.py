@@ -290,3 +290,90 @@ def test_docs_render_the_operations_with_no_network_but_loopback(browser_context
     expect(page.locator(".info .title")).to_contain_text("Longrun")
     assert blocked == []  # nothing even tried to leave the machine
     page.screenshot(path=str(screenshots / "docs.png"))
+
+
+class CuttingProxy:
+    """A TCP forwarder to the API that can cut every open connection, and
+    remembers the Last-Event-ID headers the browser sent through it."""
+
+    def __init__(self, target_port: int):
+        import socket
+        import threading
+        self.target_port = target_port
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.open: list = []
+        self.last_event_ids: list[str] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            with self.lock:
+                self.open += [client, upstream]
+            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
+
+    def _pipe(self, source, sink, from_browser: bool):
+        try:
+            while data := source.recv(65536):
+                if from_browser:
+                    found = re.search(rb"(?im)^last-event-id: *(\S+)", data)
+                    if found:
+                        self.last_event_ids.append(found.group(1).decode())
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
+    def cut(self):
+        import socket
+        with self.lock:
+            sockets, self.open = self.open, []
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.server.close()
+        self.cut()
+
+
+def test_a_dropped_stream_is_resumed_with_last_event_id_without_a_reload(chromium, live_api, api_headers, api_key):
+    proxy = CuttingProxy(live_api.port)
+    context = chromium.new_context(base_url=f"http://127.0.0.1:{proxy.port}", viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        sign_in(page, api_key)
+        job_id = submit_api(live_api, api_headers, seconds=8, steps=16)
+        page.goto(f"/console/jobs/{job_id}")
+        page.evaluate("window.__notReloaded = true")
+        expect(page.locator("#stream-state")).to_have_text("live")
+        until(lambda: progress_value(page) > 0, what="progress before the cut")
+
+        proxy.cut()
+        expect(page.locator("#stream-state")).to_have_text("reconnecting…")
+        expect(page.locator("#stream-state")).to_have_text("live", timeout=10_000)
+        before = progress_value(page)
+        until(lambda: progress_value(page) > before, what="progress after the cut")
+
+        assert proxy.last_event_ids, "the browser resumed without Last-Event-ID"
+        expect(page.locator("#job-status")).to_have_text("completed", timeout=30_000)
+        assert page.evaluate("window.__notReloaded") is True
+    finally:
+        context.close()
+        proxy.close()

@@ -3,6 +3,7 @@ coalesced as documented, a bounded stream that keeps every lifecycle event, an
 explicit ``resync`` event for a resume point older than what was kept, the
 final progress carried to the client's ``on_progress``, and one charset on /metrics."""
 
+import itertools
 import time
 
 import pytest
@@ -48,7 +49,7 @@ def test_a_burst_of_quick_steps_is_coalesced_to_the_documented_rate(live_api, ap
     # 400 steps in 2 s: at most one event per interval (the docs' "at most 5 a second"
     # with the default 0.2 s), not one per step.
     assert 2 <= len(progress) <= 2.0 / interval + 5, len(progress)
-    gaps = [entry_ms(b["id"]) - entry_ms(a["id"]) for a, b in zip(progress, progress[1:])]
+    gaps = [entry_ms(b["id"]) - entry_ms(a["id"]) for a, b in itertools.pairwise(progress)]
     assert min(gaps) >= interval * 1000 - 5, gaps
     steps = [e["data"]["progress"]["current_step"] for e in progress]
     assert steps == sorted(steps) and steps[-1] > 300
