@@ -35,7 +35,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.register_blueprint(system.blp)
     api.register_blueprint(live.blp)
     api.register_blueprint(metrics.blp)
-    from api import compat  # the seed systems' APIs (README "Compatibility")
+    from api import compat  # the older systems' APIs (docs/compatibility.md)
     compat.register(app)
     from api import console  # the job console (/console) and the offline /docs
     console.init_app(app)

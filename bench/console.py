@@ -79,8 +79,9 @@ class Http:
         status, page, _ = self.request("GET", "/console/sign-in")
         token = re.search(rb'name="csrf_token" value="([^"]+)"', page).group(1).decode()
         body = urlencode({"api_key": API_KEY, "csrf_token": token})
-        status, _, _ = self.request("POST", "/console/sign-in", body,
-                                    {"Content-Type": "application/x-www-form-urlencoded"})
+        status, _, _ = self.request(
+            "POST", "/console/sign-in", body, {"Content-Type": "application/x-www-form-urlencoded"}
+        )
         if status != 303:
             raise SystemExit(f"sign-in answered {status}")
 
@@ -95,12 +96,16 @@ def fill(redis_url: str, total: int, have: int) -> str:
     store = JobStore.from_settings(from_env())
     middle = None
     for n in range(have, total):
-        job_id, _, _ = store.create(tenant="default", kind="sleep", input={"seconds": 1, "steps": 4},
-                                    timeout_seconds=60, metadata={"n": n})
+        job_id, _, _ = store.create(
+            tenant="default", kind="sleep", input={"seconds": 1, "steps": 4}, timeout_seconds=60, metadata={"n": n}
+        )
         if n % 10 < 9:
             store.transition(job_id, JobStatus.RUNNING)
-            store.transition(job_id, JobStatus.RUNNING,
-                             progress={"percentage": 50, "current_step": 2, "total_steps": 4, "step_name": "step 2"})
+            store.transition(
+                job_id,
+                JobStatus.RUNNING,
+                progress={"percentage": 50, "current_step": 2, "total_steps": 4, "step_name": "step 2"},
+            )
         if n % 10 < 8:
             store.transition(job_id, JobStatus.COMPLETED)
         if n == (have + total) // 2:
@@ -135,8 +140,10 @@ def measure(port: int, job_id: str, n: int) -> dict:
     browser.sign_in()
     auth = {"Authorization": f"Bearer {API_KEY}"}
     out = {}
-    for name, page, baseline in (("jobs list", "/console/", "/api/v1/jobs?limit=25"),
-                                 ("job page", f"/console/jobs/{job_id}", f"/api/v1/jobs/{job_id}")):
+    for name, page, baseline in (
+        ("jobs list", "/console/", "/api/v1/jobs?limit=25"),
+        ("job page", f"/console/jobs/{job_id}", f"/api/v1/jobs/{job_id}"),
+    ):
         timed(browser, page, 3)  # warm: templates compiled, connections made
         timed(api, baseline, 3, auth)
         # Alternate page and baseline (ABBA) so that drift hits both alike.
@@ -147,8 +154,12 @@ def measure(port: int, job_id: str, n: int) -> dict:
             base_ms.append(timed(api, baseline, 5, auth)[0])
             page_ms.append(timed(browser, page, 5)[0])
         html, total = page_weight(browser, page)
-        out[name] = {"ttfb_ms": statistics.median(page_ms), "baseline_ms": statistics.median(base_ms),
-                     "html_bytes": html, "weight_bytes": total}
+        out[name] = {
+            "ttfb_ms": statistics.median(page_ms),
+            "baseline_ms": statistics.median(base_ms),
+            "html_bytes": html,
+            "weight_bytes": total,
+        }
     return out
 
 
@@ -161,22 +172,51 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="longrun-bench-console-"))
     redis_port, api_port = free_port(), free_port()
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
-    env = {**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(ROOT),
-           "LONGRUN_API_KEYS": "default=" + hashlib.sha256(API_KEY.encode()).hexdigest(),
-           "LONGRUN_RATE_LIMIT_REQUESTS": "0", "LONGRUN_ARTIFACTS_DIR": str(tmp / "artifacts")}
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "PYTHONPATH": str(ROOT),
+        "LONGRUN_API_KEYS": "default=" + hashlib.sha256(API_KEY.encode()).hexdigest(),
+        "LONGRUN_RATE_LIMIT_REQUESTS": "0",
+        "LONGRUN_ARTIFACTS_DIR": str(tmp / "artifacts"),
+    }
     procs = []
     try:
-        procs.append(subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
-                                       "--save", "", "--dir", str(tmp)], stdout=subprocess.DEVNULL))
-        procs.append(subprocess.Popen([sys.executable, "-m", "gunicorn", "api.wsgi:app", "-b",
-                                       f"127.0.0.1:{api_port}", "-w", "1", "-k", "gthread", "--threads", "4"],
-                                      cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp)],
+                stdout=subprocess.DEVNULL,
+            )
+        )
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "api.wsgi:app",
+                    "-b",
+                    f"127.0.0.1:{api_port}",
+                    "-w",
+                    "1",
+                    "-k",
+                    "gthread",
+                    "--threads",
+                    "4",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
 
         def up() -> bool:
             try:
                 return Http(api_port).request("GET", "/openapi.json")[0] == 200
             except OSError:
                 return False
+
         wait_for(up, 60, "gunicorn")
         rows, have = [], 0
         for size in sizes:
@@ -186,13 +226,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"filled the store to {size} jobs in {time.monotonic() - started:.1f} s", file=sys.stderr)
             rows.append((size, measure(api_port, job_id, args.requests)))
         first = rows[0][1]
-        print(f"{'jobs in store':>13}  {'page':<10} {'TTFB ms':>8} {'API ms':>7} {'ratio':>6} "
-              f"{'vs first size':>13} {'HTML KiB':>9} {'weight KiB':>10}")
+        print(
+            f"{'jobs in store':>13}  {'page':<10} {'TTFB ms':>8} {'API ms':>7} {'ratio':>6} "
+            f"{'vs first size':>13} {'HTML KiB':>9} {'weight KiB':>10}"
+        )
         for size, figures in rows:
             for name, f in figures.items():
-                print(f"{size:>13}  {name:<10} {f['ttfb_ms']:>8.2f} {f['baseline_ms']:>7.2f} "
-                      f"{f['ttfb_ms'] / f['baseline_ms']:>6.2f} {f['ttfb_ms'] / first[name]['ttfb_ms']:>13.2f} "
-                      f"{f['html_bytes'] / 1024:>9.1f} {f['weight_bytes'] / 1024:>10.1f}")
+                print(
+                    f"{size:>13}  {name:<10} {f['ttfb_ms']:>8.2f} {f['baseline_ms']:>7.2f} "
+                    f"{f['ttfb_ms'] / f['baseline_ms']:>6.2f} {f['ttfb_ms'] / first[name]['ttfb_ms']:>13.2f} "
+                    f"{f['html_bytes'] / 1024:>9.1f} {f['weight_bytes'] / 1024:>10.1f}"
+                )
         print("BENCH " + json.dumps({str(size): figures for size, figures in rows}))
         return 0
     finally:

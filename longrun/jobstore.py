@@ -20,7 +20,7 @@ from typing import Callable
 import redis
 
 from longrun import keys
-from longrun.errors import JobExpired, JobNotFound, ServiceUnavailable
+from longrun.errors import JobExpired, JobNotFound, redis_errors_as_unavailable
 from longrun.metrics import BUCKETS
 from longrun.settings import Settings
 from longrun.states import FINAL_STATUSES, JobStatus
@@ -119,12 +119,10 @@ class JobStore:
             keys.job(job_id), keys.meta(job_id), keys.events(job_id),
             keys.lease(job_id), keys.tombstone(job_id), keys.cancel(job_id),
         ]
-        try:
+        with redis_errors_as_unavailable():
             # Absent values are left out: JSON null would reach Lua as a truthy cjson.null.
             params = {k: v for k, v in params.items() if v is not None}
             return self._scripts[name](keys=script_keys, args=[json.dumps(params)])
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise ServiceUnavailable("Redis is unreachable") from exc
 
     def create(self, *, tenant: str, kind: str, input: dict, priority: int = 0,
                timeout_seconds: int, metadata: dict | None = None, job_id: str | None = None,
@@ -256,7 +254,7 @@ class JobStore:
 
     def load(self, job_id: str, tenant: str | None = None) -> dict:
         """The job's record with its Celery meta; raises JobNotFound/JobExpired."""
-        try:
+        with redis_errors_as_unavailable():
             pipe = self.redis.pipeline(transaction=False)
             pipe.hgetall(keys.job(job_id))
             pipe.get(keys.meta(job_id))
@@ -268,8 +266,6 @@ class JobStore:
                     if owner and (tenant is None or owner == tenant):
                         raise JobExpired(f"job {job_id} has expired")
                 raise JobNotFound(f"no job with id {job_id}")
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise ServiceUnavailable("Redis is unreachable") from exc
         record["_meta"] = meta
         return record
 
@@ -281,7 +277,7 @@ class JobStore:
         deadline = time.monotonic() + timeout
         last = "0-0"
         block_ms = max(1, int(min(1.0, self.settings.redis_timeout_seconds / 2) * 1000))
-        try:
+        with redis_errors_as_unavailable():
             while (left := deadline - time.monotonic()) > 0:
                 reply = self.redis.xread({keys.events(job_id): last}, block=min(block_ms, int(left * 1000) + 1))
                 for _, entries in reply or ():
@@ -291,8 +287,6 @@ class JobStore:
                             return True
                 if not reply and not self.redis.exists(keys.job(job_id)):
                     return False
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise ServiceUnavailable("Redis is unreachable") from exc
         return False
 
     def queue_lengths(self, kinds) -> dict[str, int]:
@@ -318,7 +312,7 @@ class JobStore:
         pipe = self.redis.pipeline(transaction=False)
         for kind in kinds:
             pipe.zrange(keys.pending_by_kind(kind), 0, 0, withscores=True)
-        return {kind: (entry[0][1] / 1e6 if entry else None) for kind, entry in zip(kinds, pipe.execute())}
+        return {kind: (entry[0][1] / 1e6 if entry else None) for kind, entry in zip(kinds, pipe.execute(), strict=True)}
 
     def is_cancel_requested(self, job_id: str) -> bool:
         return bool(self.redis.exists(keys.cancel(job_id)))
@@ -330,7 +324,7 @@ class JobStore:
         found: list[dict] = []
         upper = f"({cursor}" if cursor else "+inf"
         batch = max(limit, 50)
-        try:
+        with redis_errors_as_unavailable():
             while len(found) < limit:
                 ids = self.redis.zrevrangebyscore(index, upper, "-inf", start=0, num=batch, withscores=True)
                 if not ids:
@@ -356,8 +350,6 @@ class JobStore:
                     self._unindex(tenant, stale)
                 if len(ids) < batch and len(found) < limit:
                     return found, None
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise ServiceUnavailable("Redis is unreachable") from exc
         next_cursor = int(upper[1:]) if len(found) == limit else None
         return found, next_cursor
 
@@ -365,10 +357,8 @@ class JobStore:
         pipe = self.redis.pipeline(transaction=False)
         for status in JobStatus:
             pipe.zcard(keys.tenant_index(tenant, status.value))
-        try:
+        with redis_errors_as_unavailable():
             return dict(zip((s.value for s in JobStatus), pipe.execute()))
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise ServiceUnavailable("Redis is unreachable") from exc
 
     # -- removal ---------------------------------------------------------
 

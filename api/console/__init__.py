@@ -15,8 +15,9 @@ from api.extensions import services
 
 def init_app(app: Flask) -> None:
     svc = services(app)
-    session.configure(app, session.SecretSource(svc.settings.console_secret, svc.store.redis),
-                      svc.settings.console_session_hours)
+    session.configure(
+        app, session.SecretSource(svc.settings.console_secret, svc.store.redis), svc.settings.console_session_hours
+    )
     # A signed-in browser may read the API's GET routes (events, logs, files) with its session.
     app.extensions["longrun.auth"].session_key = session.session_key
     app.register_blueprint(bp)

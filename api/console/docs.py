@@ -14,11 +14,20 @@ bp = Blueprint("docs", __name__, template_folder="templates", static_folder=None
 
 ASSETS = Path(swagger_ui_path)
 # Only what the page loads; the bundle also ships source maps and demo pages.
-SERVED = frozenset({"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
-                    "favicon-32x32.png", "favicon-16x16.png"})
+SERVED = frozenset(
+    {
+        "swagger-ui.css",
+        "swagger-ui-bundle.js",
+        "swagger-ui-standalone-preset.js",
+        "favicon-32x32.png",
+        "favicon-16x16.png",
+    }
+)
 # Swagger UI sets inline styles on its own elements.
-CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
-       "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'")
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 
 
 @bp.route("/docs")

@@ -46,8 +46,13 @@ def fields_for(kind: dict) -> list[FormField]:
     out = []
     for name, prop in schema.get("properties", {}).items():
         default = prop.get("default")
-        common = {"name": name, "label": _label(name), "required": name in required,
-                  "description": prop.get("description", ""), "default": default}
+        common = {
+            "name": name,
+            "label": _label(name),
+            "required": name in required,
+            "description": prop.get("description", ""),
+            "default": default,
+        }
         kind_of = prop.get("type")
         if name in kind["file_fields"]:
             out.append(FormField(widget="file", **{**common, "required": True}))
@@ -56,8 +61,15 @@ def fields_for(kind: dict) -> list[FormField]:
         elif kind_of == "boolean":
             out.append(FormField(widget="checkbox", **common))
         elif kind_of in ("integer", "number"):
-            out.append(FormField(widget="number", minimum=prop.get("minimum"), maximum=prop.get("maximum"),
-                                 step="1" if kind_of == "integer" else "any", **common))
+            out.append(
+                FormField(
+                    widget="number",
+                    minimum=prop.get("minimum"),
+                    maximum=prop.get("maximum"),
+                    step="1" if kind_of == "integer" else "any",
+                    **common,
+                )
+            )
         elif kind_of in ("array", "object") or "$ref" in prop:
             out.append(FormField(widget="json", **common))
         elif kind_of == "string" and (prop.get("maxLength") or 0) >= LONG_TEXT:

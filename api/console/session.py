@@ -38,7 +38,7 @@ class SecretSource:
     """The signing secret: the setting, else one random secret shared through Redis."""
 
     def __init__(self, configured: str, client: redis.Redis):
-        self._secret = configured or None
+        self._secret: str | None = configured or None
         self._redis = client
         self._lock = threading.Lock()
 
@@ -48,9 +48,12 @@ class SecretSource:
                 if self._secret is None:
                     try:
                         self._redis.set(keys.CONSOLE_SECRET, secrets.token_hex(32), nx=True)
-                        self._secret = self._redis.get(keys.CONSOLE_SECRET)
+                        stored = self._redis.get(keys.CONSOLE_SECRET)
                     except redis.RedisError as exc:
                         raise ServiceUnavailable("Redis is unreachable") from exc
+                    if not stored:
+                        raise ServiceUnavailable("the console's signing secret vanished from Redis; try again")
+                    self._secret = stored.decode() if isinstance(stored, bytes) else str(stored)
         return self._secret
 
 
@@ -62,9 +65,12 @@ class ConsoleSessionInterface(SecureCookieSessionInterface):
         self.secret = secret
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(self.secret(), salt=self.salt, serializer=self.serializer,
-                                      signer_kwargs={"key_derivation": self.key_derivation,
-                                                     "digest_method": self.digest_method})
+        return URLSafeTimedSerializer(
+            self.secret(),
+            salt=self.salt,
+            serializer=self.serializer,
+            signer_kwargs={"key_derivation": self.key_derivation, "digest_method": self.digest_method},
+        )
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession:
         if not request.cookies.get(self.get_cookie_name(app)):
@@ -104,7 +110,7 @@ def sign_out() -> None:
 def session_key(configured: tuple[ApiKey, ...]) -> ApiKey | None:
     """The configured key the request's session stands for, if it is still configured."""
     identity, tenant = session.get("key"), session.get("tenant")
-    if not identity or not tenant:
+    if not isinstance(identity, str) or not tenant:
         return None
     for key in configured:
         if key.tenant == tenant and hmac.compare_digest(key.identity, identity):
@@ -123,4 +129,4 @@ def csrf_token() -> str:
 def csrf_ok() -> bool:
     expected = session.get(CSRF_FIELD)
     sent = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
-    return bool(expected) and hmac.compare_digest(expected, sent)
+    return isinstance(expected, str) and bool(expected) and hmac.compare_digest(expected, sent)

@@ -10,6 +10,7 @@ cookie; every change goes through a form here that carries the CSRF token.
 from __future__ import annotations
 
 import json
+from typing import Any
 from urllib.parse import urlsplit
 
 import redis
@@ -30,15 +31,23 @@ from api.system import kind_documents
 from longrun.errors import InvalidInput, JobNotFound, LongrunError, ServiceUnavailable
 from longrun.states import JobStatus
 
-bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
-               static_folder="static", static_url_path="/static")
+bp = Blueprint(
+    "console",
+    __name__,
+    url_prefix="/console",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
 
 PAGE_SIZE = 25
 RETRY_RULES = frozenset({"/api/v1/jobs/<string:job_id>/retry", "/api/v1/jobs/<job_id>/retry"})
 # Pages anyone may open: the sign-in form and the assets it needs.
 OPEN_ENDPOINTS = frozenset({"console.static", "console.sign_in"})
-CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-       "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
 
 
 def auth_enabled() -> bool:
@@ -55,9 +64,12 @@ def signed_in_tenant() -> str | None:
 @bp.before_request
 def guard():
     if request.method not in ("GET", "HEAD") and not console_session.csrf_ok():
-        return render_template("console/error.html", title="Refused",
-                               message="This form did not come with this console session's CSRF token, so "
-                                       "nothing was changed. Reload the page and try again."), 403
+        return render_template(
+            "console/error.html",
+            title="Refused",
+            message="This form did not come with this console session's CSRF token, so "
+            "nothing was changed. Reload the page and try again.",
+        ), 403
     if request.endpoint in OPEN_ENDPOINTS:
         return None
     tenant = signed_in_tenant()
@@ -81,7 +93,8 @@ def security_headers(response):
 
 @bp.errorhandler(LongrunError)
 def longrun_error(error: LongrunError):
-    headers = {"Retry-After": str(error.retry_after)} if getattr(error, "retry_after", None) else {}
+    retry_after = getattr(error, "retry_after", None)  # 503 and 429 say when to come back
+    headers = {"Retry-After": str(retry_after)} if retry_after else {}
     title = {404: "Not found", 410: "Expired", 503: "Unavailable"}.get(error.status, "Error")
     return render_template("console/error.html", title=title, message=error.message), error.status, headers
 
@@ -99,8 +112,12 @@ def http_error(error: HTTPException):
 
 @bp.app_context_processor
 def template_globals():
-    return {"csrf_token": console_session.csrf_token, "auth_enabled": auth_enabled,
-            "STATUSES": STATUSES, "retry_available": retry_endpoint() is not None}
+    return {
+        "csrf_token": console_session.csrf_token,
+        "auth_enabled": auth_enabled,
+        "STATUSES": STATUSES,
+        "retry_available": retry_endpoint() is not None,
+    }
 
 
 @bp.app_template_filter("when")
@@ -137,7 +154,7 @@ def retry_endpoint() -> str | None:
 def safe_next(target: str | None) -> str:
     """Only a path inside the console: no open redirect through ?next=."""
     parts = urlsplit(target or "")
-    if parts.scheme or parts.netloc or not parts.path.startswith("/console"):
+    if not target or parts.scheme or parts.netloc or not parts.path.startswith("/console"):
         return url_for("console.jobs")
     return target
 
@@ -155,8 +172,11 @@ def sign_in():
     presented = (request.form.get("api_key") or "").strip()
     key = find_key(presented, current_app.extensions["longrun.auth"].keys) if presented else None
     if key is None:
-        return render_template("console/sign_in.html", next=request.form.get("next", ""),
-                               error="That API key is not valid. Check it and try again."), 401
+        return render_template(
+            "console/sign_in.html",
+            next=request.form.get("next", ""),
+            error="That API key is not valid. Check it and try again.",
+        ), 401
     console_session.sign_in(key)
     return redirect(safe_next(request.form.get("next")), 303)
 
@@ -220,8 +240,11 @@ def job_rows():
 def job_context(job_id: str) -> dict:
     svc = services()
     job = service.get(svc, g.tenant, job_id)
-    return {"job": job, "artifacts": service.artifact_names(svc, g.tenant, job_id),
-            "deliveries": deliveries(svc, g.tenant, job_id)}
+    return {
+        "job": job,
+        "artifacts": service.artifact_names(svc, g.tenant, job_id),
+        "deliveries": deliveries(svc, g.tenant, job_id),
+    }
 
 
 @bp.route("/jobs/<string:job_id>")
@@ -244,8 +267,9 @@ def cancel(job_id: str):
     except LongrunError as exc:
         flash(exc.message, "error")
     else:
-        flash("Cancelled." if job["status"] == JobStatus.CANCELLED else "Cancel requested: the job stops shortly.",
-              "info")
+        flash(
+            "Cancelled." if job["status"] == JobStatus.CANCELLED else "Cancel requested: the job stops shortly.", "info"
+        )
     return redirect(url_for("console.job", job_id=job_id), 303)
 
 
@@ -263,7 +287,8 @@ def retry(job_id: str):
     if endpoint is None:
         abort(404)
     service.get(services(), g.tenant, job_id)  # not found for other tenants, before anything
-    response = current_app.make_response(current_app.view_functions[endpoint](job_id=job_id))
+    view: Any = current_app.view_functions[endpoint]
+    response = current_app.make_response(view(job_id=job_id))
     body = response.get_json(silent=True) or {}
     if response.status_code >= 400:
         flash((body.get("error") or {}).get("message") or "The job could not be retried.", "error")
@@ -305,7 +330,8 @@ def submit(kind_name: str):
         try:
             payload = JobSubmitSchema().load({"kind": kind_name, **body})
         except ValidationError as exc:  # as the API words it (api.errors)
-            raise InvalidInput(f"invalid input: {describe_fields(exc.messages)}", details=exc.messages) from None
+            messages = exc.normalized_messages()
+            raise InvalidInput(f"invalid input: {describe_fields(messages)}", details=messages) from None
         svc = services()
         if kind["file_fields"]:
             files = {name: f for name, f in request.files.items() if f.filename}
@@ -331,8 +357,9 @@ def render_form_error(kind, fields, message: str, details: dict, status: int = 4
         else:
             flat[name] = value
     messages = {name: (v[0] if isinstance(v, list) and v else str(v)) for name, v in flat.items()}
-    return render_template("console/submit.html", kind=kind, fields=fields, values=request.form,
-                           error=message, details=messages), status
+    return render_template(
+        "console/submit.html", kind=kind, fields=fields, values=request.form, error=message, details=messages
+    ), status
 
 
 # -- overview ---------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from playwright.sync_api import expect
 
 from longrun.jobstore import JobStore
 from longrun.settings import get_settings
-from tests.console.conftest import sign_in
 
 pytestmark = pytest.mark.integration
 
@@ -22,8 +21,9 @@ JOB_URL = re.compile(r"/console/jobs/([0-9a-f]{32})$")
 
 
 def submit_api(live_api, api_headers, kind="sleep", **input) -> str:
-    response = requests.post(f"{live_api.url}/api/v1/jobs", headers=api_headers, timeout=10,
-                             json={"kind": kind, "input": input})
+    response = requests.post(
+        f"{live_api.url}/api/v1/jobs", headers=api_headers, timeout=10, json={"kind": kind, "input": input}
+    )
     assert response.status_code == 202, response.text
     return response.json()["id"]
 
@@ -45,7 +45,7 @@ def until(predicate, timeout=30.0, what="condition"):
     return value
 
 
-def test_a_wrong_key_is_refused_with_a_clear_message_and_nothing_else(browser_context):
+def test_a_wrong_key_is_refused_with_a_clear_message_and_nothing_else(browser_context, sign_in):
     page = browser_context.new_page()
     sign_in(page, "not-a-key-of-this-deployment")
 
@@ -140,8 +140,9 @@ def test_the_form_shows_the_apis_validation_message(console):
     page.get_by_label("Steps", exact=True).fill("0")
     page.get_by_role("button", name="Submit").click()
 
-    expect(page.locator("#form-error")).to_have_text("invalid input: input.steps: Must be greater than or equal "
-                                                     "to 1 and less than or equal to 100000.")
+    expect(page.locator("#form-error")).to_have_text(
+        "invalid input: input.steps: Must be greater than or equal to 1 and less than or equal to 100000."
+    )
     expect(page.locator("#f-steps-error")).to_be_visible()
     expect(page.get_by_label("Steps", exact=True)).to_have_value("0")
 
@@ -217,8 +218,9 @@ def test_the_jobs_list_is_newest_first_filters_and_updates_live(console, live_ap
     assert statuses and set(statuses) == {"completed"}
 
 
-def test_the_overview_shows_counts_queues_and_workers_and_refreshes(console, live_api, api_headers, worker,
-                                                                  screenshots):
+def test_the_overview_shows_counts_queues_and_workers_and_refreshes(
+    console, live_api, api_headers, worker, screenshots
+):
     job_id = submit_api(live_api, api_headers, seconds=20, steps=20)
     page = console
     page.get_by_role("link", name="Overview").click()
@@ -232,9 +234,14 @@ def test_the_overview_shows_counts_queues_and_workers_and_refreshes(console, liv
     requests.post(f"{live_api.url}/api/v1/jobs/{job_id}/cancel", headers=api_headers, timeout=10)
 
 
-def test_readable_on_a_390_px_phone(chromium, live_api, api_headers, api_key, screenshots):
-    context = chromium.new_context(base_url=live_api.url, viewport={"width": 390, "height": 844},
-                                   device_scale_factor=2, is_mobile=True, has_touch=True)
+def test_readable_on_a_390_px_phone(chromium, live_api, api_headers, api_key, screenshots, sign_in):
+    context = chromium.new_context(
+        base_url=live_api.url,
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+    )
     try:
         page = context.new_page()
         sign_in(page, api_key)
@@ -258,10 +265,14 @@ def test_everything_works_by_keyboard(console, live_api, api_headers):
     focused = []
     for _ in range(12):
         page.keyboard.press("Tab")
-        focused.append(page.evaluate("document.activeElement.textContent.trim() || "
-                                     "document.activeElement.getAttribute('aria-label') || "
-                                     "(document.activeElement.labels && document.activeElement.labels[0] && "
-                                     "document.activeElement.labels[0].textContent)"))
+        focused.append(
+            page.evaluate(
+                "document.activeElement.textContent.trim() || "
+                "document.activeElement.getAttribute('aria-label') || "
+                "(document.activeElement.labels && document.activeElement.labels[0] && "
+                "document.activeElement.labels[0].textContent)"
+            )
+        )
     assert {"Jobs", "Submit", "Overview", "API docs", "Sign out"} <= set(focused)
     assert all(focused), focused  # every control reached has a name
     page.get_by_label("Job id").focus()
@@ -299,6 +310,7 @@ class CuttingProxy:
     def __init__(self, target_port: int):
         import socket
         import threading
+
         self.target_port = target_port
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
@@ -310,6 +322,7 @@ class CuttingProxy:
     def _accept(self):
         import socket
         import threading
+
         while True:
             try:
                 client, _ = self.server.accept()
@@ -340,6 +353,7 @@ class CuttingProxy:
 
     def cut(self):
         import socket
+
         with self.lock:
             sockets, self.open = self.open, []
         for sock in sockets:
@@ -353,7 +367,9 @@ class CuttingProxy:
         self.cut()
 
 
-def test_a_dropped_stream_is_resumed_with_last_event_id_without_a_reload(chromium, live_api, api_headers, api_key):
+def test_a_dropped_stream_is_resumed_with_last_event_id_without_a_reload(
+    chromium, live_api, api_headers, api_key, sign_in
+):
     proxy = CuttingProxy(live_api.port)
     context = chromium.new_context(base_url=f"http://127.0.0.1:{proxy.port}", viewport={"width": 1280, "height": 800})
     try:

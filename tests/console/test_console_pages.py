@@ -22,9 +22,10 @@ def digest(key: str) -> str:
 def make_app(settings_for, redis_url):
     def make(**overrides) -> Flask:
         from api import create_app
-        settings = settings_for(redis_url, api_keys=f"console={digest(KEY)},rival={digest(OTHER_KEY)}",
-                                **overrides)
+
+        settings = settings_for(redis_url, api_keys=f"console={digest(KEY)},rival={digest(OTHER_KEY)}", **overrides)
         return create_app({"TESTING": True, "LONGRUN_SETTINGS": settings})
+
     return make
 
 
@@ -76,7 +77,10 @@ def test_a_removed_key_ends_its_sessions_and_sign_out_ends_one(make_app, setting
     client = signed_in(make_app())
     cookie = client.get_cookie("longrun_session").value
     from api import create_app
-    without = create_app({"TESTING": True, "LONGRUN_SETTINGS": settings_for(redis_url, api_keys=f"rival={digest(OTHER_KEY)}")})
+
+    without = create_app(
+        {"TESTING": True, "LONGRUN_SETTINGS": settings_for(redis_url, api_keys=f"rival={digest(OTHER_KEY)}")}
+    )
     other = without.test_client()
     other.set_cookie("longrun_session", cookie)  # same Redis, same secret: only the key lookup differs
 
@@ -119,8 +123,9 @@ def test_sign_in_never_redirects_off_the_console(make_app):
     client = make_app().test_client()
     token = csrf(client.get("/console/sign-in").text)
 
-    response = client.post("/console/sign-in", data={"api_key": KEY, "csrf_token": token,
-                                                     "next": "https://evil.example/console"})
+    response = client.post(
+        "/console/sign-in", data={"api_key": KEY, "csrf_token": token, "next": "https://evil.example/console"}
+    )
 
     assert response.headers["Location"] == "/console/"
 
@@ -129,6 +134,7 @@ def test_the_list_reads_one_page_of_the_index_however_many_jobs_there_are(make_a
     app = make_app()
     client = signed_in(app)
     from api.extensions import services
+
     store = services(app).store
     ids = [store.create(tenant="console", kind="sleep", input={}, timeout_seconds=60)[0] for _ in range(300)]
     before = redis_client.info("commandstats").get("cmdstat_hgetall", {}).get("calls", 0)
@@ -192,8 +198,9 @@ def test_codegen_gets_file_fields_and_the_apis_message_for_a_missing_file(make_a
     form = console.get("/console/submit/codegen").text
     assert 'type="file" id="f-datasheet" name="datasheet"' in form
     assert 'type="file" id="f-schematic" name="schematic"' in form
-    response = console.post("/console/submit/codegen", data={"input.instruction": "blink",
-                                                             "csrf_token": token_of(console)})
+    response = console.post(
+        "/console/submit/codegen", data={"input.instruction": "blink", "csrf_token": token_of(console)}
+    )
     assert response.status_code == 400
     assert "missing file(s): datasheet, schematic" in response.text
 
@@ -205,6 +212,7 @@ def test_the_retry_button_appears_once_the_api_has_a_retry_route(make_app):
     job_id = done.headers["Location"].rsplit("/", 1)[1]
     from api.extensions import services
     from longrun.states import JobStatus
+
     services(plain).store.transition(job_id, JobStatus.FAILED, error={"type": "X", "message": "boom"})
     assert ">Retry</button>" not in console.get(f"/console/jobs/{job_id}").text
     assert console.post(f"/console/jobs/{job_id}/retry", data={"csrf_token": token_of(console)}).status_code == 404
@@ -214,10 +222,12 @@ def test_the_retry_button_appears_once_the_api_has_a_retry_route(make_app):
     def retry(job_id):  # what POST /api/v1/jobs/{id}/retry answers: the new attempt's job document
         from api import service
         from api.auth import current_tenant
+
         svc = services(with_retry)
         old = service.get(svc, current_tenant(), job_id)
         job, _ = service.submit(svc, current_tenant(), kind=old["kind"], input=old["input"])
         return job, 202
+
     with_retry.add_url_rule("/api/v1/jobs/<string:job_id>/retry", "jobs.JobRetry", retry, methods=["POST"])
     console = signed_in(with_retry)
     page = console.get(f"/console/jobs/{job_id}").text

@@ -8,6 +8,7 @@ import time
 
 import pytest
 import requests
+from plugins.live import read_sse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from longrun import keys
@@ -16,10 +17,9 @@ from longrun.settings import get_settings
 from longrun.states import JobStatus
 from longrun.streams import job_events
 
-RESYNC = "resync"  # the event name the docs and the OpenAPI description give
-from plugins.live import read_sse
-
 pytestmark = pytest.mark.integration
+
+RESYNC = "resync"  # the event name the docs and the OpenAPI description give
 
 
 def until(predicate, timeout=30.0, what="condition"):
@@ -37,11 +37,16 @@ def entry_ms(entry_id: str) -> int:
 
 def test_a_burst_of_quick_steps_is_coalesced_to_the_documented_rate(live_api, api_headers, redis_client):
     interval = get_settings().progress_interval_seconds
-    response = requests.post(f"{live_api.url}/api/v1/jobs", headers=api_headers, timeout=10,
-                             json={"kind": "sleep", "input": {"seconds": 2.0, "steps": 400}})
+    response = requests.post(
+        f"{live_api.url}/api/v1/jobs",
+        headers=api_headers,
+        timeout=10,
+        json={"kind": "sleep", "input": {"seconds": 2.0, "steps": 400}},
+    )
     job_id = response.json()["id"]
-    with requests.get(f"{live_api.url}/api/v1/jobs/{job_id}/events", headers=api_headers,
-                      stream=True, timeout=60) as stream:
+    with requests.get(
+        f"{live_api.url}/api/v1/jobs/{job_id}/events", headers=api_headers, stream=True, timeout=60
+    ) as stream:
         events = [e for e in read_sse(stream) if "data" in e]
 
     progress = [e for e in events if e["event"] == "progress"]
@@ -65,8 +70,11 @@ def run_job(store: JobStore, steps: int) -> str:
     job_id, _, _ = store.create(tenant="default", kind="sleep", input={}, timeout_seconds=60)
     store.transition(job_id, JobStatus.RUNNING)  # what a worker's claim writes
     for step in range(1, steps + 1):
-        store.transition(job_id, JobStatus.RUNNING,
-                         progress={"percentage": 100 * step / steps, "current_step": step, "total_steps": steps})
+        store.transition(
+            job_id,
+            JobStatus.RUNNING,
+            progress={"percentage": 100 * step / steps, "current_step": step, "total_steps": steps},
+        )
     return job_id
 
 
@@ -102,8 +110,7 @@ def test_each_attempt_is_kept_when_the_stream_is_trimmed(small_store, redis_clie
     small_store.delete(job_id)  # no worker runs it
 
 
-def test_a_resume_point_older_than_what_was_kept_gets_a_resync_event(small_store, redis_client,
-                                                                     live_api, api_headers):
+def test_a_resume_point_older_than_what_was_kept_gets_a_resync_event(small_store, redis_client, live_api, api_headers):
     job_id, _, _ = small_store.create(tenant="default", kind="sleep", input={}, timeout_seconds=60)
     small_store.transition(job_id, JobStatus.RUNNING)
     small_store.transition(job_id, JobStatus.RUNNING, progress={"percentage": 1})
@@ -113,8 +120,9 @@ def test_a_resume_point_older_than_what_was_kept_gets_a_resync_event(small_store
     small_store.transition(job_id, JobStatus.COMPLETED)
 
     headers = {**api_headers, "Last-Event-ID": seen}
-    with requests.get(f"{live_api.url}/api/v1/jobs/{job_id}/events", headers=headers,
-                      stream=True, timeout=30) as stream:
+    with requests.get(
+        f"{live_api.url}/api/v1/jobs/{job_id}/events", headers=headers, stream=True, timeout=30
+    ) as stream:
         events = [e for e in read_sse(stream) if "data" in e]
 
     assert events[0]["event"] == RESYNC
