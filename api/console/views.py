@@ -63,6 +63,11 @@ def signed_in_tenant() -> str | None:
 
 @bp.before_request
 def guard():
+    if g.get("api_key") is not None:
+        # The request itself presented a valid API key (a script, not a browser
+        # session): it acts for that key's tenant, and no other site can forge
+        # a header, so it needs no CSRF token.
+        return None
     if request.method not in ("GET", "HEAD") and not console_session.csrf_ok():
         return render_template(
             "console/error.html",
