@@ -77,7 +77,8 @@ class ProgressReporter:
         if not (self._dirty and self._due()) or self._request is None:
             return
         with self._lock:
-            if self._dirty:
+            # Again under the lock: the job's own thread may have just written.
+            if self._dirty and self._due():
                 self.task.backend.store_result(self.job_id, dict(self.state), PROGRESS_STATE,
                                                request=self._request)
                 self._written()

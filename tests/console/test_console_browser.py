@@ -4,7 +4,6 @@ Screenshots go to tests/.screenshots (or $LONGRUN_SCREENSHOTS), never to git.
 """
 
 import re
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -14,6 +13,7 @@ from playwright.sync_api import expect
 
 from longrun.jobstore import JobStore
 from longrun.settings import get_settings
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -28,21 +28,16 @@ def submit_api(live_api, api_headers, kind="sleep", **input) -> str:
     return response.json()["id"]
 
 
+def status_is(live_api, api_headers, job_id, status):
+    return lambda: api_job(live_api, api_headers, job_id).json()["status"] == status
+
+
 def api_job(live_api, api_headers, job_id) -> requests.Response:
     return requests.get(f"{live_api.url}/api/v1/jobs/{job_id}", headers=api_headers, timeout=10)
 
 
 def progress_value(page) -> float:
     return float(page.locator("#job-progress").evaluate("bar => bar.value"))
-
-
-def until(predicate, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-    return value
 
 
 def test_a_wrong_key_is_refused_with_a_clear_message_and_nothing_else(browser_context, sign_in):
@@ -68,8 +63,8 @@ def test_submit_a_sleep_job_from_the_form_and_watch_it_live(console, screenshots
 
     expect(page.locator("#job-status")).to_have_text("running", timeout=20_000)
     expect(page.locator("#stream-state")).to_have_text("live")
-    first = until(lambda: progress_value(page) or None, what="the progress bar to move")
-    until(lambda: progress_value(page) > first, what="the progress bar to move again")
+    first = wait_until(lambda: progress_value(page) or None, interval=0.1, message="the progress bar to move")
+    wait_until(lambda: progress_value(page) > first, interval=0.1, message="the progress bar to move again")
     expect(page.locator("#job-step")).to_contain_text(re.compile(r"step \d+ \(\d+ of 16\)"))
     expect(page.locator("#job-logs")).to_contain_text("step 1 of 16: sleeping 0.5s")
     page.screenshot(path=str(screenshots / "job-running.png"), full_page=True)
@@ -97,7 +92,9 @@ def test_cancel_a_running_job_and_see_it_cancelled(console, live_api, api_header
 
 def test_a_dismissed_confirmation_changes_nothing_and_delete_removes_the_job(console, live_api, api_headers):
     job_id = submit_api(live_api, api_headers, seconds=0)
-    until(lambda: api_job(live_api, api_headers, job_id).json()["status"] == "completed", what="the job")
+    wait_until(
+        lambda: api_job(live_api, api_headers, job_id).json()["status"] == "completed", interval=0.1, message="the job"
+    )
     page = console
     page.goto(f"/console/jobs/{job_id}")
 
@@ -193,13 +190,19 @@ def test_a_post_without_the_csrf_token_is_refused(console, live_api, api_headers
     token = page.locator('meta[name="csrf-token"]').get_attribute("content")
     accepted = page.request.post(f"/console/jobs/{job_id}/cancel", form={"csrf_token": token})
     assert accepted.ok
-    until(lambda: api_job(live_api, api_headers, job_id).json()["status"] == "cancelled", what="the cancel")
+    wait_until(
+        lambda: api_job(live_api, api_headers, job_id).json()["status"] == "cancelled",
+        interval=0.1,
+        message="the cancel",
+    )
 
 
 def test_the_jobs_list_is_newest_first_filters_and_updates_live(console, live_api, api_headers, screenshots):
     page = console
     done = submit_api(live_api, api_headers, seconds=0)
-    until(lambda: api_job(live_api, api_headers, done).json()["status"] == "completed", what="the job")
+    wait_until(
+        lambda: api_job(live_api, api_headers, done).json()["status"] == "completed", interval=0.1, message="the job"
+    )
     page.goto("/console/")
     page.evaluate("window.__notReloaded = true")
 
@@ -379,13 +382,13 @@ def test_a_dropped_stream_is_resumed_with_last_event_id_without_a_reload(
         page.goto(f"/console/jobs/{job_id}")
         page.evaluate("window.__notReloaded = true")
         expect(page.locator("#stream-state")).to_have_text("live")
-        until(lambda: progress_value(page) > 0, what="progress before the cut")
+        wait_until(lambda: progress_value(page) > 0, interval=0.1, message="progress before the cut")
 
         proxy.cut()
         expect(page.locator("#stream-state")).to_have_text("reconnecting…")
         expect(page.locator("#stream-state")).to_have_text("live", timeout=10_000)
         before = progress_value(page)
-        until(lambda: progress_value(page) > before, what="progress after the cut")
+        wait_until(lambda: progress_value(page) > before, interval=0.1, message="progress after the cut")
 
         assert proxy.last_event_ids, "the browser resumed without Last-Event-ID"
         expect(page.locator("#job-status")).to_have_text("completed", timeout=30_000)
