@@ -238,8 +238,8 @@ def jobs():
 
 @bp.route("/jobs/rows")
 def job_rows():
-    """The jobs table's rows alone, which the list page polls to stay live."""
-    return render_template("console/_rows.html", **jobs_page())
+    """The jobs page's counts, rows and pager, which the list page polls to stay live."""
+    return render_template("console/_jobs_live.html", **jobs_page())
 
 
 def job_context(job_id: str) -> dict:

@@ -1,8 +1,8 @@
-// The jobs list stays live: its rows are fetched again (rendered by the server,
-// the same template as the page) every few seconds while the tab is visible.
+// The jobs list stays live: its counts, rows and pager are fetched again (rendered
+// by the server, the same template as the page) every few seconds while the tab is visible.
 (function () {
   "use strict";
-  var body = document.getElementById("job-rows");
+  var body = document.getElementById("jobs-live");
   if (!body) { return; }
   var src = body.getAttribute("data-src");
   var last = body.innerHTML;
