@@ -21,13 +21,14 @@ import json
 import re
 import time
 import uuid
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, cast
 
 import redis
 
 from longrun import keys
 from longrun.errors import REDIS_UNREACHABLE, InvalidInput, LongrunError, TooManyStreams
 from longrun.jobstore import JobStore, document
+from longrun.redis_replies import XReadReply
 from longrun.states import JobStatus
 
 EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
@@ -93,13 +94,13 @@ class StreamSlots:
         return self.redis.zcount(keys.stream_slots(tenant), time.time(), "+inf")
 
 
-def frame(event: str, data: dict, event_id: str | None = None) -> str:
+def frame(event: str, data: dict[str, Any], event_id: str | None = None) -> str:
     """One SSE message."""
     head = f"id: {event_id}\n" if event_id else ""
     return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def entry_data(job_id: str, fields: dict) -> tuple[str, dict, bool]:
+def entry_data(job_id: str, fields: dict[str, str]) -> tuple[str, dict[str, Any], bool]:
     """A stream entry -> (SSE event name, data, is final)."""
     status = JobStatus(fields["status"])
     progress = json.loads(fields["progress"]) if fields.get("progress") else None
@@ -141,13 +142,13 @@ def job_events(store: JobStore, job_id: str, after: str, *, heartbeat_seconds: f
         if after != "0-0":
             # Progress events are dropped (oldest first) to bound the stream; a reader
             # resuming from before the newest dropped one would miss some: say so.
-            dropped = client.hget(keys.job(job_id), "ev_dropped")
+            dropped = cast(str | None, client.hget(keys.job(job_id), "ev_dropped"))
             if dropped and older(after, dropped):
                 yield resync_frame(job_id, dropped)
         first = True
         while True:
             reply = client.xread({stream: after}, count=BATCH, block=None if first else block_ms)
-            for _, entries in reply or ():
+            for _, entries in cast(XReadReply, reply or ()):
                 for entry_id, fields in entries:
                     after = entry_id
                     event, data, final = entry_data(job_id, fields)
@@ -180,7 +181,7 @@ def job_events(store: JobStore, job_id: str, after: str, *, heartbeat_seconds: f
         yield ": redis unreachable; reconnect to resume\n\n"
 
 
-def _final(store: JobStore, job_id: str, progress: dict | None) -> tuple[dict | None, object]:
+def _final(store: JobStore, job_id: str, progress: dict[str, Any] | None) -> tuple[dict[str, Any] | None, Any]:
     try:
         job = document(store.load(job_id))
     except LongrunError:  # deleted or expired just now, or Redis gone: the event as it was
