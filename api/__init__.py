@@ -18,8 +18,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_REDOC_PATH="docs",
-        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js",
+        # /docs is served by api.console.docs from installed assets (no CDN).
     )
     if test_config:
         app.config.update(test_config)
@@ -41,5 +40,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.register_blueprint(metrics.blp)
     from api import compat  # the older systems' APIs (docs/compatibility.md)
     compat.register(app)
+    from api import console  # the job console (/console) and the offline /docs
+    console.init_app(app)
     openapi.init_api(api, settings)  # keep last: documents every registered route
     return app

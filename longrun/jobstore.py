@@ -355,6 +355,18 @@ class JobStore:
     def workers_seen(self, within_seconds: float = 30.0) -> int:
         return self.redis.zcount(keys.WORKERS, time.time() - within_seconds, "+inf")
 
+    def workers(self, limit: int = 50) -> list[tuple[str, float]]:
+        """Worker hostnames with when (epoch seconds) each was last seen, most recent first."""
+        return cast(ScoredMembers, self.redis.zrevrange(keys.WORKERS, 0, limit - 1, withscores=True))
+
+    def oldest_pending(self, kinds: Iterable[str]) -> dict[str, float | None]:
+        """When (epoch seconds) each kind's oldest pending job was submitted; None: none waits."""
+        kinds = list(kinds)
+        pipe = self.redis.pipeline(transaction=False)
+        for kind in kinds:
+            pipe.zrange(keys.pending_by_kind(kind), 0, 0, withscores=True)
+        return {kind: (entry[0][1] / 1e6 if entry else None) for kind, entry in zip(kinds, pipe.execute(), strict=True)}
+
     def is_cancel_requested(self, job_id: str) -> bool:
         return bool(self.redis.exists(keys.cancel(job_id)))
 

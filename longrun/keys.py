@@ -89,6 +89,10 @@ REPLICATION_PROBE = f"{PREFIX}ha:probe"
 # (its defaults, which celeryconfig keeps): delivery tag -> [message, exchange, routing key].
 BROKER_UNACKED = "unacked"
 
+CONSOLE_SECRET = f"{PREFIX}console:secret"
+"""String: the random secret console session cookies are signed with (when
+LONGRUN_CONSOLE_SECRET is not set), made once and shared by every API process."""
+
 
 def chat_messages(tenant: str, chat_id: str) -> str:
     """List: a chat's messages as JSON, oldest first (kept LONGRUN_CHAT_HISTORY_SECONDS after its last turn)."""
