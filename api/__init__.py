@@ -23,7 +23,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     app.json.sort_keys = False
 
-    from api import auth, errors, extensions, jobs, limits, live, metrics, openapi, system
+    from api import auth, batches, errors, extensions, jobs, limits, live, metrics, openai_batch, openapi, system
 
     extensions.init_app(app)
     settings = extensions.services(app).settings
@@ -36,6 +36,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.register_blueprint(system.blp)
     api.register_blueprint(live.blp)
     api.register_blueprint(metrics.blp)
+    api.register_blueprint(batches.blp)
+    openai_batch.register(app)  # /v1/files, /v1/batches: OpenAI's contract, outside /openapi.json
     from api import compat  # the seed systems' APIs (README "Compatibility")
     compat.register(app)
     openapi.init_api(api, settings)  # keep last: documents every registered route

@@ -179,3 +179,15 @@ class DeliveryNotFound(LongrunError):
 
     status = 404
     code = "not_found"
+
+
+class BatchNotFound(JobNotFound):
+    """Raised when a batch (or an OpenAI-compatible file) id is unknown, or belongs to another tenant."""
+
+
+class BatchExpired(JobExpired):
+    """Raised when a batch existed but its retention (and its jobs') has run out."""
+
+
+class BatchAlreadyFinished(JobAlreadyFinished):
+    """Raised when a batch whose every item is final is cancelled."""

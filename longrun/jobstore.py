@@ -104,6 +104,18 @@ class JobStore:
     # -- scripts ---------------------------------------------------------
 
     def _run(self, name: str, job_id: str, **params):
+        script_keys, args = self.script_args(job_id, **params)
+        try:
+            return self._scripts[name](keys=script_keys, args=args)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise ServiceUnavailable("Redis is unreachable") from exc
+
+    def script(self, name: str):
+        """A registered job script, to call on a pipeline: ``script(keys=, args=, client=pipe)``."""
+        return self._scripts[name]
+
+    def script_args(self, job_id: str, **params) -> tuple[list[str], list[str]]:
+        """KEYS and ARGV of a job script call (also for callers that pipeline many)."""
         now = time.time()
         params.update(
             id=job_id,
@@ -119,12 +131,9 @@ class JobStore:
             keys.job(job_id), keys.meta(job_id), keys.events(job_id),
             keys.lease(job_id), keys.tombstone(job_id), keys.cancel(job_id),
         ]
-        try:
-            # Absent values are left out: JSON null would reach Lua as a truthy cjson.null.
-            params = {k: v for k, v in params.items() if v is not None}
-            return self._scripts[name](keys=script_keys, args=[json.dumps(params)])
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise ServiceUnavailable("Redis is unreachable") from exc
+        # Absent values are left out: JSON null would reach Lua as a truthy cjson.null.
+        params = {k: v for k, v in params.items() if v is not None}
+        return script_keys, [json.dumps(params)]
 
     def create(self, *, tenant: str, kind: str, input: dict, priority: int = 0,
                timeout_seconds: int, metadata: dict | None = None, job_id: str | None = None,
@@ -406,8 +415,13 @@ class JobStore:
         return oldest
 
     def _remove(self, job_id: str, record: dict) -> None:
-        tenant = record.get("tenant")
         pipe = self.redis.pipeline(transaction=False)
+        self.remove_into(pipe, job_id, record)
+        pipe.execute()
+
+    def remove_into(self, pipe, job_id: str, record: dict) -> None:
+        """Queue on ``pipe`` the removal of a job and everything kept for it (batches remove thousands at once)."""
+        tenant = record.get("tenant")
         pipe.delete(keys.job(job_id), keys.meta(job_id), keys.events(job_id),
                     keys.lease(job_id), keys.tombstone(job_id), *keys.job_extra_keys(job_id))
         if record.get("kind"):
@@ -420,7 +434,6 @@ class JobStore:
             pipe.zrem(keys.EXPIRY, f"{tenant}|{job_id}")
             self._unindex_into(pipe, tenant, [job_id])
         pipe.zrem(keys.RUNNING, job_id)
-        pipe.execute()
 
     def _unindex(self, tenant: str, ids: list[str]) -> None:
         pipe = self.redis.pipeline(transaction=False)
@@ -474,6 +487,8 @@ def document(record: dict) -> dict:
         "error": _loads(record.get("error")),
         "tenant": record.get("tenant"),
         "input": _loads(record.get("input"), {}),
+        "batch_id": record.get("batch_id"),
+        "batch_index": int(record["batch_index"]) if record.get("batch_index") else None,
         # Raw epoch values for adapters that print seconds (seed 000).
         "_times": {k: float(record[k]) for k in ("created_at", "started_at", "finished_at") if record.get(k)},
     }

@@ -5,8 +5,8 @@ function that does the work, and a thin Celery task named ``jobs.<kind>``
 whose base class (workers.job_task.JobTask) handles claim, progress and cancel.
 """
 
-from tasks import browser, chat, codegen, inference, sleep
+from tasks import browser, chat, chat_completion, codegen, inference, sleep
 from tasks.kind import Kind
 
 KINDS: dict[str, Kind] = {kind.name: kind for kind in (sleep.KIND, inference.KIND, chat.KIND, browser.KIND,
-                                                       codegen.KIND)}
+                                                       codegen.KIND, chat_completion.KIND)}
