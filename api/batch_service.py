@@ -7,9 +7,11 @@ schema); one bad item refuses the whole batch and nothing is written.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
-from typing import Iterator
+import uuid
+from typing import Callable, Iterator
 
 import redis
 from kombu.exceptions import OperationalError
@@ -87,6 +89,37 @@ def validate_items(kind: str, raw_items: list) -> list[dict]:
     return loaded
 
 
+def message_factory(svc, kind: str, priority: int, timeout: int) -> Callable[[str], tuple[str, str]] | None:
+    """Broker messages for many jobs of one kind at kombu's cost for one.
+
+    Celery and kombu build one message (for a placeholder id) exactly as they
+    would send it; each item's message is that one with its own job id (task id,
+    correlation id, args in the base64 body) and its own delivery tag. Building
+    each through Celery costs ~0.5 ms, most of a 10,000-item submit. None when
+    the broker is not the store's Redis, or the message is not the expected shape.
+    """
+    placeholder = new_job_id()
+    first = service.prepare_message(svc, placeholder, kind, priority, timeout)
+    if first is None:
+        return None
+    queue_key, payload = first
+    message = json.loads(payload)
+    properties = message.get("properties") or {}
+    tag = properties.get("delivery_tag")
+    if properties.get("body_encoding") != "base64" or not tag or not isinstance(message.get("body"), str):
+        return None
+    body = base64.b64decode(message["body"]).decode()
+    text = payload.replace(message["body"], "@BODY@").replace(tag, "@TAG@")
+    if placeholder not in body or "@BODY@" not in text or "@TAG@" not in text:
+        return None
+
+    def make(job_id: str) -> tuple[str, str]:
+        encoded = base64.b64encode(body.replace(placeholder, job_id).encode()).decode()
+        return queue_key, (text.replace(placeholder, job_id).replace("@BODY@", encoded)
+                           .replace("@TAG@", str(uuid.uuid4())))
+    return make
+
+
 def submit(svc, tenant: str, *, kind: str, items: list, priority: int = 0, timeout_seconds: int | None = None,
            metadata: dict | None = None, webhook: dict | None = None, idempotency_key: str | None = None,
            request_hash: str = "", extra: dict | None = None, batch_id: str | None = None) -> tuple[dict, bool]:
@@ -96,9 +129,11 @@ def submit(svc, tenant: str, *, kind: str, items: list, priority: int = 0, timeo
     hook = validate_webhook(svc.settings, webhook) if webhook else None
     prepared = []
     try:
+        make = message_factory(svc, kind, priority, timeout)
         for job_input in inputs:
             job_id = new_job_id()
-            prepared.append(Item(job_id, job_input, service.prepare_message(svc, job_id, kind, priority, timeout)))
+            message = make(job_id) if make else service.prepare_message(svc, job_id, kind, priority, timeout)
+            prepared.append(Item(job_id, job_input, message))
     except (OperationalError, redis.RedisError, OSError) as exc:
         raise ServiceUnavailable("the job queue is unreachable; the batch was not accepted") from exc
     store = batches(svc)
