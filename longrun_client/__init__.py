@@ -13,13 +13,14 @@ line-wise streaming that Server-Sent Events need.
         print(job.result())
 """
 
+from longrun_client.batches import BatchHandle
 from longrun_client.client import FINAL_STATUSES, Client, JobHandle, JobPage, ProgressEvent
 from longrun_client.errors import (Conflict, Expired, InvalidInput, JobCancelled, JobFailed,
                                    JobNotFinished, LongrunClientError, NotFound, RateLimited,
                                    ServerError, Unauthorized, Unavailable, WaitTimeout)
 
 __all__ = [
-    "Client", "JobHandle", "JobPage", "ProgressEvent", "FINAL_STATUSES",
+    "Client", "JobHandle", "BatchHandle", "JobPage", "ProgressEvent", "FINAL_STATUSES",
     "LongrunClientError", "InvalidInput", "Unauthorized", "NotFound", "Expired", "Conflict",
     "JobNotFinished", "JobFailed", "JobCancelled", "Unavailable", "RateLimited", "ServerError",
     "WaitTimeout",
