@@ -406,7 +406,7 @@ def _output_lines(record: dict, bid: str, which: str) -> Iterator[str]:
     position = 0
     while ids := store.job_ids(bid, position, position + CHUNK - 1):
         position += len(ids)
-        for raw in store._records(ids):
+        for raw in store.records(ids):
             if not raw:
                 continue
             job = document(raw)

@@ -187,7 +187,7 @@ class BatchStore:
     def job_ids(self, bid: str, start: int = 0, stop: int = -1) -> list[str]:
         return self.redis.lrange(keys.batch_items(bid), start, stop)
 
-    def _records(self, ids: list[str]) -> list[dict]:
+    def records(self, ids: list[str]) -> list[dict]:
         pipe = self.redis.pipeline(transaction=False)
         for job_id in ids:
             pipe.hgetall(keys.job(job_id))
@@ -212,7 +212,7 @@ class BatchStore:
                 ids = self.job_ids(bid, position, position + max(limit, 100) - 1)
                 if not ids:
                     return found, None
-                for record in self._records(ids):
+                for record in self.records(ids):
                     position += 1
                     if record and (status is None or record.get("status") == status):
                         found.append(document(record))
@@ -227,7 +227,7 @@ class BatchStore:
         """``{index, job_id, status, result, error}`` of every item final so far, in item order."""
         position = 0
         while ids := self.job_ids(bid, position, position + CHUNK - 1):
-            for offset, record in enumerate(self._records(ids)):
+            for offset, record in enumerate(self.records(ids)):
                 if record and JobStatus(record["status"]).is_final:
                     doc = document(record)
                     yield {"index": position + offset, "job_id": doc["id"], "status": doc["status"],

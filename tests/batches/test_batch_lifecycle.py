@@ -170,3 +170,18 @@ def sse(response) -> list[dict]:
             name, _, value = line.partition(": ")
             current[name] = value
     return events
+
+
+def test_an_item_cancelled_on_its_own_moves_the_batch_counts(batch_stack):
+    stack = batch_stack()
+    bid = stack.submit(items=[{"seconds": 0}] * 3).get_json()["id"]
+    job_id = stack.client.get(f"/api/v1/batches/{bid}/jobs?limit=1").get_json()["jobs"][0]["id"]
+
+    assert stack.client.post(f"/api/v1/jobs/{job_id}/cancel").status_code == 200
+
+    assert stack.batch(bid)["counts"] == {"total": 3, "pending": 2, "running": 0, "completed": 0, "failed": 0,
+                                          "cancelled": 1}
+    assert stack.batch(bid)["status"] == "pending"
+    stack.client.delete(f"/api/v1/jobs/{job_id}")  # an item deleted on its own: the batch reads on
+    assert stack.client.get(f"/api/v1/batches/{bid}/jobs").get_json()["jobs"][0]["batch_index"] == 1
+    assert [r["index"] for r in stack.results(bid)] == []

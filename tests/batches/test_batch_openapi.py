@@ -1,4 +1,5 @@
-"""The native batch routes are in /openapi.json with their schemas; the OpenAI ones are not (their contract is OpenAI's)."""
+"""The native batch routes are in /openapi.json with their schemas; the OpenAI ones are not
+(their contract is OpenAI's)."""
 
 
 def test_batch_routes_are_documented(client):
