@@ -2,14 +2,17 @@
 
 This is the one source of truth for the API (which publishes) and the workers
 (which consume); tests override values with ``app.conf.update``, never a fork.
-The delivery settings give at-least-once execution (see README "Guarantees").
+The names that follow from Longrun's settings are computed by one function,
+``from_settings``; the rest are constants. A bad setting raises SettingsError
+here like anywhere else; the entry points (api/wsgi.py, workers/celery_app.py)
+turn it into one line naming the key. The delivery settings give at-least-once
+execution (docs/guarantees.md).
 """
 
-import sys
 from urllib.parse import urlparse
 
 from longrun import keys
-from longrun.settings import Settings, SettingsError, get_settings
+from longrun.settings import Settings, get_settings
 
 
 def from_settings(s: Settings) -> dict:
@@ -51,11 +54,18 @@ def from_settings(s: Settings) -> dict:
     }
 
 
-try:
-    _settings = get_settings()
-except SettingsError as exc:  # a message naming the setting, not a traceback
-    sys.exit(f"Longrun cannot start: {exc}")
-globals().update(from_settings(_settings))
+_derived = from_settings(get_settings())
+broker_url = _derived["broker_url"]
+broker_transport = _derived["broker_transport"]
+broker_transport_options = _derived["broker_transport_options"]
+result_backend = _derived["result_backend"]
+result_expires = _derived["result_expires"]
+redis_socket_timeout = _derived["redis_socket_timeout"]
+redis_socket_connect_timeout = _derived["redis_socket_connect_timeout"]
+task_time_limit = _derived["task_time_limit"]
+task_soft_time_limit = _derived["task_soft_time_limit"]
+# None: one process per CPU (Celery's default).
+worker_concurrency = _derived.get("worker_concurrency")
 
 # JSON only: a pickle message is refused before it reaches a task.
 task_serializer = "json"

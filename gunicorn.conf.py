@@ -7,7 +7,7 @@ thread count: the last RESERVED_THREADS threads of every worker always serve
 ordinary requests, however many clients follow jobs. gthread needs no monkey
 patching, so redis-py, kombu's publisher and Celery behave as everywhere else
 (gevent would hold more idle streams per process, but patches sockets and
-threads under every library we use). README "Live events" has the numbers.
+threads under every library we use). docs/live-events.md has the numbers.
 Command-line flags (as the tests pass them) override what is set here.
 
 keepalive: gunicorn closes an idle keep-alive connection after 2 s by default,

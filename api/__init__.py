@@ -38,7 +38,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.register_blueprint(metrics.blp)
     api.register_blueprint(batches.blp)
     openai_batch.register(app)  # /v1/files, /v1/batches: OpenAI's contract, outside /openapi.json
-    from api import compat  # the seed systems' APIs (README "Compatibility")
+    from api import compat  # the older systems' APIs (docs/compatibility.md)
     compat.register(app)
     openapi.init_api(api, settings)  # keep last: documents every registered route
     return app

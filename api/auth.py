@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from flask import Flask, g, request
 
 from longrun.errors import Unauthorized
-from longrun.settings import Settings, SettingsError
+from longrun.errors import SettingsError
+from longrun.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import base64
 import json
 import time
 import uuid
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import redis
 from kombu.exceptions import OperationalError
@@ -52,8 +52,9 @@ def parse_jsonl(data: bytes, what: str = "items") -> list[dict]:
             continue
         items.append(value)
     if bad:
-        raise InvalidInput(f"invalid {what} file: " + "; ".join(f"{k}: {v[0]}" for k, v in bad.items()),
-                           details={what: bad})
+        raise InvalidInput(
+            f"invalid {what} file: " + "; ".join(f"{k}: {v[0]}" for k, v in bad.items()), details={what: bad}
+        )
     return items
 
 
@@ -61,8 +62,10 @@ def validate_items(kind: str, raw_items: list) -> list[dict]:
     """The items' inputs as the kind's schema loads them; InvalidInput naming each bad item's index and field."""
     kind_def = service.kind_or_error(kind)
     if kind_def.file_fields:
-        raise InvalidUpload(f"kind {kind!r} takes files and cannot be batched; submit its jobs one by one",
-                            details={"kind": ["takes files; not available in batches"]})
+        raise InvalidUpload(
+            f"kind {kind!r} takes files and cannot be batched; submit its jobs one by one",
+            details={"kind": ["takes files; not available in batches"]},
+        )
     if not raw_items:
         raise InvalidInput("a batch needs at least one item", details={"items": ["must not be empty"]})
     if len(raw_items) > MAX_ITEMS:
@@ -84,8 +87,9 @@ def validate_items(kind: str, raw_items: list) -> list[dict]:
         field, problem = next(iter(messages.items())) if isinstance(messages, dict) else ("input", messages)
         problem = problem[0] if isinstance(problem, list) and problem else problem
         more = f" (and {len(bad) - 1} more invalid items)" if len(bad) > 1 else ""
-        raise InvalidInput(f"invalid item {first}: input.{field}: {problem}{more}; nothing was created",
-                           details={"items": bad})
+        raise InvalidInput(
+            f"invalid item {first}: input.{field}: {problem}{more}; nothing was created", details={"items": bad}
+        )
     return loaded
 
 
@@ -115,14 +119,28 @@ def message_factory(svc, kind: str, priority: int, timeout: int) -> Callable[[st
 
     def make(job_id: str) -> tuple[str, str]:
         encoded = base64.b64encode(body.replace(placeholder, job_id).encode()).decode()
-        return queue_key, (text.replace(placeholder, job_id).replace("@BODY@", encoded)
-                           .replace("@TAG@", str(uuid.uuid4())))
+        return queue_key, (
+            text.replace(placeholder, job_id).replace("@BODY@", encoded).replace("@TAG@", str(uuid.uuid4()))
+        )
+
     return make
 
 
-def submit(svc, tenant: str, *, kind: str, items: list, priority: int = 0, timeout_seconds: int | None = None,
-           metadata: dict | None = None, webhook: dict | None = None, idempotency_key: str | None = None,
-           request_hash: str = "", extra: dict | None = None, batch_id: str | None = None) -> tuple[dict, bool]:
+def submit(
+    svc,
+    tenant: str,
+    *,
+    kind: str,
+    items: list,
+    priority: int = 0,
+    timeout_seconds: int | None = None,
+    metadata: dict | None = None,
+    webhook: dict | None = None,
+    idempotency_key: str | None = None,
+    request_hash: str = "",
+    extra: dict | None = None,
+    batch_id: str | None = None,
+) -> tuple[dict, bool]:
     """Validate, record and enqueue a batch; returns (batch document, newly created)."""
     inputs = validate_items(kind, items)
     timeout = service.resolve_timeout(svc.settings, timeout_seconds)
@@ -138,14 +156,23 @@ def submit(svc, tenant: str, *, kind: str, items: list, priority: int = 0, timeo
         raise ServiceUnavailable("the job queue is unreachable; the batch was not accepted") from exc
     store = batches(svc)
     bid, outcome, info = store.create(
-        tenant=tenant, kind=kind, items=prepared, priority=priority, timeout_seconds=timeout,
-        metadata=metadata, webhook=hook, extra=extra, batch_id=batch_id, idempotency_key=idempotency_key,
-        request_hash=request_hash, max_queue_depth=svc.settings.max_queue_depth)
+        tenant=tenant,
+        kind=kind,
+        items=prepared,
+        priority=priority,
+        timeout_seconds=timeout,
+        metadata=metadata,
+        webhook=hook,
+        extra=extra,
+        batch_id=batch_id,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        max_queue_depth=svc.settings.max_queue_depth,
+    )
     if outcome == "full":
         raise service.queue_full(kind, info["queued"], svc.settings.max_queue_depth)
     if outcome == "conflict":
-        raise IdempotencyConflict("this Idempotency-Key was used with a different request",
-                                  details={"batch_id": bid})
+        raise IdempotencyConflict("this Idempotency-Key was used with a different request", details={"batch_id": bid})
     if outcome == "existing":
         return store.get(bid, tenant), False
     unsent = [item for item in prepared if item.message is None]
@@ -166,8 +193,9 @@ def results_jsonl(svc, tenant: str, bid: str) -> Iterator[str]:
     return (json.dumps(line, separators=(",", ":")) + "\n" for line in store.results(bid))
 
 
-def events(svc, bid: str, after: str, *, heartbeat_seconds: float, on_heartbeat=None,
-           clock=time.monotonic) -> Iterator[str]:
+def events(
+    svc, bid: str, after: str, *, heartbeat_seconds: float, on_heartbeat=None, clock=time.monotonic
+) -> Iterator[str]:
     """SSE text of the batch's changes after stream entry ``after``: one ``item`` event per
     item status change (with the counts after it), then ``done`` with the final batch, live."""
     store = batches(svc)
@@ -186,9 +214,14 @@ def events(svc, bid: str, after: str, *, heartbeat_seconds: float, on_heartbeat=
                 doc = batch_document(record)
             for entry_id, fields in entries:
                 after = entry_id
-                data = {"batch_id": bid, "index": int(fields["index"]) if fields.get("index") else None,
-                        "job_id": fields["job_id"], "from": fields["from"], "status": fields["to"],
-                        "batch_status": fields["status"]}
+                data = {
+                    "batch_id": bid,
+                    "index": int(fields["index"]) if fields.get("index") else None,
+                    "job_id": fields["job_id"],
+                    "from": fields["from"],
+                    "status": fields["to"],
+                    "batch_status": fields["status"],
+                }
                 yield streams.frame("item", data, entry_id)
             if entries:
                 yield streams.frame("counts", {"batch_id": bid, "counts": doc["counts"], "status": doc["status"]})

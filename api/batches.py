@@ -17,8 +17,12 @@ from longrun.errors import InvalidInput, InvalidUpload
 from longrun.jobstore import body_hash
 from longrun.states import BatchStatus
 
-blp = Blueprint("batches", __name__, url_prefix="/api/v1/batches",
-                description="Batches: many inputs of one kind, one handle; each item is a job.")
+blp = Blueprint(
+    "batches",
+    __name__,
+    url_prefix="/api/v1/batches",
+    description="Batches: many inputs of one kind, one handle; each item is a job.",
+)
 
 ITEMS_FILE = "items"
 
@@ -37,15 +41,27 @@ class JsonNested(fields.Nested):
 
 class BatchSubmitSchema(Schema):
     kind = fields.String(required=True, metadata={"description": "A kind listed by GET /api/v1/kinds."})
-    items = fields.List(fields.Raw(), metadata={
-        "description": "One input per item, each validated as a single submit's `input`. In a "
-                       "multipart/form-data request: a JSONL file field `items` instead (one input per line)."})
+    items = fields.List(
+        fields.Raw(),
+        metadata={
+            "description": "One input per item, each validated as a single submit's `input`. In a "
+            "multipart/form-data request: a JSONL file field `items` instead (one input per line)."
+        },
+    )
     priority = jsonfields.Integer(load_default=0, validate=validate.Range(0, 9))
-    timeout_seconds = jsonfields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1),
-                                         metadata={"description": "Each item's soft time limit."})
+    timeout_seconds = jsonfields.Integer(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "Each item's soft time limit."},
+    )
     metadata = JsonDict(load_default=dict)
-    webhook = JsonNested(WebhookSchema, load_default=None, allow_none=True,
-                         metadata={"description": "POSTed once, when the batch ends (event batch.completed)."})
+    webhook = JsonNested(
+        WebhookSchema,
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "POSTed once, when the batch ends (event batch.completed)."},
+    )
 
 
 class BatchCountsSchema(Schema):
@@ -84,8 +100,9 @@ class BatchListSchema(Schema):
 class BatchJobsQuerySchema(Schema):
     status = fields.String(validate=validate.OneOf(STATUSES))
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
-    cursor = fields.String(validate=validate.Regexp(r"^\d{1,9}$"),
-                           metadata={"description": "The item index to go on from (next_cursor)."})
+    cursor = fields.String(
+        validate=validate.Regexp(r"^\d{1,9}$"), metadata={"description": "The item index to go on from (next_cursor)."}
+    )
 
 
 class BatchJobListSchema(Schema):
@@ -100,8 +117,10 @@ def location(bid: str) -> dict:
 def uploaded_items() -> list:
     upload = request.files.get(ITEMS_FILE)
     if upload is None:
-        raise InvalidUpload("a multipart batch carries its items as a JSONL file field 'items'",
-                            details={ITEMS_FILE: ["a JSONL file is required"]})
+        raise InvalidUpload(
+            "a multipart batch carries its items as a JSONL file field 'items'",
+            details={ITEMS_FILE: ["a JSONL file is required"]},
+        )
     return batch_service.parse_jsonl(upload.read(), ITEMS_FILE)
 
 
@@ -122,8 +141,13 @@ class Batches(MethodView):
         elif payload.get("items") is None:
             raise InvalidInput("items is required", details={"items": ["Missing data for required field."]})
         svc = services()
-        doc, created = batch_service.submit(svc, current_tenant(), idempotency_key=idempotency_key(),
-                                            request_hash=body_hash(request.get_data()), **payload)
+        doc, created = batch_service.submit(
+            svc,
+            current_tenant(),
+            idempotency_key=idempotency_key(),
+            request_hash=body_hash(request.get_data()),
+            **payload,
+        )
         return doc, 202 if created else 200, location(doc["id"])
 
     @blp.arguments(BatchListQuerySchema, location="query")
@@ -131,8 +155,9 @@ class Batches(MethodView):
     def get(self, query):
         """The tenant's batches, newest first."""
         cursor = int(query["cursor"]) if query.get("cursor") else None
-        found, next_cursor = batch_service.batches(services()).list(current_tenant(), limit=query["limit"],
-                                                                    cursor=cursor)
+        found, next_cursor = batch_service.batches(services()).list(
+            current_tenant(), limit=query["limit"], cursor=cursor
+        )
         return {"batches": found, "next_cursor": str(next_cursor) if next_cursor else None}
 
 
@@ -166,15 +191,23 @@ class BatchJobs(MethodView):
     def get(self, query, batch_id):
         """The batch's jobs in item order, optionally only those in one status."""
         found, next_cursor = batch_service.batches(services()).jobs(
-            batch_id, current_tenant(), status=query.get("status"), limit=query["limit"],
-            cursor=int(query.get("cursor") or 0))
+            batch_id,
+            current_tenant(),
+            status=query.get("status"),
+            limit=query["limit"],
+            cursor=int(query.get("cursor") or 0),
+        )
         return {"jobs": found, "next_cursor": str(next_cursor) if next_cursor is not None else None}
 
 
 @blp.route("/<string:batch_id>/results")
 class BatchResults(MethodView):
-    @blp.response(200, description="application/x-ndjson: one line `{index, job_id, status, result, error}` "
-                                   "per item finished so far, in item order.", content_type="application/x-ndjson")
+    @blp.response(
+        200,
+        description="application/x-ndjson: one line `{index, job_id, status, result, error}` "
+        "per item finished so far, in item order.",
+        content_type="application/x-ndjson",
+    )
     def get(self, batch_id):
         """The results of the items finished so far, streamed as JSON lines in item order."""
         lines = batch_service.results_jsonl(services(), current_tenant(), batch_id)
@@ -183,18 +216,22 @@ class BatchResults(MethodView):
 
 @blp.route("/<string:batch_id>/events")
 class BatchEvents(MethodView):
-    @blp.response(200, description="text/event-stream: `item` (an item's status changed), `counts` (the counts "
-                                   "after it), then `done` with the final batch.", content_type="text/event-stream")
+    @blp.response(
+        200,
+        description="text/event-stream: `item` (an item's status changed), `counts` (the counts "
+        "after it), then `done` with the final batch.",
+        content_type="text/event-stream",
+    )
     def get(self, batch_id):
         """Follow the batch live (Server-Sent Events); resume with Last-Event-ID."""
         svc = services()
         tenant = current_tenant()
-        after = streams.parse_last_event_id(request.headers.get("Last-Event-ID")
-                                            or request.args.get("last_event_id"))
+        after = streams.parse_last_event_id(request.headers.get("Last-Event-ID") or request.args.get("last_event_id"))
         batch_service.batches(svc).load(batch_id, tenant)
         settings = svc.settings
-        slots = streams.StreamSlots(svc.store.redis, settings.sse_max_streams_per_tenant,
-                                    settings.sse_heartbeat_seconds)
+        slots = streams.StreamSlots(
+            svc.store.redis, settings.sse_max_streams_per_tenant, settings.sse_heartbeat_seconds
+        )
         PROCESS_STREAMS.enter()
         try:
             token = slots.acquire(tenant)
@@ -204,12 +241,19 @@ class BatchEvents(MethodView):
 
         def generate():
             try:
-                yield from batch_service.events(svc, batch_id, after,
-                                                heartbeat_seconds=settings.sse_heartbeat_seconds,
-                                                on_heartbeat=lambda: slots.renew(tenant, token))
+                yield from batch_service.events(
+                    svc,
+                    batch_id,
+                    after,
+                    heartbeat_seconds=settings.sse_heartbeat_seconds,
+                    on_heartbeat=lambda: slots.renew(tenant, token),
+                )
             finally:
                 slots.release(tenant, token)
                 PROCESS_STREAMS.leave()
 
-        return Response(stream_with_context(generate()), mimetype="text/event-stream",
-                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return Response(
+            stream_with_context(generate()),
+            mimetype="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )

@@ -7,14 +7,13 @@ compatibility routes register their own envelopes on their blueprints.
 
 import logging
 
-import redis
 from flask import jsonify
 from flask_smorest import Api
 from kombu.exceptions import OperationalError
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from longrun.errors import LongrunError, ServiceUnavailable, Unauthorized
+from longrun.errors import REDIS_UNREACHABLE, LongrunError, ServiceUnavailable, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +111,6 @@ def handle_unexpected(error: Exception):
 
 def init_app(app) -> None:
     app.register_error_handler(LongrunError, handle_longrun_error)
-    for exc in (redis.ConnectionError, redis.TimeoutError, OperationalError):
+    for exc in (*REDIS_UNREACHABLE, OperationalError):
         app.register_error_handler(exc, handle_infrastructure_error)
     app.register_error_handler(Exception, handle_unexpected)

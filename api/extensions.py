@@ -15,7 +15,7 @@ from longrun.artifacts import ArtifactStore
 from longrun.jobstore import JobStore
 from longrun.settings import Settings, get_settings
 from longrun.webhooks import Dispatcher
-from workers.webhook_task import publish as publish_webhook
+from workers.publish import publish_webhook
 
 EXTENSION = "longrun"
 

@@ -12,7 +12,7 @@ from api.extensions import Blueprint, services
 from longrun import joblog, streams
 from longrun.errors import TooManyStreams
 from longrun.webhooks import DeliveryLog
-from workers.webhook_task import publish as publish_webhook
+from workers.publish import publish_webhook
 
 blp = Blueprint("live", __name__, url_prefix="/api/v1/jobs",
                 description="Live events, logs and webhook deliveries of a job.")

@@ -7,7 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from api.extensions import Blueprint, services
 from longrun.metrics import RedisCollector
-from tasks import KINDS
+from tasks.registry import KINDS
 
 blp = Blueprint("metrics", __name__, url_prefix="", description="Prometheus metrics.")
 

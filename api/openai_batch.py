@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 
@@ -42,16 +42,26 @@ WINDOWS = {"24h": 24 * 3600}
 FILE_PREFIX = "file-"
 OUTPUT, ERRORS = "output", "errors"
 MAX_LINE_ERRORS = 100
-ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
-               409: "invalid_request_error", 410: "invalid_request_error", 413: "invalid_request_error",
-               429: "rate_limit_exceeded"}
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "invalid_request_error",
+    404: "invalid_request_error",
+    409: "invalid_request_error",
+    410: "invalid_request_error",
+    413: "invalid_request_error",
+    429: "rate_limit_exceeded",
+}
 ERROR_CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
 
 
 def _render(status: int, message: str, details: dict):
     param = next(iter(details), None) if isinstance(details, dict) else None
-    body = {"message": message, "type": ERROR_TYPES.get(status, "server_error"),
-            "param": param if isinstance(param, str) else None, "code": ERROR_CODES.get(status)}
+    body = {
+        "message": message,
+        "type": ERROR_TYPES.get(status, "server_error"),
+        "param": param if isinstance(param, str) else None,
+        "code": ERROR_CODES.get(status),
+    }
     return jsonify({"error": body})
 
 
@@ -72,16 +82,24 @@ def _epoch(value) -> int | None:
 
 # -- files --------------------------------------------------------------------
 
+
 def _file_object(record: dict) -> dict:
-    return {"id": record["id"], "object": "file", "bytes": int(record["bytes"]),
-            "created_at": _epoch(record["created_at"]), "filename": record["filename"],
-            "purpose": record["purpose"], "status": "processed", "expires_at": _epoch(record.get("expires_at")),
-            "status_details": None}
+    return {
+        "id": record["id"],
+        "object": "file",
+        "bytes": int(record["bytes"]),
+        "created_at": _epoch(record["created_at"]),
+        "filename": record["filename"],
+        "purpose": record["purpose"],
+        "status": "processed",
+        "expires_at": _epoch(record.get("expires_at")),
+        "status_details": None,
+    }
 
 
 def _virtual_file(tenant: str, file_id: str) -> tuple[dict, str, str] | None:
     """An output/error file id -> (batch record, batch id, which) when its batch is the tenant's and final."""
-    rest = file_id[len(FILE_PREFIX):]
+    rest = file_id[len(FILE_PREFIX) :]
     which, _, hexid = rest.partition("-")
     if which not in (OUTPUT, ERRORS) or not hexid:
         return None
@@ -110,15 +128,20 @@ def create_file():
     if upload is None:
         raise invalid("a file is required (multipart field 'file')", "file")
     if purpose != "batch":
-        raise invalid(f"purpose must be 'batch' here (got {purpose!r}); only batch input files are kept",
-                      "purpose")
+        raise invalid(f"purpose must be 'batch' here (got {purpose!r}); only batch input files are kept", "purpose")
     data = upload.read()
     svc = services()
     now = time.time()
     file_id = FILE_PREFIX + uuid.uuid4().hex
     ttl = svc.settings.retention_seconds
-    record = {"id": file_id, "tenant": current_tenant(), "bytes": len(data), "created_at": f"{now:.6f}",
-              "filename": upload.filename or "input.jsonl", "purpose": purpose}
+    record = {
+        "id": file_id,
+        "tenant": current_tenant(),
+        "bytes": len(data),
+        "created_at": f"{now:.6f}",
+        "filename": upload.filename or "input.jsonl",
+        "purpose": purpose,
+    }
     if ttl:
         record["expires_at"] = f"{now + ttl:.6f}"
     pipe = svc.store.redis.pipeline(transaction=True)
@@ -140,14 +163,15 @@ def list_files():
     ids = redis.zrevrange(index, 0, -1)
     after = request.args.get("after")
     if after:
-        ids = ids[ids.index(after) + 1:] if after in ids else []
+        ids = ids[ids.index(after) + 1 :] if after in ids else []
     if request.args.get("order") == "asc":
         ids = ids[::-1]
     pipe = redis.pipeline(transaction=False)
-    for file_id in ids[:limit + 1]:
+    page = ids[: limit + 1]
+    for file_id in page:
         pipe.hgetall(keys.file(file_id))
     records = pipe.execute()
-    gone = [file_id for file_id, record in zip(ids, records) if not record]
+    gone = [file_id for file_id, record in zip(page, records, strict=True) if not record]
     if gone:  # expired since they were indexed
         redis.zrem(index, *gone)
     data = [_file_object(r) for r in records if r]
@@ -162,9 +186,19 @@ def get_file(file_id):
     virtual = _virtual_file(current_tenant(), file_id)
     if virtual:
         record, bid, which = virtual
-        return jsonify({"id": file_id, "object": "file", "bytes": 0, "created_at": _epoch(record.get("finished_at")),
-                        "filename": f"{bid}_{which}.jsonl", "purpose": "batch_output", "status": "processed",
-                        "expires_at": None, "status_details": None})
+        return jsonify(
+            {
+                "id": file_id,
+                "object": "file",
+                "bytes": 0,
+                "created_at": _epoch(record.get("finished_at")),
+                "filename": f"{bid}_{which}.jsonl",
+                "purpose": "batch_output",
+                "status": "processed",
+                "expires_at": None,
+                "status_details": None,
+            }
+        )
     return jsonify(_file_object(_load_file(file_id)))
 
 
@@ -196,6 +230,7 @@ def delete_file(file_id):
 
 # -- batches ------------------------------------------------------------------
 
+
 def check_lines(data: str, endpoint: str) -> tuple[list[dict], list[dict]]:
     """The input file's requests as batch items, and OpenAI-style errors for its bad lines."""
     items, errors, seen = [], [], set()
@@ -219,16 +254,24 @@ def check_lines(data: str, endpoint: str) -> tuple[list[dict], list[dict]]:
             bad("missing_required_parameter", number, "Missing required parameter: 'custom_id'.", "custom_id")
             continue
         if custom_id in seen:
-            bad("duplicate_custom_id", number,
-                f"The custom_id for this request is a duplicate of another request: {custom_id!r}.", "custom_id")
+            bad(
+                "duplicate_custom_id",
+                number,
+                f"The custom_id for this request is a duplicate of another request: {custom_id!r}.",
+                "custom_id",
+            )
             continue
         seen.add(custom_id)
         if line.get("method", "POST") != "POST":
             bad("invalid_request", number, "The method for this request must be 'POST'.", "method")
             continue
         if line.get("url") != endpoint:
-            bad("url_mismatch", number, f"The provided url for this request does not match the batch "
-                                        f"endpoint {endpoint!r}.", "url")
+            bad(
+                "url_mismatch",
+                number,
+                f"The provided url for this request does not match the batch endpoint {endpoint!r}.",
+                "url",
+            )
             continue
         try:  # the kind's own schema, as a single submit would check it
             service.validate_input(KIND, {"body": line.get("body"), "custom_id": custom_id})
@@ -245,7 +288,7 @@ def _virtual_ids(record: dict) -> dict:
     """The output/error file ids a finished batch has (OpenAI leaves out a file with no lines)."""
     if not BatchStatus(record["status"]).is_final or record.get("openai_errors"):
         return {}
-    hexid = record["id"][len("batch_"):]
+    hexid = record["id"][len("batch_") :]
     out = {}
     if int(record.get("completed") or 0):
         out[OUTPUT] = f"{FILE_PREFIX}{OUTPUT}-{hexid}"
@@ -274,12 +317,17 @@ def batch_object(record: dict) -> dict:
     total = int(record.get("total") or 0)
     errors = json.loads(record["openai_errors"]) if record.get("openai_errors") else None
     return {
-        "id": record["id"], "object": "batch", "endpoint": record.get("endpoint", ENDPOINT),
+        "id": record["id"],
+        "object": "batch",
+        "endpoint": record.get("endpoint", ENDPOINT),
         "errors": {"object": "list", "data": errors} if errors is not None else None,
-        "input_file_id": record.get("input_file_id"), "completion_window": record.get("completion_window", "24h"),
-        "status": status, "output_file_id": None if record.get("output_deleted") else files.get(OUTPUT),
+        "input_file_id": record.get("input_file_id"),
+        "completion_window": record.get("completion_window", "24h"),
+        "status": status,
+        "output_file_id": None if record.get("output_deleted") else files.get(OUTPUT),
         "error_file_id": None if record.get("errors_deleted") else files.get(ERRORS),
-        "created_at": created, "in_progress_at": None if errors is not None else created,
+        "created_at": created,
+        "in_progress_at": None if errors is not None else created,
         "expires_at": _epoch(record.get("expires_at")),
         "finalizing_at": finished if status in ("completed", "expired") else None,
         "completed_at": finished if status == "completed" else None,
@@ -287,8 +335,11 @@ def batch_object(record: dict) -> dict:
         "expired_at": _epoch(record.get("expired_at")),
         "cancelling_at": _epoch(record.get("cancelling_at")),
         "cancelled_at": finished if status == "cancelled" else None,
-        "request_counts": {"total": total, "completed": int(record.get("completed") or 0),
-                           "failed": int(record.get("failed") or 0) + int(record.get("cancelled") or 0)},
+        "request_counts": {
+            "total": total,
+            "completed": int(record.get("completed") or 0),
+            "failed": int(record.get("failed") or 0) + int(record.get("cancelled") or 0),
+        },
         "metadata": json.loads(record.get("metadata") or "{}") or None,
         "model": record.get("model") or None,
     }
@@ -315,17 +366,26 @@ def create_batch():
     if window is None:
         raise invalid("completion_window must be '24h'", "completion_window")
     metadata = body.get("metadata") or {}
-    if not isinstance(metadata, dict) or len(metadata) > 16 or any(
-            not isinstance(v, str) or len(k) > 64 or len(v) > 512 for k, v in metadata.items()):
-        raise invalid("metadata must be at most 16 string pairs (keys up to 64, values up to 512 characters)",
-                      "metadata")
+    if (
+        not isinstance(metadata, dict)
+        or len(metadata) > 16
+        or any(not isinstance(v, str) or len(k) > 64 or len(v) > 512 for k, v in metadata.items())
+    ):
+        raise invalid(
+            "metadata must be at most 16 string pairs (keys up to 64, values up to 512 characters)", "metadata"
+        )
     file_record = _load_file(body["input_file_id"])
     data = services().store.redis.get(keys.file_data(file_record["id"])) or ""
     items, errors = check_lines(data, body["endpoint"])
     now = time.time()
-    extra = {"openai": "1", "input_file_id": file_record["id"], "endpoint": body["endpoint"],
-             "completion_window": body["completion_window"], "expires_at": f"{now + window:.6f}",
-             "model": next((i["body"].get("model") for i in items if i["body"].get("model")), "")}
+    extra = {
+        "openai": "1",
+        "input_file_id": file_record["id"],
+        "endpoint": body["endpoint"],
+        "completion_window": body["completion_window"],
+        "expires_at": f"{now + window:.6f}",
+        "model": next((i["body"].get("model") for i in items if i["body"].get("model")), ""),
+    }
     svc = services()
     store = batch_service.batches(svc)
     if errors:
@@ -348,8 +408,13 @@ def _limit() -> int:
 
 
 def _page(data: list[dict], has_more: bool) -> dict:
-    return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None, "has_more": has_more}
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+        "has_more": has_more,
+    }
 
 
 @blp.get("/batches")
@@ -364,14 +429,15 @@ def list_batches():
     found: list[dict] = []
     # Newest first, OpenAI batches only (native batches share the index).
     while len(found) <= limit:
-        ids = redis.zrevrangebyscore(keys.tenant_batches(current_tenant()), cursor, "-inf", start=0,
-                                     num=100, withscores=True)
+        ids = redis.zrevrangebyscore(
+            keys.tenant_batches(current_tenant()), cursor, "-inf", start=0, num=100, withscores=True
+        )
         if not ids:
             break
         pipe = redis.pipeline(transaction=False)
         for bid, _ in ids:
             pipe.hgetall(keys.batch(bid))
-        for (bid, score), record in zip(ids, pipe.execute()):
+        for (_, score), record in zip(ids, pipe.execute(), strict=True):
             cursor = f"({int(score)}"
             if record and record.get("openai") == "1":
                 found.append(batch_object(record))
@@ -399,6 +465,7 @@ def cancel_batch(batch_id):
 
 # -- output and error files ---------------------------------------------------
 
+
 def _output_lines(record: dict, bid: str, which: str) -> Iterator[str]:
     """The batch's output (2xx answers) or error lines, in input order, as OpenAI writes them."""
     store = batch_service.batches(services())
@@ -412,7 +479,8 @@ def _output_lines(record: dict, bid: str, which: str) -> Iterator[str]:
             job = document(raw)
             line = output_line(job, expired)
             if line is not None and (line["error"] is None and line["response"]["status_code"] < 400) == (
-                    which == OUTPUT):
+                which == OUTPUT
+            ):
                 yield json.dumps(line, separators=(",", ":")) + "\n"
 
 
@@ -424,19 +492,28 @@ def output_line(job: dict, expired: bool = False) -> dict | None:
     custom_id = job["input"].get("custom_id")
     line = {"id": "batch_req_" + job["id"], "custom_id": custom_id, "response": None, "error": None}
     if status == JobStatus.COMPLETED and isinstance(job["result"], dict):
-        line["response"] = {"status_code": job["result"].get("status_code", 200), "request_id": job["id"],
-                            "body": job["result"].get("body")}
+        line["response"] = {
+            "status_code": job["result"].get("status_code", 200),
+            "request_id": job["id"],
+            "body": job["result"].get("body"),
+        }
         return line
     details = (job["error"] or {}).get("details") or {}
     if status == JobStatus.FAILED and "status_code" in details:
-        line["response"] = {"status_code": details["status_code"], "request_id": job["id"],
-                            "body": details.get("body")}
+        line["response"] = {"status_code": details["status_code"], "request_id": job["id"], "body": details.get("body")}
         return line
     if status == JobStatus.CANCELLED:
-        line["error"] = ({"code": "batch_expired", "message": "This request could not be executed before the "
-                                                              "completion window expired."} if expired else
-                         {"code": "batch_cancelled", "message": "This request was not executed because the "
-                                                                "batch was cancelled."})
+        line["error"] = (
+            {
+                "code": "batch_expired",
+                "message": "This request could not be executed before the completion window expired.",
+            }
+            if expired
+            else {
+                "code": "batch_cancelled",
+                "message": "This request was not executed because the batch was cancelled.",
+            }
+        )
         return line
     error = job["error"] or {}
     line["error"] = {"code": "server_error", "message": error.get("message") or "the request failed"}

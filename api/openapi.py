@@ -16,7 +16,7 @@ from copy import deepcopy
 
 from api.auth import PUBLIC_PATHS
 from longrun.settings import Settings
-from tasks import KINDS
+from tasks.registry import KINDS
 
 SECURITY = [{"bearerAuth": []}, {"apiKeyHeader": []}]
 SPEC_OPTIONS = {"security": SECURITY}

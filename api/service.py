@@ -13,22 +13,21 @@ from kombu.transport import get_transport_cls
 from marshmallow import ValidationError
 import redis
 
-from longrun.errors import (IdempotencyConflict, InvalidInput, InvalidUpload, JobAlreadyFinished, JobNotFinished,
-                            JobNotFound, QueueFull, ServiceUnavailable, UnknownKind)
+from longrun.errors import (CannotCapture, IdempotencyConflict, InvalidInput, InvalidUpload, JobAlreadyFinished,
+                            JobHasNoResult, JobNotFinished, JobNotFound, QueueFull, ServiceUnavailable, UnknownKind,
+                            redis_errors_as_unavailable)
 from longrun.jobstore import document, new_job_id
 from longrun.states import JobStatus
 from longrun.webhooks import validate_webhook
-from tasks import KINDS
+from tasks.registry import KINDS
 from workers import broker
 from workers.publish import publish_job
 
 log = logging.getLogger(__name__)
 
-
-class JobHasNoResult(JobNotFinished):
-    """Raised when the result of a failed or cancelled job is asked for."""
-
-    code = "no_result"
+# What publishing raises when the broker cannot be reached (kombu wraps some, not all).
+PUBLISH_ERRORS = (OperationalError, redis.RedisError, OSError)
+NOT_ACCEPTED = "the job queue is unreachable; the job was not accepted"
 
 
 @lru_cache(maxsize=None)
@@ -89,7 +88,7 @@ def prepare_message(svc, job_id: str, kind: str, priority: int, timeout: int) ->
     try:
         with broker.capture() as messages:
             enqueue(svc, job_id, kind, priority, timeout)
-    except broker.CannotCapture:
+    except CannotCapture:
         return None
     return messages[0] if len(messages) == 1 else None
 
@@ -113,10 +112,8 @@ def submit(svc, tenant: str, *, kind: str, input: dict, priority: int = 0,
     if webhook:
         extra = {**(extra or {}), "webhook": json.dumps(validate_webhook(svc.settings, webhook))}
     job_id = job_id or new_job_id()
-    try:
+    with redis_errors_as_unavailable(NOT_ACCEPTED, errors=PUBLISH_ERRORS):
         message = prepare_message(svc, job_id, kind, priority, timeout)
-    except (OperationalError, redis.RedisError, OSError) as exc:
-        raise ServiceUnavailable("the job queue is unreachable; the job was not accepted") from exc
     job_id, outcome, record = svc.store.create(
         tenant=tenant, kind=kind, input=job_input, priority=priority, timeout_seconds=timeout,
         metadata=metadata, job_id=job_id, idempotency_key=idempotency_key,
@@ -133,14 +130,15 @@ def submit(svc, tenant: str, *, kind: str, input: dict, priority: int = 0,
     if message is not None:  # pushed by the create script with the record
         return document(record), True
     try:
-        enqueue(svc, job_id, kind, priority, timeout)
-    except (OperationalError, redis.RedisError, OSError) as exc:
+        with redis_errors_as_unavailable(NOT_ACCEPTED, errors=PUBLISH_ERRORS):
+            enqueue(svc, job_id, kind, priority, timeout)
+    except ServiceUnavailable:
         # Never leave a record that no message will ever run.
         try:
             svc.store.delete(job_id, tenant)
         except Exception:
             log.warning("could not remove unpublished job %s", job_id)
-        raise ServiceUnavailable("the job queue is unreachable; the job was not accepted") from exc
+        raise
     return document(record), True
 
 

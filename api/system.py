@@ -7,7 +7,7 @@ from flask.views import MethodView
 from api.extensions import Blueprint, services
 from api.schemas import HealthSchema, KindListSchema
 from longrun import __version__, keys
-from tasks import KINDS
+from tasks.registry import KINDS
 
 blp = Blueprint("system", __name__, url_prefix="/api/v1", description="Health and job kinds.")
 

@@ -16,7 +16,7 @@ from werkzeug.datastructures import FileStorage
 from api import service
 from longrun.errors import InvalidUpload, UploadTooLarge
 from longrun.jobstore import new_job_id
-from tasks import KINDS
+from tasks.registry import KINDS
 
 
 def read_upload(field: str, upload: FileStorage, limit: int) -> bytes:

@@ -2,7 +2,8 @@
 
 import sys
 
-from longrun.settings import SettingsError, get_settings
+from longrun.errors import SettingsError
+from longrun.settings import get_settings
 
 try:
     get_settings()

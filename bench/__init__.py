@@ -1,2 +1,2 @@
 """Benchmarks: Longrun's overhead against raw Celery and bare Flask, measured
-side by side in one run (``python -m bench``; see README "Benchmarks")."""
+side by side in one run (``python -m bench``; see docs/benchmarks.md)."""

@@ -45,22 +45,65 @@ class Stack:
         self.url = f"http://127.0.0.1:{self.api_port}"
         self.procs: list[subprocess.Popen] = []
 
-    def start(self) -> "Stack":
+    def start(self) -> Stack:
         import redis
-        self.procs.append(subprocess.Popen(
-            ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+        self.procs.append(
+            subprocess.Popen(
+                [
+                    "redis-server",
+                    "--port",
+                    str(self.redis_port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(self.workdir),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         self.redis = redis.Redis(port=self.redis_port, decode_responses=True)
         wait_for(lambda: _pings(self.redis), 10, "redis")
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
-               "LONGRUN_API_KEYS": "default=" + hashlib.sha256(API_KEY.encode()).hexdigest(),
-               "LONGRUN_RATE_LIMIT_REQUESTS": "0", "LONGRUN_MAX_QUEUE_DEPTH": "0",
-               "LONGRUN_ARTIFACTS_DIR": str(self.workdir / "artifacts")}
-        log = open(self.workdir / "gunicorn.log", "ab")
-        self.procs.append(subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "api.wsgi:app", "-b", f"127.0.0.1:{self.api_port}", "-k", "gthread",
-             "-w", "2", "--threads", "4", "--timeout", "300"], cwd=ROOT, env=env, stdout=log, stderr=log,
-            start_new_session=True))
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "LONGRUN_API_KEYS": "default=" + hashlib.sha256(API_KEY.encode()).hexdigest(),
+            "LONGRUN_RATE_LIMIT_REQUESTS": "0",
+            "LONGRUN_MAX_QUEUE_DEPTH": "0",
+            "LONGRUN_ARTIFACTS_DIR": str(self.workdir / "artifacts"),
+        }
+        with open(self.workdir / "gunicorn.log", "ab") as log:  # the child keeps its own copy
+            self.procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "gunicorn",
+                        "api.wsgi:app",
+                        "-b",
+                        f"127.0.0.1:{self.api_port}",
+                        "-k",
+                        "gthread",
+                        "-w",
+                        "2",
+                        "--threads",
+                        "4",
+                        "--timeout",
+                        "300",
+                    ],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log,
+                    stderr=log,
+                    start_new_session=True,
+                )
+            )
         wait_for(lambda: _up(self.url), 60, "gunicorn")
         return self
 
@@ -125,7 +168,7 @@ def read_latencies(url: str, paths: dict[str, str], n: int, block: int = 50) -> 
         for name in names:  # warm up
             http.get(url + paths[name], headers=HEADERS, timeout=30).raise_for_status()
         for b in range(n // block):
-            for name in (names if b % 2 == 0 else names[::-1]):
+            for name in names if b % 2 == 0 else names[::-1]:
                 for _ in range(block):
                     start = time.perf_counter()
                     http.get(url + paths[name], headers=HEADERS, timeout=30).raise_for_status()
@@ -142,11 +185,13 @@ def run(items: int, rounds: int, reads: int, workdir: Path) -> dict:
     stack = Stack(workdir).start()
     try:
         figures: dict[str, list[float]] = {"batch": [], "loop": [], "concurrent": []}
-        variants = [("batch", lambda: accept_batch(stack.url, items)),
-                    ("loop", lambda: submit_singles(stack.url, items, 1)),
-                    ("concurrent", lambda: submit_singles(stack.url, items, 8))]
+        variants = [
+            ("batch", lambda: accept_batch(stack.url, items)),
+            ("loop", lambda: submit_singles(stack.url, items, 1)),
+            ("concurrent", lambda: submit_singles(stack.url, items, 8)),
+        ]
         for r in range(rounds):
-            for name, measure in (variants if r % 2 == 0 else variants[::-1]):
+            for name, measure in variants if r % 2 == 0 else variants[::-1]:
                 stack.redis.flushall()
                 seconds, _ = measure()
                 figures[name].append(seconds)
@@ -154,8 +199,9 @@ def run(items: int, rounds: int, reads: int, workdir: Path) -> dict:
         stack.redis.flushall()
         _, batch_id = accept_batch(stack.url, items)
         _, job_id = submit_singles(stack.url, 1, 1)
-        latency = read_latencies(stack.url, {"batch": f"/api/v1/batches/{batch_id}", "job": f"/api/v1/jobs/{job_id}"},
-                                 reads)
+        latency = read_latencies(
+            stack.url, {"batch": f"/api/v1/batches/{batch_id}", "job": f"/api/v1/jobs/{job_id}"}, reads
+        )
         return {"items": items, "rounds": rounds, "accept_seconds": figures, "read_ms": latency}
     finally:
         stack.stop()
@@ -165,21 +211,37 @@ def report(data: dict) -> str:
     n = data["items"]
     acc = data["accept_seconds"]
     med = {name: statistics.median(values) for name, values in acc.items()}
-    rows = [f"Accepting {n:,} items ({data['rounds']} rounds, median (min–max)):", "",
-            "| how | total s | per item µs | items/s | vs one batch |", "|---|---|---|---|---|"]
-    labels = {"batch": "one POST /api/v1/batches", "loop": f"{n:,} POST /api/v1/jobs, one client",
-              "concurrent": f"{n:,} POST /api/v1/jobs, 8 clients"}
+    rows = [
+        f"Accepting {n:,} items ({data['rounds']} rounds, median (min–max)):",
+        "",
+        "| how | total s | per item µs | items/s | vs one batch |",
+        "|---|---|---|---|---|",
+    ]
+    labels = {
+        "batch": "one POST /api/v1/batches",
+        "loop": f"{n:,} POST /api/v1/jobs, one client",
+        "concurrent": f"{n:,} POST /api/v1/jobs, 8 clients",
+    }
     for name, values in acc.items():
-        rows.append(f"| {labels[name]} | {med[name]:.2f} ({min(values):.2f}–{max(values):.2f}) | "
-                    f"{med[name] / n * 1e6:.0f} | {n / med[name]:,.0f} | {med[name] / med['batch']:.1f}× |")
+        rows.append(
+            f"| {labels[name]} | {med[name]:.2f} ({min(values):.2f}–{max(values):.2f}) | "
+            f"{med[name] / n * 1e6:.0f} | {n / med[name]:,.0f} | {med[name] / med['batch']:.1f}× |"
+        )
     lat = data["read_ms"]
-    rows += ["", f"Status read latency, {len(lat['batch'])} GETs each, alternating blocks:", "",
-             "| read | median ms | p90 ms | p99 ms | ratio to job |", "|---|---|---|---|---|"]
+    rows += [
+        "",
+        f"Status read latency, {len(lat['batch'])} GETs each, alternating blocks:",
+        "",
+        "| read | median ms | p90 ms | p99 ms | ratio to job |",
+        "|---|---|---|---|---|",
+    ]
     job_median = statistics.median(lat["job"])
     for name, label in (("batch", f"GET /api/v1/batches/{{id}} ({n:,} items)"), ("job", "GET /api/v1/jobs/{id}")):
         values = lat[name]
-        rows.append(f"| {label} | {statistics.median(values):.2f} | {pct(values, 0.9):.2f} | {pct(values, 0.99):.2f} | "
-                    f"{statistics.median(values) / job_median:.2f} |")
+        rows.append(
+            f"| {label} | {statistics.median(values):.2f} | {pct(values, 0.9):.2f} | {pct(values, 0.99):.2f} | "
+            f"{statistics.median(values) / job_median:.2f} |"
+        )
     return "\n".join(rows)
 
 
@@ -200,8 +262,13 @@ def main(argv=None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     text = report(data)
     print(text)
-    summary = {**data, "read_ms": {name: {"median": statistics.median(v), "p99": pct(v, 0.99), "n": len(v)}
-                                   for name, v in data["read_ms"].items()}}
+    summary = {
+        **data,
+        "read_ms": {
+            name: {"median": statistics.median(v), "p99": pct(v, 0.99), "n": len(v)}
+            for name, v in data["read_ms"].items()
+        },
+    }
     print("BENCH " + json.dumps(summary))
     if args.output:
         args.output.write_text(text + "\n")

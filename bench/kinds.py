@@ -7,7 +7,8 @@ contract), or, with ``report`` false, the same job reporting nothing.
 from celery import shared_task
 
 from longrun import keys
-from workers.job_task import Job, JobTask
+from longrun.job import Job
+from workers.job_task import JobTask
 
 NAME = "bench_chatty"
 

@@ -20,12 +20,13 @@ def main() -> None:
     n, rounds = int(sys.argv[1]), int(sys.argv[2])
     from bench.raw_celery import noop
     from longrun.settings import get_settings
-    from tasks.sleep import sleep as sleep_task
+    from workers.kind_tasks import JOB_TASKS
     from longrun.jobstore import worker_lost
     from workers.progress import ProgressReporter
     from workers.store import job_store
 
     store = job_store()
+    sleep_task = JOB_TASKS["sleep"]
     settings = get_settings()
 
     def longrun_block() -> callable:

@@ -55,7 +55,7 @@ class Size:
 FULL = Size(http_seconds=5, http_rounds=3, jobs=10_000, job_rounds=2, progress_calls=1000, progress_rounds=4)
 QUICK = Size(http_seconds=2, http_rounds=2, jobs=400, job_rounds=2, progress_calls=200, progress_rounds=2)
 
-# gunicorn as the orientation numbers in issue 7 were taken: 5 workers (x4 threads).
+# gunicorn as the first orientation numbers were taken: 5 workers (x4 threads).
 GUNICORN = {"gthread": ["-k", "gthread", "-w", "5", "--threads", "4"], "sync": ["-k", "sync", "-w", "5"]}
 
 

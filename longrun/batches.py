@@ -19,9 +19,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
-from typing import Iterator
 
 import redis
 
@@ -75,18 +75,37 @@ class BatchStore:
 
     # -- create ----------------------------------------------------------
 
-    def create(self, *, tenant: str, kind: str, items: list[Item], priority: int, timeout_seconds: int,
-               metadata: dict | None = None, webhook: dict | None = None, extra: dict | None = None,
-               batch_id: str | None = None, idempotency_key: str | None = None, request_hash: str = "",
-               max_queue_depth: int = 0) -> tuple[str, str, dict]:
+    def create(
+        self,
+        *,
+        tenant: str,
+        kind: str,
+        items: list[Item],
+        priority: int,
+        timeout_seconds: int,
+        metadata: dict | None = None,
+        webhook: dict | None = None,
+        extra: dict | None = None,
+        batch_id: str | None = None,
+        idempotency_key: str | None = None,
+        request_hash: str = "",
+        max_queue_depth: int = 0,
+    ) -> tuple[str, str, dict]:
         """Write the batch and its items. Returns (batch id, outcome, info): outcome created,
         existing / conflict (an Idempotency-Key used before; the id is the earlier batch's) or
         full (info {"queued": n}: the items would overflow the kind's queue; nothing written)."""
         bid = batch_id or new_batch_id()
         now = time.time()
         created_us = int(now * 1e6)
-        fields = {"id": bid, "kind": kind, "priority": priority, "timeout_seconds": timeout_seconds,
-                  "metadata": json.dumps(metadata or {}), "created_at": f"{now:.6f}", **(extra or {})}
+        fields = {
+            "id": bid,
+            "kind": kind,
+            "priority": priority,
+            "timeout_seconds": timeout_seconds,
+            "metadata": json.dumps(metadata or {}),
+            "created_at": f"{now:.6f}",
+            **(extra or {}),
+        }
         if webhook:
             fields["webhook"] = json.dumps(webhook)
         # Batches have their own idempotency namespace: a job and a batch may share a key.
@@ -94,13 +113,21 @@ class BatchStore:
         if idem_key:
             fields["idem_key"] = idem_key
         try:
-            verdict, value = self._scripts["batch_create"](keys=[], args=self._params(
-                bid=bid, tenant=tenant, total=len(items), created_us=created_us,
-                fields=[str(x) for pair in fields.items() for x in pair],
-                idem_key=idem_key, body_hash=request_hash,
-                idem_ttl=(self.settings.retention_seconds + self.settings.max_timeout_seconds) or 86400,
-                max_depth=max_queue_depth or None,
-                depth_keys=keys.queue_keys(kind) if max_queue_depth else None))
+            verdict, value = self._scripts["batch_create"](
+                keys=[],
+                args=self._params(
+                    bid=bid,
+                    tenant=tenant,
+                    total=len(items),
+                    created_us=created_us,
+                    fields=[str(x) for pair in fields.items() for x in pair],
+                    idem_key=idem_key,
+                    body_hash=request_hash,
+                    idem_ttl=(self.settings.retention_seconds + self.settings.max_timeout_seconds) or 86400,
+                    max_depth=max_queue_depth or None,
+                    depth_keys=keys.queue_keys(kind) if max_queue_depth else None,
+                ),
+            )
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise _unavailable(exc) from exc
         if verdict == "full":
@@ -110,8 +137,9 @@ class BatchStore:
             return existing_id, "existing" if existing_hash == request_hash else "conflict", {}
         try:
             for start in range(0, len(items), CHUNK):
-                self._add(bid, tenant, kind, items[start:start + CHUNK], start, created_us, now,
-                          priority, timeout_seconds)
+                self._add(
+                    bid, tenant, kind, items[start : start + CHUNK], start, created_us, now, priority, timeout_seconds
+                )
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             # Never leave half a batch: take back what was written (best effort; Redis may be gone).
             try:
@@ -121,17 +149,38 @@ class BatchStore:
             raise _unavailable(exc) from exc
         return bid, "created", {}
 
-    def _add(self, bid: str, tenant: str, kind: str, chunk: list[Item], offset: int, created_us: int,
-             now: float, priority: int, timeout: int) -> None:
+    def _add(
+        self,
+        bid: str,
+        tenant: str,
+        kind: str,
+        chunk: list[Item],
+        offset: int,
+        created_us: int,
+        now: float,
+        priority: int,
+        timeout: int,
+    ) -> None:
         payload = []
         for n, item in enumerate(chunk):
             index = offset + n
             # One microsecond apart: the tenant's job index pages by creation time.
-            fields = {"id": item.job_id, "kind": kind, "input": json.dumps(item.input), "priority": priority,
-                      "timeout_seconds": timeout, "metadata": "{}", "created_at": f"{now:.6f}",
-                      "batch_id": bid, "batch_index": index}
-            entry = {"id": item.job_id, "created_us": created_us + index,
-                     "fields": [str(x) for pair in fields.items() for x in pair]}
+            fields = {
+                "id": item.job_id,
+                "kind": kind,
+                "input": json.dumps(item.input),
+                "priority": priority,
+                "timeout_seconds": timeout,
+                "metadata": "{}",
+                "created_at": f"{now:.6f}",
+                "batch_id": bid,
+                "batch_index": index,
+            }
+            entry = {
+                "id": item.job_id,
+                "created_us": created_us + index,
+                "fields": [str(x) for pair in fields.items() for x in pair],
+            }
             if item.message:
                 entry["queue_key"], entry["message"] = item.message
             payload.append(entry)
@@ -139,8 +188,9 @@ class BatchStore:
 
     def record_failed(self, tenant: str, kind: str, *, metadata: dict | None, extra: dict) -> str:
         """A batch refused before any item was written (OpenAI: input file validation failed): kept, ended."""
-        bid, _, _ = self.create(tenant=tenant, kind=kind, items=[], priority=0, timeout_seconds=0,
-                                metadata=metadata, extra=extra)
+        bid, _, _ = self.create(
+            tenant=tenant, kind=kind, items=[], priority=0, timeout_seconds=0, metadata=metadata, extra=extra
+        )
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
         pipe.hset(keys.batch(bid), mapping={"status": BatchStatus.COMPLETED.value, "finished_at": f"{now:.6f}"})
@@ -172,8 +222,9 @@ class BatchStore:
         """Newest first; the cursor is the creation time (µs) of the last batch returned."""
         upper = f"({cursor}" if cursor else "+inf"
         try:
-            ids = self.redis.zrevrangebyscore(keys.tenant_batches(tenant), upper, "-inf", start=0,
-                                              num=limit + 1, withscores=True)
+            ids = self.redis.zrevrangebyscore(
+                keys.tenant_batches(tenant), upper, "-inf", start=0, num=limit + 1, withscores=True
+            )
             pipe = self.redis.pipeline(transaction=False)
             for bid, _ in ids[:limit]:
                 pipe.hgetall(keys.batch(bid))
@@ -194,14 +245,15 @@ class BatchStore:
             pipe.get(keys.meta(job_id))
         replies = pipe.execute()
         out = []
-        for record, meta in zip(replies[::2], replies[1::2]):
+        for record, meta in zip(replies[::2], replies[1::2], strict=True):
             if record:
                 record["_meta"] = meta
             out.append(record)
         return out
 
-    def jobs(self, bid: str, tenant: str, *, status: str | None = None, limit: int = 50,
-             cursor: int = 0) -> tuple[list[dict], int | None]:
+    def jobs(
+        self, bid: str, tenant: str, *, status: str | None = None, limit: int = 50, cursor: int = 0
+    ) -> tuple[list[dict], int | None]:
         """The batch's job documents in item order from index ``cursor``; with a status
         filter, the next ``limit`` items in it. Returns (jobs, next cursor or None)."""
         self.load(bid, tenant)
@@ -230,8 +282,13 @@ class BatchStore:
             for offset, record in enumerate(self.records(ids)):
                 if record and JobStatus(record["status"]).is_final:
                     doc = document(record)
-                    yield {"index": position + offset, "job_id": doc["id"], "status": doc["status"],
-                           "result": doc["result"], "error": doc["error"]}
+                    yield {
+                        "index": position + offset,
+                        "job_id": doc["id"],
+                        "status": doc["status"],
+                        "result": doc["result"],
+                        "error": doc["error"],
+                    }
             position += len(ids)
 
     # -- cancel and remove -----------------------------------------------
@@ -273,11 +330,14 @@ class BatchStore:
                 pipe.hmget(keys.job(job_id), "tenant", "status", "kind", "idem_key")
             rows = pipe.execute()
             pipe = self.redis.pipeline(transaction=False)
-            for job_id, (owner, status, kind, idem) in zip(ids, rows):
+            for job_id, (owner, status, kind, idem) in zip(ids, rows, strict=True):
                 if status == JobStatus.RUNNING:  # its worker stops at the next check
                     pipe.set(keys.cancel(job_id), "1", ex=self.settings.lease_seconds * 4)
-                self.store.remove_into(pipe, job_id, {"tenant": owner or record.get("tenant"), "status": status,
-                                                      "kind": kind, "idem_key": idem})
+                self.store.remove_into(
+                    pipe,
+                    job_id,
+                    {"tenant": owner or record.get("tenant"), "status": status, "kind": kind, "idem_key": idem},
+                )
             pipe.ltrim(keys.batch_items(bid), len(ids), -1)
             pipe.execute()
             removed += ids

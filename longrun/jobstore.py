@@ -20,7 +20,7 @@ from typing import Callable
 import redis
 
 from longrun import keys
-from longrun.errors import JobExpired, JobNotFound, ServiceUnavailable
+from longrun.errors import JobExpired, JobNotFound, redis_errors_as_unavailable
 from longrun.metrics import BUCKETS
 from longrun.settings import Settings
 from longrun.states import FINAL_STATUSES, JobStatus
@@ -105,10 +105,8 @@ class JobStore:
 
     def _run(self, name: str, job_id: str, **params):
         script_keys, args = self.script_args(job_id, **params)
-        try:
+        with redis_errors_as_unavailable():
             return self._scripts[name](keys=script_keys, args=args)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise ServiceUnavailable("Redis is unreachable") from exc
 
     def script(self, name: str):
         """A registered job script, to call on a pipeline: ``script(keys=, args=, client=pipe)``."""
@@ -265,7 +263,7 @@ class JobStore:
 
     def load(self, job_id: str, tenant: str | None = None) -> dict:
         """The job's record with its Celery meta; raises JobNotFound/JobExpired."""
-        try:
+        with redis_errors_as_unavailable():
             pipe = self.redis.pipeline(transaction=False)
             pipe.hgetall(keys.job(job_id))
             pipe.get(keys.meta(job_id))
@@ -277,8 +275,6 @@ class JobStore:
                     if owner and (tenant is None or owner == tenant):
                         raise JobExpired(f"job {job_id} has expired")
                 raise JobNotFound(f"no job with id {job_id}")
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise ServiceUnavailable("Redis is unreachable") from exc
         record["_meta"] = meta
         return record
 
@@ -290,7 +286,7 @@ class JobStore:
         deadline = time.monotonic() + timeout
         last = "0-0"
         block_ms = max(1, int(min(1.0, self.settings.redis_timeout_seconds / 2) * 1000))
-        try:
+        with redis_errors_as_unavailable():
             while (left := deadline - time.monotonic()) > 0:
                 reply = self.redis.xread({keys.events(job_id): last}, block=min(block_ms, int(left * 1000) + 1))
                 for _, entries in reply or ():
@@ -300,8 +296,6 @@ class JobStore:
                             return True
                 if not reply and not self.redis.exists(keys.job(job_id)):
                     return False
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise ServiceUnavailable("Redis is unreachable") from exc
         return False
 
     def queue_lengths(self, kinds) -> dict[str, int]:
@@ -327,7 +321,7 @@ class JobStore:
         found: list[dict] = []
         upper = f"({cursor}" if cursor else "+inf"
         batch = max(limit, 50)
-        try:
+        with redis_errors_as_unavailable():
             while len(found) < limit:
                 ids = self.redis.zrevrangebyscore(index, upper, "-inf", start=0, num=batch, withscores=True)
                 if not ids:
@@ -353,8 +347,6 @@ class JobStore:
                     self._unindex(tenant, stale)
                 if len(ids) < batch and len(found) < limit:
                     return found, None
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise ServiceUnavailable("Redis is unreachable") from exc
         next_cursor = int(upper[1:]) if len(found) == limit else None
         return found, next_cursor
 
@@ -362,10 +354,8 @@ class JobStore:
         pipe = self.redis.pipeline(transaction=False)
         for status in JobStatus:
             pipe.zcard(keys.tenant_index(tenant, status.value))
-        try:
+        with redis_errors_as_unavailable():
             return dict(zip((s.value for s in JobStatus), pipe.execute()))
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise ServiceUnavailable("Redis is unreachable") from exc
 
     # -- removal ---------------------------------------------------------
 

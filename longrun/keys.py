@@ -113,7 +113,7 @@ def broker_priority(priority: int) -> int:
     return 9 - priority
 
 
-# -- live stream, webhooks, per-job logs, metrics (issue 6) ------------------
+# -- live stream, webhooks, per-job logs, metrics -----------------------------
 
 WEBHOOK_QUEUE = f"{QUEUE_PREFIX}webhooks"
 """The Celery queue of webhook deliveries (kept apart from the job queues)."""

@@ -14,16 +14,14 @@ from typing import Callable
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError, PyPdfError
 
+from longrun.errors import NotAPdf
+
 PDF_MAGIC = b"%PDF-"
 # The header may follow a little junk (PDF 1.7, 7.5.2): readers look in the first KiB.
 MAGIC_WINDOW = 1024
 
 # pypdf logs recoverable oddities of real-world files at WARNING; they are not ours.
 logging.getLogger("pypdf").setLevel(logging.ERROR)
-
-
-class NotAPdf(ValueError):
-    """Raised when bytes that should be a PDF are not one pypdf can read."""
 
 
 @dataclass

@@ -25,7 +25,7 @@ from typing import Callable
 
 import yaml
 
-from longrun.settings import SettingsError
+from longrun.errors import SettingsError
 
 DEFAULT_PROFILE = "local"
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"

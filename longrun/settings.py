@@ -9,11 +9,13 @@ import os
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 
+from longrun import profiles
+from longrun.allowlist import Allowlist
+from longrun.errors import SettingsError
+
+__all__ = ["DEFAULT_REDIS_URL", "ENV_NAMES", "Settings", "SettingsError", "env_name", "from_env", "get_settings"]
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-class SettingsError(ValueError):
-    """Raised when a setting has a value Longrun cannot use; names the setting."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class Settings:
     redis_timeout_seconds: float = 2.0
     events_maxlen: int = 1000
     artifacts_dir: str = "var/artifacts"
-    # -- security and limits (README "Security and limits") --
+    # -- security and limits (docs/security.md) --
     # API keys: "tenant=sha256hex,..." (hash a key with: python -m api.auth hash KEY).
     api_keys: str = ""
     # "on" (default) or "off": off serves every request as tenant "default" (local development only).
@@ -126,7 +128,6 @@ class Settings:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{env_name(name)} must be at least 1")
         try:
-            from longrun.urls import Allowlist
             Allowlist.parse(self.url_allowlist)
         except ValueError as exc:
             raise SettingsError(f"url_allowlist: {exc}") from None
@@ -165,8 +166,6 @@ def _convert(field, raw: str):
 def from_env(environ=None, **overrides) -> Settings:
     """Settings from the profile file (``ENV``, see longrun.profiles), then the
     environment, then ``overrides``: each later source wins."""
-    from longrun import profiles
-
     environ = os.environ if environ is None else environ
     values, sources = profiles.load(environ)
     for spec in fields(Settings):

@@ -26,7 +26,7 @@ from typing import Callable, Iterator
 import redis
 
 from longrun import keys
-from longrun.errors import InvalidInput, TooManyStreams
+from longrun.errors import REDIS_UNREACHABLE, InvalidInput, TooManyStreams
 from longrun.jobstore import JobStore, document
 from longrun.states import JobStatus
 
@@ -147,7 +147,7 @@ def job_events(store: JobStore, job_id: str, after: str, *, heartbeat_seconds: f
                 if on_heartbeat:
                     on_heartbeat()
             first = False
-    except (redis.ConnectionError, redis.TimeoutError):
+    except REDIS_UNREACHABLE:
         # The client reconnects with Last-Event-ID and misses nothing.
         yield ": redis unreachable; reconnect to resume\n\n"
 

@@ -33,10 +33,14 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from dataclasses import dataclass
 from urllib.parse import unquote, urljoin, urlsplit
 
+from longrun.allowlist import Allowlist, IPAddress, ip_or_none, unwrap
 from longrun.errors import UnsafeURL
+from longrun.settings import get_settings
+
+__all__ = ["Allowlist", "address_problem", "check_redirect", "check_url", "checked_addresses", "is_safe_url",
+           "normalize_host", "resolve_host"]
 
 ALLOWED_SCHEMES = {"http": 80, "https": 443}
 
@@ -49,10 +53,6 @@ BLOCKED_SUFFIXES = (".localhost",)
 METADATA_ADDRESSES = {ipaddress.ip_address(a) for a in (
     "169.254.169.254", "fd00:ec2::254", "169.254.170.2", "100.100.100.200")}
 
-# IPv6 prefixes that carry an IPv4 address in their last 32 bits.
-NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
-IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
-
 # Characters on which URL parsers disagree (WHATWG strips tab/newline and reads "\" as "/").
 _AMBIGUOUS = re.compile(r"[\\\x00-\x20\x7f]")
 # WHATWG: a host whose last label is a number is an IPv4 address (in any base).
@@ -60,99 +60,10 @@ _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
 _CANONICAL_IPV4 = re.compile(r"^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
                              r"(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$")
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-@dataclass(frozen=True)
-class Allowlist:
-    """The operator's exceptions, parsed once."""
-
-    names: frozenset[str] = frozenset()
-    suffixes: tuple[str, ...] = ()
-    name_ports: frozenset[tuple[str, int]] = frozenset()
-    networks: tuple[IPNetwork, ...] = ()
-    address_ports: frozenset[tuple[IPAddress, int]] = frozenset()
-
-    @classmethod
-    def parse(cls, spec: str | list[str] | tuple[str, ...] | None) -> "Allowlist":
-        if isinstance(spec, Allowlist):
-            return spec
-        entries = spec.split(",") if isinstance(spec, str) else list(spec or ())
-        names, suffixes, name_ports, networks, address_ports = set(), [], set(), [], set()
-        for raw in entries:
-            entry = raw.strip().lower().rstrip(".")
-            if not entry:
-                continue
-            try:
-                networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
-                continue
-            except ValueError:
-                pass
-            host, port = _split_host_port(entry)
-            if port is not None:
-                address = _ip_or_none(host)
-                if address is not None:
-                    address_ports.add((_unwrap(address), port))
-                else:
-                    name_ports.add((host, port))
-            elif entry.startswith("*."):
-                suffixes.append(entry[1:])
-            else:
-                names.add(entry)
-        return cls(frozenset(names), tuple(suffixes), frozenset(name_ports), tuple(networks),
-                   frozenset(address_ports))
-
-    def allows_name(self, host: str, port: int) -> bool:
-        return (host in self.names or (host, port) in self.name_ports
-                or any(host.endswith(suffix) for suffix in self.suffixes))
-
-    def allows_address(self, address: IPAddress, port: int) -> bool:
-        candidates = {address, _unwrap(address)}
-        return any((a, port) in self.address_ports or any(a in net for net in self.networks)
-                   for a in candidates)
-
-
-def _split_host_port(entry: str) -> tuple[str, int | None]:
-    if entry.startswith("["):  # [v6]:port
-        host, _, rest = entry[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-    elif entry.count(":") == 1:
-        host, port = entry.split(":")
-    else:
-        return entry, None
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"url allowlist entry {entry!r}: bad port")
-    return host, int(port)
-
-
-def _ip_or_none(text: str) -> IPAddress | None:
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        return None
-
-
-def _unwrap(address: IPAddress) -> IPAddress:
-    """The IPv4 address an IPv6 address carries (mapped, compatible, NAT64, 6to4, Teredo)."""
-    if address.version == 4:
-        return address
-    if address.ipv4_mapped:
-        return address.ipv4_mapped
-    if address.sixtofour:
-        return address.sixtofour
-    if address.teredo:
-        return address.teredo[1]
-    if address in IPV4_COMPATIBLE and int(address) > 1:  # ::1 and :: are IPv6's own
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    if any(address in net for net in NAT64):
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return address
-
 
 def address_problem(address: IPAddress) -> str | None:
     """Why a job must not connect to ``address``, or None when it may."""
-    candidates = (_unwrap(address), address)  # the IPv4 inside names the problem best
+    candidates = (unwrap(address), address)  # the IPv4 inside names the problem best
     if any(c in METADATA_ADDRESSES for c in candidates):
         return "a cloud metadata address"
     for attribute, what in (("is_unspecified", "an unspecified address"),
@@ -191,7 +102,6 @@ def resolve_host(host: str, port: int) -> list[IPAddress]:
 
 
 def _settings_allowlist() -> Allowlist:
-    from longrun.settings import get_settings
     return Allowlist.parse(get_settings().url_allowlist)
 
 
@@ -229,7 +139,7 @@ def checked_addresses(url: str, *, allowlist=None, resolve: bool = True) -> list
     port = port or ALLOWED_SCHEMES[scheme]
     host = normalize_host(parts.hostname)
     details["host"] = host
-    address = _ip_or_none(host.split("%")[0])
+    address = ip_or_none(host.split("%")[0])
     if allowed.allows_name(host, port):
         # Trusted by name, whatever it resolves to: the caller may connect by name.
         return [address] if address is not None else []

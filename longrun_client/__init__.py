@@ -15,13 +15,40 @@ line-wise streaming that Server-Sent Events need.
 
 from longrun_client.batches import BatchHandle
 from longrun_client.client import FINAL_STATUSES, Client, JobHandle, JobPage, ProgressEvent
-from longrun_client.errors import (Conflict, Expired, InvalidInput, JobCancelled, JobFailed,
-                                   JobNotFinished, LongrunClientError, NotFound, RateLimited,
-                                   ServerError, Unauthorized, Unavailable, WaitTimeout)
+from longrun_client.errors import (
+    Conflict,
+    Expired,
+    InvalidInput,
+    JobCancelled,
+    JobFailed,
+    JobNotFinished,
+    LongrunClientError,
+    NotFound,
+    RateLimited,
+    ServerError,
+    Unauthorized,
+    Unavailable,
+    WaitTimeout,
+)
 
 __all__ = [
-    "Client", "JobHandle", "BatchHandle", "JobPage", "ProgressEvent", "FINAL_STATUSES",
-    "LongrunClientError", "InvalidInput", "Unauthorized", "NotFound", "Expired", "Conflict",
-    "JobNotFinished", "JobFailed", "JobCancelled", "Unavailable", "RateLimited", "ServerError",
+    "FINAL_STATUSES",
+    "BatchHandle",
+    "Client",
+    "Conflict",
+    "Expired",
+    "InvalidInput",
+    "JobCancelled",
+    "JobFailed",
+    "JobHandle",
+    "JobNotFinished",
+    "JobPage",
+    "LongrunClientError",
+    "NotFound",
+    "ProgressEvent",
+    "RateLimited",
+    "ServerError",
+    "Unauthorized",
+    "Unavailable",
     "WaitTimeout",
 ]

@@ -11,20 +11,31 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import httpx
 
-from longrun_client.errors import Unavailable, WaitTimeout
+from longrun_client.errors import LongrunClientError, Unavailable, WaitTimeout
 from longrun_client.sse import Backoff, iter_sse
-
-if TYPE_CHECKING:
-    from longrun_client.client import Client
 
 API = "/api/v1"
 BATCH_FINAL = frozenset({"completed", "cancelled"})
 MAX_STREAM_FAILURES = 8
+
+
+class _Client(Protocol):
+    """What a handle needs of ``longrun_client.Client`` (named here: client.py imports this module)."""
+
+    _http: httpx.Client
+    sse: bool
+    timeout: float
+    stream_read_timeout: float
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response: ...
+
+    def request_error(self, response: httpx.Response) -> LongrunClientError: ...
 
 
 def done_count(counts: dict) -> int:
@@ -34,7 +45,7 @@ def done_count(counts: dict) -> int:
 class BatchHandle:
     """One batch on the server. ``last`` is the most recent batch document fetched."""
 
-    def __init__(self, client: "Client", batch_id: str, document: dict | None = None):
+    def __init__(self, client: _Client, batch_id: str, document: dict | None = None):
         self.client = client
         self.id = batch_id
         self.last = document
@@ -85,8 +96,7 @@ class BatchHandle:
                 if line.strip():
                     yield json.loads(line)
 
-    def wait(self, timeout: float | None = None,
-             on_progress: Callable[[dict], None] | None = None) -> dict:
+    def wait(self, timeout: float | None = None, on_progress: Callable[[dict], None] | None = None) -> dict:
         """Block until every item is final; ``on_progress(batch document)`` on each count change."""
         deadline = None if timeout is None else time.monotonic() + timeout
         last_id: str | None = None
@@ -119,8 +129,9 @@ class BatchHandle:
                 delay = min(delay, max(0.0, deadline - time.monotonic()))
             time.sleep(delay)
 
-    def _stream_once(self, last_id: str | None, deadline: float | None,
-                     on_progress) -> tuple[dict | None, str | None, bool]:
+    def _stream_once(
+        self, last_id: str | None, deadline: float | None, on_progress
+    ) -> tuple[dict | None, str | None, bool]:
         """One connection to the event stream: (final document or None, last event id, stream supported)."""
         headers = {"Accept": "text/event-stream"}
         if last_id:
@@ -129,10 +140,12 @@ class BatchHandle:
         if deadline is not None:
             read = max(0.05, min(read, deadline - time.monotonic()))
         try:
-            with self.client._http.stream("GET", f"{self.path}/events", headers=headers,
-                                          timeout=httpx.Timeout(self.client.timeout, read=read)) as response:
+            with self.client._http.stream(
+                "GET", f"{self.path}/events", headers=headers, timeout=httpx.Timeout(self.client.timeout, read=read)
+            ) as response:
                 if response.status_code in (404, 405, 406, 429, 501) or not response.headers.get(
-                        "Content-Type", "").startswith("text/event-stream"):
+                    "Content-Type", ""
+                ).startswith("text/event-stream"):
                     response.read()
                     self.status()  # raises NotFound when it is the batch that is missing
                     return None, last_id, False
@@ -143,8 +156,12 @@ class BatchHandle:
                     last_id = event.id or last_id
                     if event.event == "counts" and on_progress:
                         data = json.loads(event.data)
-                        self.last = {**(self.last or {}), "id": self.id, "counts": data["counts"],
-                                     "status": data["status"]}
+                        self.last = {
+                            **(self.last or {}),
+                            "id": self.id,
+                            "counts": data["counts"],
+                            "status": data["status"],
+                        }
                         on_progress(self.last)
                     elif event.event in ("done", "gone"):
                         document = self.status()  # "gone" raises NotFound/Expired here

@@ -6,10 +6,10 @@
     longrun batch submit items.jsonl --kind inference --wait
     longrun batch results ID
 
-Server and key come from ``--url``/``LONGRUN_URL`` and ``--api-key``/
-``LONGRUN_API_KEY``. ``--json`` prints machine-readable JSON on stdout;
+Server and key come from ``--url``/``LONGRUN_URL`` and ``--api-key``/``LONGRUN_TOKEN``
+(not the server's LONGRUN_API_KEYS). ``--json`` prints machine-readable JSON on stdout;
 progress and messages go to stderr. The exit code tells the outcome apart
-(see ``ExitCode``, documented in the README).
+(see ``ExitCode``, documented in docs/client.md).
 """
 
 from __future__ import annotations
@@ -18,34 +18,49 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable, Sequence
 from enum import IntEnum
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO, Any
 
 from longrun_client.client import DEFAULT_URL, Client, JobHandle, ProgressEvent
-from longrun_client.errors import (Conflict, JobCancelled, JobFailed, JobNotFinished,
-                                   LongrunClientError, NotFound, Unauthorized, Unavailable)
+from longrun_client.errors import (
+    Conflict,
+    JobCancelled,
+    JobFailed,
+    JobNotFinished,
+    LongrunClientError,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+)
 
 
 class ExitCode(IntEnum):
     OK = 0
-    ERROR = 1            # anything not listed below (a server 500, a bug)
-    USAGE = 2            # bad arguments, or input the server rejected (400)
+    ERROR = 1  # anything not listed below (a server 500, a bug)
+    USAGE = 2  # bad arguments, or input the server rejected (400)
     JOB_FAILED = 3
     JOB_CANCELLED = 4
-    NOT_FOUND = 5        # no such job or file (404), or expired (410)
-    UNAVAILABLE = 6      # server unreachable, 503, or rate limited (429)
-    NOT_FINISHED = 7     # --timeout passed while waiting, or result of an unfinished job
-    UNAUTHORIZED = 8     # missing or wrong API key (401/403)
-    CONFLICT = 9         # any other 409, e.g. cancelling a finished job
+    NOT_FOUND = 5  # no such job or file (404), or expired (410)
+    UNAVAILABLE = 6  # server unreachable, 503, or rate limited (429)
+    NOT_FINISHED = 7  # --timeout passed while waiting, or result of an unfinished job
+    UNAUTHORIZED = 8  # missing or wrong API key (401/403)
+    CONFLICT = 9  # any other 409, e.g. cancelling a finished job
 
 
 def exit_code_for(error: LongrunClientError) -> ExitCode:
     """The exit code an error ends the CLI with (most specific class first)."""
-    for cls, code in ((JobFailed, ExitCode.JOB_FAILED), (JobCancelled, ExitCode.JOB_CANCELLED),
-                      (JobNotFinished, ExitCode.NOT_FINISHED), (TimeoutError, ExitCode.NOT_FINISHED),
-                      (NotFound, ExitCode.NOT_FOUND), (Unavailable, ExitCode.UNAVAILABLE),
-                      (Unauthorized, ExitCode.UNAUTHORIZED), (Conflict, ExitCode.CONFLICT)):
+    for cls, code in (
+        (JobFailed, ExitCode.JOB_FAILED),
+        (JobCancelled, ExitCode.JOB_CANCELLED),
+        (JobNotFinished, ExitCode.NOT_FINISHED),
+        (TimeoutError, ExitCode.NOT_FINISHED),
+        (NotFound, ExitCode.NOT_FOUND),
+        (Unavailable, ExitCode.UNAVAILABLE),
+        (Unauthorized, ExitCode.UNAUTHORIZED),
+        (Conflict, ExitCode.CONFLICT),
+    ):
         if isinstance(error, cls):
             return code
     if error.status in (400, 413, 415, 422):
@@ -53,8 +68,7 @@ def exit_code_for(error: LongrunClientError) -> ExitCode:
     return ExitCode.ERROR
 
 
-STATUS_EXIT = {"completed": ExitCode.OK, "failed": ExitCode.JOB_FAILED,
-               "cancelled": ExitCode.JOB_CANCELLED}
+STATUS_EXIT = {"completed": ExitCode.OK, "failed": ExitCode.JOB_FAILED, "cancelled": ExitCode.JOB_CANCELLED}
 
 
 class UsageError(Exception):
@@ -64,7 +78,7 @@ class UsageError(Exception):
 # -- argument helpers (plain functions) ----------------------------------------------------
 
 
-def parse_value(text: str):
+def parse_value(text: str) -> Any:
     """``-i key=value`` values: JSON when they parse as JSON (numbers, true, lists), else text."""
     try:
         return json.loads(text)
@@ -72,9 +86,9 @@ def parse_value(text: str):
         return text
 
 
-def build_input(input_json: str | None, pairs: Sequence[str]) -> dict:
+def build_input(input_json: str | None, pairs: Sequence[str]) -> dict[str, Any]:
     """The job input from ``--input JSON`` (or ``@file``) and ``-i key=value`` pairs on top."""
-    data: dict = {}
+    data: dict[str, Any] = {}
     if input_json is not None:
         text = input_json
         if text.startswith("@"):
@@ -83,11 +97,12 @@ def build_input(input_json: str | None, pairs: Sequence[str]) -> dict:
             except OSError as exc:
                 raise UsageError(f"--input {input_json}: {exc.strerror}") from None
         try:
-            data = json.loads(text)
+            parsed = json.loads(text)
         except ValueError as exc:
             raise UsageError(f"--input is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
+        if not isinstance(parsed, dict):
             raise UsageError("--input must be a JSON object")
+        data = parsed
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
@@ -112,13 +127,13 @@ def parse_files(pairs: Sequence[str]) -> list[tuple[str, Path]]:
 # -- output helpers ------------------------------------------------------------------------
 
 
-def render_progress(status: str, progress: dict | None, width: int = 24) -> str:
+def render_progress(status: str, progress: dict[str, Any] | None, width: int = 24) -> str:
     """One line: bar, percentage, status, step n/N and its name (and message)."""
     progress = progress or {}
     pct = float(progress.get("percentage") or 0)
     if status == "completed":
         pct = 100.0
-    filled = int(round(width * max(0.0, min(pct, 100.0)) / 100))
+    filled = round(width * max(0.0, min(pct, 100.0)) / 100)
     parts = [f"[{'#' * filled}{'-' * (width - filled)}] {pct:5.1f}%  {status}"]
     current, total = progress.get("current_step"), progress.get("total_steps")
     if total:
@@ -138,7 +153,7 @@ class ProgressPrinter:
         self.enabled = enabled
         self.tty = stream.isatty()
         self.drawn = False
-        self.progress: dict = {}
+        self.progress: dict[str, Any] = {}
 
     def __call__(self, event: ProgressEvent) -> None:
         if not self.enabled:
@@ -160,32 +175,49 @@ class ProgressPrinter:
             self.drawn = False
 
 
-def format_table(rows: list[dict], columns: Sequence[tuple[str, str]]) -> str:
+def format_table(rows: list[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> str:
     """A plain text table: a header row, then one row per item, columns padded to fit."""
     header = [title for _, title in columns]
     body = [[_cell(row.get(key)) for key, _ in columns] for row in rows]
     widths = [max(len(str(line[i])) for line in [header, *body]) for i in range(len(columns))]
-    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip()
-             for line in [header, *body]]
+    lines = [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in [header, *body]
+    ]
     return "\n".join(lines)
 
 
-def _cell(value) -> str:
+def _cell(value: Any) -> str:
     return "-" if value in (None, "") else str(value)
 
 
-def job_rows(jobs: list[dict]) -> list[dict]:
-    return [{"id": job.get("id"), "kind": job.get("kind"), "status": job.get("status"),
-             "progress": f"{float((job.get('progress') or {}).get('percentage') or 0):.0f}%",
-             "step": (job.get("progress") or {}).get("step_name"),
-             "created": job.get("created_at"), "finished": job.get("finished_at")} for job in jobs]
+def job_rows(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": job.get("id"),
+            "kind": job.get("kind"),
+            "status": job.get("status"),
+            "progress": f"{float((job.get('progress') or {}).get('percentage') or 0):.0f}%",
+            "step": (job.get("progress") or {}).get("step_name"),
+            "created": job.get("created_at"),
+            "finished": job.get("finished_at"),
+        }
+        for job in jobs
+    ]
 
 
-JOB_COLUMNS = [("id", "ID"), ("kind", "KIND"), ("status", "STATUS"), ("progress", "PROGRESS"),
-               ("step", "STEP"), ("created", "CREATED"), ("finished", "FINISHED")]
+JOB_COLUMNS = [
+    ("id", "ID"),
+    ("kind", "KIND"),
+    ("status", "STATUS"),
+    ("progress", "PROGRESS"),
+    ("step", "STEP"),
+    ("created", "CREATED"),
+    ("finished", "FINISHED"),
+]
 
 
-def format_log(entry) -> str:
+def format_log(entry: Any) -> str:
     if not isinstance(entry, dict):
         return str(entry)
     when = entry.get("time") or entry.get("timestamp") or entry.get("ts") or entry.get("created_at")
@@ -202,7 +234,7 @@ class Output:
     def __init__(self, as_json: bool, out: IO[str], err: IO[str]):
         self.as_json, self.out, self.err = as_json, out, err
 
-    def json(self, value) -> None:
+    def json(self, value: Any) -> None:
         self.out.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
     def line(self, text: str = "") -> None:
@@ -212,7 +244,7 @@ class Output:
         self.err.write(text + "\n")
 
 
-def finish(job: dict, out: Output) -> ExitCode:
+def finish(job: dict[str, Any], out: Output) -> ExitCode:
     """Report a final job (result or error) and return the exit code its status means."""
     status = job.get("status")
     if out.as_json:
@@ -224,10 +256,10 @@ def finish(job: dict, out: Output) -> ExitCode:
         out.note(f"job {job['id']} failed: {error.get('type', 'Error')}: {error.get('message', '')}")
     else:
         out.note(f"job {job['id']} {status}")
-    return STATUS_EXIT.get(status, ExitCode.ERROR)
+    return STATUS_EXIT.get(str(status), ExitCode.ERROR)
 
 
-def wait_for(handle: JobHandle, args, out: Output, timeout: float | None) -> ExitCode:
+def wait_for(handle: JobHandle, args: argparse.Namespace, out: Output, timeout: float | None) -> ExitCode:
     printer = ProgressPrinter(out.err, enabled=not args.quiet)
     try:
         job = handle.wait(timeout=timeout, on_progress=printer)
@@ -236,13 +268,19 @@ def wait_for(handle: JobHandle, args, out: Output, timeout: float | None) -> Exi
     return finish(job, out)
 
 
-def cmd_submit(client: Client, args, out: Output) -> ExitCode:
+def cmd_submit(client: Client, args: argparse.Namespace, out: Output) -> ExitCode:
     job_input = build_input(args.input, args.inputs)
     files = parse_files(args.files)
     metadata = build_input(args.metadata, []) if args.metadata else None
-    handle = client.submit(args.kind, job_input, files=files or None, priority=args.priority,
-                           timeout_seconds=args.timeout, metadata=metadata,
-                           idempotency_key=args.idempotency_key)
+    handle = client.submit(
+        args.kind,
+        job_input,
+        files=files or None,
+        priority=args.priority,
+        timeout_seconds=args.timeout,
+        metadata=metadata,
+        idempotency_key=args.idempotency_key,
+    )
     if not args.wait:
         if out.as_json:
             out.json(handle.last)
@@ -253,11 +291,11 @@ def cmd_submit(client: Client, args, out: Output) -> ExitCode:
     return wait_for(handle, args, out, args.wait_timeout)
 
 
-def cmd_wait(client: Client, args, out: Output) -> ExitCode:
+def cmd_wait(client: Client, args: argparse.Namespace, out: Output) -> ExitCode:
     return wait_for(client.job(args.id), args, out, args.timeout)
 
 
-def cmd_status(client: Client, args, out: Output) -> ExitCode:
+def cmd_status(client: Client, args: argparse.Namespace, out: Output) -> ExitCode:
     job = client.job(args.id).status()
     if out.as_json:
         out.json(job)
@@ -272,7 +310,7 @@ def cmd_status(client: Client, args, out: Output) -> ExitCode:
     return ExitCode.OK
 
 
-def cmd_result(client: Client, args, out: Output) -> ExitCode:
+def cmd_result(client: Client, args: argparse.Namespace, out: Output) -> ExitCode:
     handle = client.job(args.id)
     try:
         result = handle.result()
@@ -298,7 +336,7 @@ def save_artifacts(handle: JobHandle, folder: Path, out: Output) -> list[str]:
     return saved
 
 
-def cmd_ls(client: Client, args, out: Output) -> ExitCode:
+def cmd_ls(client: Client, args: argparse.Namespace, out: Output) -> ExitCode:
     page = client.list(status=args.status, kind=args.kind, limit=args.limit)
     if out.as_json:
         out.json({"jobs": page.jobs, "next_cursor": page.next_cursor, "stats": page.stats})
@@ -309,7 +347,7 @@ def cmd_ls(client: Client, args, out: Output) -> ExitCode:
     return ExitCode.OK
 
 
-def cmd_cancel(client: Client, args, out: Output) -> ExitCode:
+def cmd_cancel(client: Client, args: argparse.Namespace, out: Output) -> ExitCode:
     job = client.job(args.id).cancel()
     if out.as_json:
         out.json(job)
@@ -318,7 +356,7 @@ def cmd_cancel(client: Client, args, out: Output) -> ExitCode:
     return ExitCode.OK
 
 
-def cmd_logs(client: Client, args, out: Output) -> ExitCode:
+def cmd_logs(client: Client, args: argparse.Namespace, out: Output) -> ExitCode:
     entries = client.job(args.id).logs()
     if out.as_json:
         out.json(entries)
@@ -328,13 +366,17 @@ def cmd_logs(client: Client, args, out: Output) -> ExitCode:
     return ExitCode.OK
 
 
-def cmd_rm(client: Client, args, out: Output) -> ExitCode:
+def cmd_rm(client: Client, args: argparse.Namespace, out: Output) -> ExitCode:
     client.job(args.id).delete()
     if out.as_json:
         out.json({"id": args.id, "deleted": True})
     else:
         out.note(f"deleted {args.id}")
     return ExitCode.OK
+
+
+# What each subcommand runs (set as the parser default ``func``).
+Command = Callable[[Client, argparse.Namespace, Output], ExitCode]
 
 
 # -- parser --------------------------------------------------------------------------------
@@ -515,22 +557,23 @@ EPILOG = """exit codes: 0 ok (job completed); 1 other error; 2 usage or rejected
 def build_parser() -> argparse.ArgumentParser:
     # Common options are accepted before or after the command (SUPPRESS keeps the top-level default).
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--url", default=argparse.SUPPRESS,
-                        help=f"server URL (env LONGRUN_URL, default {DEFAULT_URL})")
-    common.add_argument("--api-key", default=argparse.SUPPRESS, help="API key (env LONGRUN_API_KEY)")
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                        help="machine-readable JSON on stdout")
+    common.add_argument("--url", default=argparse.SUPPRESS, help=f"server URL (env LONGRUN_URL, default {DEFAULT_URL})")
+    common.add_argument("--api-key", default=argparse.SUPPRESS, help="API key (env LONGRUN_TOKEN)")
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable JSON on stdout"
+    )
 
-    parser = argparse.ArgumentParser(prog="longrun", description="Submit and follow Longrun jobs.",
-                                     epilog=EPILOG)
-    parser.add_argument("--url", default=os.environ.get("LONGRUN_URL") or DEFAULT_URL,
-                        help=f"server URL (env LONGRUN_URL, default {DEFAULT_URL})")
-    parser.add_argument("--api-key", default=os.environ.get("LONGRUN_API_KEY"),
-                        help="API key (env LONGRUN_API_KEY)")
+    parser = argparse.ArgumentParser(prog="longrun", description="Submit and follow Longrun jobs.", epilog=EPILOG)
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("LONGRUN_URL") or DEFAULT_URL,
+        help=f"server URL (env LONGRUN_URL, default {DEFAULT_URL})",
+    )
+    parser.add_argument("--api-key", default=os.environ.get("LONGRUN_TOKEN"), help="API key (env LONGRUN_TOKEN)")
     parser.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name, func, help_text):
+    def command(name: str, func: Command, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, parents=[common], help=help_text, description=help_text)
         sub.set_defaults(func=func)
         return sub
@@ -538,10 +581,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("submit", cmd_submit, "submit a job; prints its id (or waits with --wait)")
     sub.add_argument("kind", help="job kind (see GET /api/v1/kinds)")
     sub.add_argument("--input", help="input as a JSON object, or @file.json")
-    sub.add_argument("-i", dest="inputs", action="append", default=[], metavar="KEY=VALUE",
-                     help="one input field (value read as JSON if it parses, else text); repeatable")
-    sub.add_argument("--file", dest="files", action="append", default=[], metavar="FIELD=PATH",
-                     help="upload a file for one of the kind's file fields; repeatable")
+    sub.add_argument(
+        "-i",
+        dest="inputs",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one input field (value read as JSON if it parses, else text); repeatable",
+    )
+    sub.add_argument(
+        "--file",
+        dest="files",
+        action="append",
+        default=[],
+        metavar="FIELD=PATH",
+        help="upload a file for one of the kind's file fields; repeatable",
+    )
     sub.add_argument("--priority", type=int, help="0 (default) to 9 (runs first)")
     sub.add_argument("--timeout", type=int, metavar="S", help="the job's time limit in seconds")
     sub.add_argument("--metadata", help="metadata as a JSON object")
@@ -558,8 +613,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--timeout", type=float, metavar="S", help="give up after S seconds (exit 7)")
     sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
-    sub = command("result", cmd_result, "print a completed job's result; -o saves its files "
-                  "(also those of a failed or cancelled job)")
+    sub = command(
+        "result",
+        cmd_result,
+        "print a completed job's result; -o saves its files (also those of a failed or cancelled job)",
+    )
     sub.add_argument("id")
     sub.add_argument("-o", "--output", metavar="DIR", help="save the job's artifacts into DIR")
 
@@ -580,8 +638,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None,
-         stderr: IO[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
     out_stream, err_stream = stdout or sys.stdout, stderr or sys.stderr
     parser = build_parser()
     try:
@@ -597,8 +654,9 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None,
         return ExitCode.USAGE
     except LongrunClientError as exc:
         if out.as_json:
-            out.json({"error": {"code": exc.code, "message": exc.message, "details": exc.details,
-                                "status": exc.status}})
+            out.json(
+                {"error": {"code": exc.code, "message": exc.message, "details": exc.details, "status": exc.status}}
+            )
         err_stream.write(f"longrun {args.command}: {exc}\n")
         return int(exit_code_for(exc))
     except KeyboardInterrupt:

@@ -8,13 +8,15 @@ limit reached); a cut stream is resumed with ``Last-Event-ID``.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import os
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -43,8 +45,8 @@ class ProgressEvent:
     job_id: str
     status: str
     seq: int
-    progress: dict = field(default_factory=dict)
-    error: dict | None = None
+    progress: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, Any] | None = None
 
     @property
     def percentage(self) -> float:
@@ -52,7 +54,8 @@ class ProgressEvent:
 
     @property
     def step_name(self) -> str | None:
-        return self.progress.get("step_name")
+        step = self.progress.get("step_name")
+        return None if step is None else str(step)
 
     @property
     def is_final(self) -> bool:
@@ -63,11 +66,11 @@ class ProgressEvent:
 class JobPage:
     """One page of ``Client.list``: jobs newest first, the cursor of the next page, counts."""
 
-    jobs: list[dict]
+    jobs: list[dict[str, Any]]
     next_cursor: str | None = None
-    stats: dict = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
 
-    def __iter__(self) -> Iterator[dict]:
+    def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.jobs)
 
     def __len__(self) -> int:
@@ -85,9 +88,18 @@ class Client:
     stream; polls start ``poll_interval`` apart and back off to ``max_poll_interval``.
     """
 
-    def __init__(self, base_url: str = DEFAULT_URL, api_key: str | None = None, timeout: float = 30.0,
-                 *, sse: bool = True, poll_interval: float = 0.25, max_poll_interval: float = 5.0,
-                 stream_read_timeout: float = SSE_READ_TIMEOUT, transport: httpx.BaseTransport | None = None):
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        *,
+        sse: bool = True,
+        poll_interval: float = 0.25,
+        max_poll_interval: float = 5.0,
+        stream_read_timeout: float = SSE_READ_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ):
         headers = {"Accept": "application/json", "User-Agent": "longrun-client"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
@@ -100,21 +112,20 @@ class Client:
         self.stream_read_timeout = stream_read_timeout
         # None until the first stream attempt tells whether the server streams events.
         self.sse_supported: bool | None = None
-        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout,
-                                  transport=transport)
+        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout, transport=transport)
 
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def request(self, method: str, path: str, **kwargs) -> httpx.Response:
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send one request; any error status or transport failure becomes a LongrunClientError."""
         try:
             response = self._http.request(method, path, **kwargs)
@@ -162,10 +173,17 @@ class Client:
 
     # -- jobs ------------------------------------------------------------------------------
 
-    def submit(self, kind: str, input: Mapping | None = None, *,
-               files: Mapping[str, FileValue] | Iterable[tuple[str, FileValue]] | None = None,
-               priority: int | None = None, timeout_seconds: int | None = None,
-               metadata: Mapping | None = None, idempotency_key: str | None = None) -> "JobHandle":
+    def submit(
+        self,
+        kind: str,
+        input: Mapping[str, Any] | None = None,
+        *,
+        files: Mapping[str, FileValue] | Iterable[tuple[str, FileValue]] | None = None,
+        priority: int | None = None,
+        timeout_seconds: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> JobHandle:
         """Submit a job; returns at once with its handle (the server answers 202).
 
         ``files`` maps the kind's file fields to paths, bytes or open binary files; with
@@ -173,11 +191,14 @@ class Client:
         and one part per file), otherwise JSON.
         """
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        options = {"priority": priority, "timeout_seconds": timeout_seconds,
-                   "metadata": dict(metadata) if metadata is not None else None}
+        options: dict[str, Any] = {
+            "priority": priority,
+            "timeout_seconds": timeout_seconds,
+            "metadata": dict(metadata) if metadata is not None else None,
+        }
         options = {k: v for k, v in options.items() if v is not None}
         if not files:
-            body = {"kind": kind, "input": dict(input or {}), **options}
+            body: dict[str, Any] = {"kind": kind, "input": dict(input or {}), **options}
             response = self.request("POST", f"{API}/jobs", json=body, headers=headers)
         else:
             form = {"kind": kind, "input": json.dumps(dict(input or {}))}
@@ -188,31 +209,35 @@ class Client:
         document = response.json()
         return JobHandle(self, document["id"], document)
 
-    def job(self, job_id: str) -> "JobHandle":
+    def job(self, job_id: str) -> JobHandle:
         """A handle on an existing job (no request is made until it is used)."""
         return JobHandle(self, job_id)
 
-    def list(self, status: str | None = None, kind: str | None = None, limit: int | None = None,
-             cursor: str | None = None) -> JobPage:
+    def list(
+        self, status: str | None = None, kind: str | None = None, limit: int | None = None, cursor: str | None = None
+    ) -> JobPage:
         """One page of this key's jobs, newest first, optionally filtered by status and kind."""
-        params = {k: v for k, v in (("status", status), ("kind", kind), ("limit", limit),
-                                    ("cursor", cursor)) if v is not None}
+        params = {
+            k: v for k, v in (("status", status), ("kind", kind), ("limit", limit), ("cursor", cursor)) if v is not None
+        }
         body = self.request("GET", f"{API}/jobs", params=params).json()
         return JobPage(body.get("jobs", []), body.get("next_cursor"), body.get("stats", {}))
 
-    def kinds(self) -> list[dict]:
+    def kinds(self) -> builtins.list[dict[str, Any]]:
         """The job kinds the server runs, with their input schemas and file fields."""
-        return self.request("GET", f"{API}/kinds").json()["kinds"]
+        kinds: builtins.list[dict[str, Any]] = self.request("GET", f"{API}/kinds").json()["kinds"]
+        return kinds
 
-    def health(self) -> dict:
+    def health(self) -> dict[str, Any]:
         """The server's health document (raises Unavailable when it is not ready)."""
-        return self.request("GET", f"{API}/health").json()
+        document: dict[str, Any] = self.request("GET", f"{API}/health").json()
+        return document
 
 
 class JobHandle:
     """One job on the server. ``last`` is the most recent document fetched."""
 
-    def __init__(self, client: Client, job_id: str, document: dict | None = None):
+    def __init__(self, client: Client, job_id: str, document: dict[str, Any] | None = None):
         self.client = client
         self.id = job_id
         self.last = document
@@ -228,10 +253,11 @@ class JobHandle:
     def path(self) -> str:
         return f"{API}/jobs/{quote(self.id, safe='')}"
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         """The job document: id, kind, status, progress, timestamps, result, error."""
-        self.last = self.client.request("GET", self.path).json()
-        return self.last
+        document: dict[str, Any] = self.client.request("GET", self.path).json()
+        self.last = document
+        return document
 
     def result(self) -> Any:
         """The result of the completed job.
@@ -240,20 +266,21 @@ class JobHandle:
         """
         return self.client.request("GET", f"{self.path}/result").json()["result"]
 
-    def cancel(self) -> dict:
+    def cancel(self) -> dict[str, Any]:
         """Cancel: a pending job never starts, a running one stops within seconds.
 
         Returns the job document (``status`` is ``cancelled`` at once for a pending job);
         raises Conflict when the job had already finished.
         """
-        self.last = self.client.request("POST", f"{self.path}/cancel").json()
-        return self.last
+        document: dict[str, Any] = self.client.request("POST", f"{self.path}/cancel").json()
+        self.last = document
+        return document
 
     def delete(self) -> None:
         """Delete the job, its result, events and files (a running job is cancelled first)."""
         self.client.request("DELETE", self.path)
 
-    def logs(self) -> list:
+    def logs(self) -> list[Any]:
         """What the job logged, oldest first: a list of records (dicts) or lines."""
         response = self.client.request("GET", f"{self.path}/logs")
         if "json" not in response.headers.get("Content-Type", ""):
@@ -261,15 +288,17 @@ class JobHandle:
         body = response.json()
         if isinstance(body, dict):
             for key in ("logs", "lines", "records", "entries"):
-                if isinstance(body.get(key), list):
-                    return body[key]
+                lines = body.get(key)
+                if isinstance(lines, list):
+                    return lines
         return body if isinstance(body, list) else [body]
 
     def artifacts(self) -> list[str]:
         """Names of the files the job took in or produced."""
-        return self.client.request("GET", f"{self.path}/artifacts").json()["artifacts"]
+        names: list[str] = self.client.request("GET", f"{self.path}/artifacts").json()["artifacts"]
+        return names
 
-    def download(self, name: str, path: str | os.PathLike | None = None) -> Path:
+    def download(self, name: str, path: str | os.PathLike[str] | None = None) -> Path:
         """Save the job's file ``name`` to ``path``: a file, or a folder to put it in (an
         existing one, or a path ending in ``/``); by default ``name`` in the current folder.
 
@@ -300,8 +329,9 @@ class JobHandle:
 
     # -- waiting ---------------------------------------------------------------------------
 
-    def wait(self, timeout: float | None = None,
-             on_progress: Callable[[ProgressEvent], None] | None = None) -> dict:
+    def wait(
+        self, timeout: float | None = None, on_progress: Callable[[ProgressEvent], None] | None = None
+    ) -> dict[str, Any]:
         """Block until the job is completed, failed or cancelled; returns its final document.
 
         ``on_progress`` is called once per new event (status change or progress report),
@@ -316,7 +346,7 @@ class JobHandle:
                 return document
         return self._wait_poll(deadline, tracker)
 
-    def _wait_poll(self, deadline: float | None, tracker: "_Tracker") -> dict:
+    def _wait_poll(self, deadline: float | None, tracker: _Tracker) -> dict[str, Any]:
         self.followed_by = "polling"
         backoff = Backoff(self.client.poll_interval, 1.6, self.client.max_poll_interval)
         failures = 0
@@ -337,7 +367,7 @@ class JobHandle:
                     return document
             self._sleep(backoff.next(retry_after), deadline)
 
-    def _wait_stream(self, deadline: float | None, tracker: "_Tracker") -> dict | None:
+    def _wait_stream(self, deadline: float | None, tracker: _Tracker) -> dict[str, Any] | None:
         """Follow the event stream to the final state; None when the server has no stream."""
         stream = _Stream()
         backoff = Backoff(0.5, 2.0, 10.0)
@@ -365,7 +395,7 @@ class JobHandle:
                 backoff.reset()
             self._sleep(backoff.next(retry_after), deadline)
 
-    def _stream_once(self, stream: "_Stream", deadline: float | None, tracker: "_Tracker") -> dict | None:
+    def _stream_once(self, stream: _Stream, deadline: float | None, tracker: _Tracker) -> dict[str, Any] | None:
         """One connection to the event stream; the final document, or None to reconnect."""
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
         if stream.last_event_id:
@@ -375,11 +405,13 @@ class JobHandle:
             read_timeout = max(0.05, min(read_timeout, deadline - time.monotonic()))
         timeout = httpx.Timeout(self.client.timeout, read=read_timeout)
         try:
-            with self.client._http.stream("GET", f"{self.path}/events", headers=headers,
-                                          timeout=timeout) as response:
+            with self.client._http.stream("GET", f"{self.path}/events", headers=headers, timeout=timeout) as response:
                 content_type = response.headers.get("Content-Type", "")
-                if response.status_code == 429 or response.status_code in SSE_UNSUPPORTED or (
-                        response.is_success and not content_type.startswith("text/event-stream")):
+                if (
+                    response.status_code == 429
+                    or response.status_code in SSE_UNSUPPORTED
+                    or (response.is_success and not content_type.startswith("text/event-stream"))
+                ):
                     response.read()
                     if response.status_code == 404:
                         self.status()  # raises NotFound when it is the job, not the route, that is missing
@@ -422,7 +454,7 @@ class JobHandle:
             delay = min(delay, left)
         time.sleep(delay)
 
-    def _last_document(self) -> dict:
+    def _last_document(self) -> dict[str, Any]:
         try:
             return self.status()
         except LongrunClientError:
@@ -454,26 +486,26 @@ class _Tracker:
         self.job_id = job_id
         self.on_progress = on_progress
         self.last_seq = -1
-        self.last_key: tuple | None = None
+        self.last_key: tuple[int, str, Any, Any] | None = None
 
-    def feed(self, status, progress, error=None, seq=None) -> bool:
+    def feed(self, status: str | None, progress: Any, error: Any = None, seq: Any = None) -> bool:
         if not status:
             return False
         progress = _as_dict(progress)
         try:
-            seq = int(seq if seq is not None else progress.get("seq", -1))
+            number = int(seq if seq is not None else progress.get("seq", -1))
         except (TypeError, ValueError):
-            seq = -1
-        key = (seq, status, progress.get("percentage"), progress.get("step_name"))
-        if (0 <= seq < self.last_seq) or key == self.last_key:
+            number = -1
+        key = (number, status, progress.get("percentage"), progress.get("step_name"))
+        if (0 <= number < self.last_seq) or key == self.last_key:
             return False
-        self.last_key, self.last_seq = key, max(seq, self.last_seq)
+        self.last_key, self.last_seq = key, max(number, self.last_seq)
         if self.on_progress:
-            self.on_progress(ProgressEvent(self.job_id, status, seq, progress, _as_dict(error) or None))
+            self.on_progress(ProgressEvent(self.job_id, status, number, progress, _as_dict(error) or None))
         return True
 
 
-def _as_dict(value) -> dict:
+def _as_dict(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -482,7 +514,7 @@ def _as_dict(value) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def _event_payload(data: str) -> dict | None:
+def _event_payload(data: str) -> dict[str, Any] | None:
     try:
         payload = json.loads(data) if data else None
     except ValueError:
@@ -510,11 +542,12 @@ def _unreachable(base_url: str, exc: Exception) -> Unavailable:
     return Unavailable(f"cannot reach {base_url}: {exc or type(exc).__name__}", code="unreachable")
 
 
-def _pairs(files) -> list[tuple[str, FileValue]]:
+def _pairs(files: Mapping[str, FileValue] | Iterable[tuple[str, FileValue]]) -> list[tuple[str, FileValue]]:
     return list(files.items()) if isinstance(files, Mapping) else list(files)
 
 
-def _file_part(value: FileValue, stack: contextlib.ExitStack):
+def _file_part(value: FileValue, stack: contextlib.ExitStack[bool | None]) -> FileValue:
+    """What httpx takes for one file: (filename, open file), (filename, bytes) or the caller's tuple."""
     if isinstance(value, (str, os.PathLike)):
         path = Path(value)
         return (path.name, stack.enter_context(open(path, "rb")))
@@ -523,4 +556,4 @@ def _file_part(value: FileValue, stack: contextlib.ExitStack):
     return value
 
 
-__all__ = ["Client", "JobHandle", "JobPage", "ProgressEvent", "FINAL_STATUSES"]
+__all__ = ["FINAL_STATUSES", "Client", "JobHandle", "JobPage", "ProgressEvent"]

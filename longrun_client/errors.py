@@ -8,12 +8,16 @@ by status code and refined by ``code``. Each keeps ``status``, ``code``,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 
 class LongrunClientError(Exception):
     """Raised when a Longrun request fails; base of every error the client raises."""
 
-    def __init__(self, message: str, *, status: int | None = None, code: str = "error",
-                 details: dict | None = None):
+    def __init__(
+        self, message: str, *, status: int | None = None, code: str = "error", details: dict[str, Any] | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.status = status
@@ -53,8 +57,9 @@ class JobFailed(Conflict):
     """Raised when the result of a failed job is asked for; ``error`` is the job's error."""
 
     @property
-    def error(self) -> dict:
-        return self.details.get("error") or {}
+    def error(self) -> dict[str, Any]:
+        error = self.details.get("error")
+        return error if isinstance(error, dict) else {}
 
 
 class JobCancelled(Conflict):
@@ -64,7 +69,7 @@ class JobCancelled(Conflict):
 class Unavailable(LongrunClientError):
     """Raised when the server cannot be reached or answers 503/429; retry after ``retry_after`` s."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs):
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any):
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
 
@@ -80,14 +85,22 @@ class ServerError(LongrunClientError):
 class WaitTimeout(LongrunClientError, TimeoutError):
     """Raised when ``JobHandle.wait`` gives up before the job reached a final state; ``job`` is its last document."""
 
-    def __init__(self, message: str, job: dict | None = None):
+    def __init__(self, message: str, job: dict[str, Any] | None = None):
         super().__init__(message, code="wait_timeout")
         self.job = job or {}
 
 
 BY_STATUS: dict[int, type[LongrunClientError]] = {
-    400: InvalidInput, 401: Unauthorized, 403: Unauthorized, 404: NotFound, 409: Conflict,
-    410: Expired, 413: InvalidInput, 415: InvalidInput, 422: InvalidInput, 429: RateLimited,
+    400: InvalidInput,
+    401: Unauthorized,
+    403: Unauthorized,
+    404: NotFound,
+    409: Conflict,
+    410: Expired,
+    413: InvalidInput,
+    415: InvalidInput,
+    422: InvalidInput,
+    429: RateLimited,
     503: Unavailable,
 }
 
@@ -100,14 +113,16 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
 
 
-def from_response(status: int, body, headers=None) -> LongrunClientError:
+def from_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> LongrunClientError:
     """The error for an HTTP error response (``body`` is the parsed JSON, or text)."""
     info = body.get("error") if isinstance(body, dict) else None
     if not isinstance(info, dict):
         info = {"code": "error", "message": (str(body or "").strip()[:500] or f"HTTP {status}")}
-    code = info.get("code") or "error"
-    message = info.get("message") or f"HTTP {status}"
-    details = info.get("details") if isinstance(info.get("details"), dict) else {}
+    code = str(info.get("code") or "error")
+    message = str(info.get("message") or f"HTTP {status}")
+    details = info.get("details")
+    if not isinstance(details, dict):
+        details = {}
     cls = BY_STATUS.get(status) or (ServerError if status >= 500 else LongrunClientError)
     if status == 409:
         if code == "not_finished":

@@ -8,8 +8,8 @@ The parser follows the WHATWG event-stream rules that matter here: ``event``,
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,8 @@ class ServerSentEvent:
 
 def iter_sse(lines: Iterable[str]) -> Iterator[ServerSentEvent]:
     """Events from the lines of an event stream (line endings already removed)."""
-    event, data, last_id, retry = "", [], None, None
+    event, last_id, retry = "", None, None
+    data: list[str] = []
     for line in lines:
         if not line:
             if data or event:

@@ -1,12 +1,7 @@
-"""Longrun's job kinds: one module each, registered in KINDS.
+"""Longrun's job kinds: schemas and plain functions.
 
-A kind module defines its input schema (the API validates with it), a plain
-function that does the work, and a thin Celery task named ``jobs.<kind>``
-whose base class (workers.job_task.JobTask) handles claim, progress and cancel.
+``tasks.registry`` names every kind (its input schema from ``tasks.inputs``,
+its files, and the dotted path of its work); ``tasks/<kind>.py`` holds the
+plain function that does the work, given a ``longrun.job.Job``. No kind
+imports Celery or the worker runtime: workers/kind_tasks.py wraps them.
 """
-
-from tasks import browser, chat, chat_completion, codegen, inference, sleep
-from tasks.kind import Kind
-
-KINDS: dict[str, Kind] = {kind.name: kind for kind in (sleep.KIND, inference.KIND, chat.KIND, browser.KIND,
-                                                       codegen.KIND, chat_completion.KIND)}

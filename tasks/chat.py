@@ -2,7 +2,7 @@
 
 Input ``{input, chat_id, user_id, user_type, file_ids, options}``. The chat's
 earlier messages (kept in Redis per tenant and ``chat_id``, see
-workers/chat_history.py) are sent to the model with the new question; the
+backends/chat_history.py) are sent to the model with the new question; the
 answer is streamed into progress like ``inference``; then the turn is appended
 to the history. Result, in seed 001's shape:
 ``{chat_meta, session_title, messages}`` where ``messages`` are this turn's
@@ -12,46 +12,17 @@ question and answer.
 import time
 import uuid
 
-from celery import shared_task
-from marshmallow import Schema, ValidationError, fields, validate
-
+from backends.chat_history import ChatHistory
+from backends.llm import LLMClient
 from longrun import keys
+from longrun.job import Job
 from longrun.jobstore import iso
 from longrun.settings import get_settings
-from tasks.inference import MAX_INPUT_CHARS, OptionsSchema, generate
-from tasks.kind import Kind
-from workers.chat_history import ChatHistory
-from workers.job_task import Job, JobTask
-from workers.llm import LLMClient
-from workers.store import job_store
+from tasks.inference import generate
 
 # Earlier messages sent with a question, newest first, up to this many characters
 # (about 3k tokens: room in a 4k context for the question and a short answer).
 HISTORY_CHAR_BUDGET = 12_000
-
-
-class Identifier(fields.Field):
-    """A string or integer id (seed 001 sends numeric user ids), kept as a string."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise ValidationError("must be a string or an integer")
-        text = str(value).strip()
-        if not text or len(text) > 200:
-            raise ValidationError("must be 1 to 200 characters")
-        return text
-
-
-class ChatInput(Schema):
-    input = fields.String(required=True, validate=validate.Length(min=1, max=MAX_INPUT_CHARS),
-                          metadata={"description": "The user's question."})
-    chat_id = Identifier(load_default=None, allow_none=True,
-                         metadata={"description": "The conversation; a new one is started when left out."})
-    user_id = Identifier(load_default=None, allow_none=True,
-                         metadata={"description": "Who asks; a chat answers only the user who started it."})
-    user_type = fields.String(load_default="user", validate=validate.Length(min=1, max=100))
-    file_ids = fields.List(Identifier(), load_default=list, validate=validate.Length(max=100))
-    options = fields.Nested(OptionsSchema, load_default=dict)
 
 
 def system_prompt(user_type: str) -> str:
@@ -106,11 +77,12 @@ def chat_result(chat_id: str, meta: dict, turn: list[dict]) -> dict:
     }
 
 
-@shared_task(base=JobTask, name=keys.task_name("chat"))
 def chat(job: Job, input: str, chat_id: str | None = None, user_id: str | None = None,
          user_type: str = "user", file_ids: list | None = None, options: dict | None = None) -> dict:
     settings = get_settings()
-    store = job_store()
+    store = job.store
+    if store is None:
+        raise RuntimeError("a chat job needs the job store (Job.store)")
     tenant = store.redis.hget(keys.job(job.id), "tenant") or "default"
     # A job without chat_id starts a new chat; its id is stable across redeliveries.
     history = ChatHistory(store.redis, tenant, chat_id or f"chat-{uuid.uuid5(uuid.NAMESPACE_URL, job.id)}",
@@ -118,6 +90,3 @@ def chat(job: Job, input: str, chat_id: str | None = None, user_id: str | None =
     return run_chat_turn(job, LLMClient.from_settings(settings), history, input=input, user_id=user_id,
                          user_type=user_type, file_ids=file_ids or [], options=options or {})
 
-
-KIND = Kind(name="chat", module="chat", input_schema=ChatInput,
-            description="One QA turn of a conversation; history per chat_id is kept and sent to the model.")

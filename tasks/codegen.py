@@ -11,18 +11,14 @@ context; the model's answer is saved as a downloadable artifact
 import re
 import time
 
-from celery import shared_task
-from marshmallow import Schema, fields, validate
-
-from longrun import keys
-from longrun.artifacts import SAFE_NAME
-from longrun.pdf import check_pdf, extract_text
+from backends.llm import LLMClient
+from longrun.errors import CodegenFailed
+from longrun.job import Job
+from longrun.pdf import extract_text
 from longrun.settings import get_settings
-from tasks.kind import Kind, UploadType
-from workers.job_task import Job, JobTask
+from tasks.registry import KINDS
 
-FILE_FIELDS = ("datasheet", "schematic")
-STEPS = ("parse datasheet", "parse schematic", "generate code")
+STEPS = KINDS["codegen"].steps
 # Of the prompt's character budget, the datasheet (registers, timings) gets this share.
 DATASHEET_SHARE = 0.6
 
@@ -31,21 +27,6 @@ EXTENSIONS = {"c": "c", "cpp": "cpp", "c++": "cpp", "python": "py", "rust": "rs"
               "verilog": "v", "vhdl": "vhd", "asm": "s", "assembly": "s"}
 
 FENCED = re.compile(r"```[^\n`]*\n(.*?)(?:```|\Z)", re.S)
-
-
-class CodegenInput(Schema):
-    instruction = fields.String(required=True, validate=validate.Length(min=1, max=8000))
-    language = fields.String(load_default="c", validate=validate.Length(min=1, max=32))
-    # Names of the uploaded files among the job's artifacts (set by the API).
-    datasheet = fields.String(required=True, validate=validate.Regexp(SAFE_NAME))
-    schematic = fields.String(required=True, validate=validate.Regexp(SAFE_NAME))
-    model = fields.String(load_default=None, allow_none=True)
-    temperature = fields.Float(load_default=None, allow_none=True, validate=validate.Range(0, 2))
-    max_tokens = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1, 32768))
-
-
-class CodegenFailed(Exception):
-    """Raised when the model's answer holds no code."""
 
 
 def artifact_name(language: str) -> str:
@@ -91,7 +72,6 @@ def generate(job: Job, *, instruction: str, language: str, datasheet: str, schem
 
     job.progress.step(3, len(STEPS), STEPS[2], message="waiting for the model")
     if client is None:
-        from workers.llm import LLMClient
         client = LLMClient.from_settings()
     tokens = 0
 
@@ -125,11 +105,6 @@ def generate(job: Job, *, instruction: str, language: str, datasheet: str, schem
     }
 
 
-@shared_task(base=JobTask, name=keys.task_name("codegen"))
 def codegen(job: Job, **params) -> dict:
     return generate(job, **params)
 
-
-KIND = Kind(name="codegen", module="codegen", input_schema=CodegenInput,
-            description="Code from a datasheet PDF and a schematic PDF (multipart uploads) and an instruction.",
-            file_fields=FILE_FIELDS, upload_type=UploadType(suffix=".pdf", check=check_pdf))

@@ -9,42 +9,8 @@ cancel check. Result: ``{output, model, usage}``.
 
 import time
 
-from celery import shared_task
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
-
-from longrun import keys
-from tasks.kind import Kind
-from workers.job_task import Job, JobTask
-from workers.llm import ChatResult, LLMClient
-
-ROLES = ("system", "user", "assistant", "tool")
-MAX_INPUT_CHARS = 200_000
-
-
-class MessageSchema(Schema):
-    role = fields.String(required=True, validate=validate.OneOf(ROLES))
-    content = fields.String(required=True, validate=validate.Length(max=MAX_INPUT_CHARS))
-
-
-class OptionsSchema(Schema):
-    """Per-job model settings; anything left out uses the server's (or LLM_MODEL's) default."""
-
-    model = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))
-    temperature = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=0, max=2))
-    max_tokens = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1, max=32768))
-
-
-class InferenceInput(Schema):
-    input = fields.String(validate=validate.Length(min=1, max=MAX_INPUT_CHARS),
-                          metadata={"description": "A prompt (sent as one user message)."})
-    messages = fields.List(fields.Nested(MessageSchema), validate=validate.Length(min=1, max=1000),
-                           metadata={"description": "A whole conversation instead of input."})
-    options = fields.Nested(OptionsSchema, load_default=dict)
-
-    @validates_schema
-    def one_of_input_or_messages(self, data, **kwargs):
-        if ("input" in data) == ("messages" in data):
-            raise ValidationError("give either input (a prompt) or messages (a conversation)", "input")
+from backends.llm import ChatResult, LLMClient
+from longrun.job import Job
 
 
 def generate(job: Job, llm: LLMClient, messages: list[dict], options: dict) -> ChatResult:
@@ -83,11 +49,7 @@ def run_inference(job: Job, llm: LLMClient, input: str | None = None, messages: 
     return {"output": result.content, "model": result.model, "usage": result.usage}
 
 
-@shared_task(base=JobTask, name=keys.task_name("inference"))
 def inference(job: Job, input: str | None = None, messages: list[dict] | None = None,
               options: dict | None = None) -> dict:
     return run_inference(job, LLMClient.from_settings(), input, messages, options)
 
-
-KIND = Kind(name="inference", module="inference", input_schema=InferenceInput,
-            description="LLM completion of a prompt or conversation, streamed into progress.output.")

@@ -6,24 +6,8 @@ purpose when ``fail`` is set.
 
 import time
 
-from celery import shared_task
-from marshmallow import Schema, validate
-
-from longrun import jsonfields, keys
-from tasks.kind import Kind
-from workers.job_task import Job, JobTask
-
-
-class SleepInput(Schema):
-    seconds = jsonfields.Float(load_default=1.0, validate=validate.Range(min=0, max=24 * 3600))
-    steps = jsonfields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
-    fail = jsonfields.Boolean(load_default=False)
-    # Extra log lines per step, to exercise per-job logs and their caps.
-    log_lines = jsonfields.Integer(load_default=0, validate=validate.Range(min=0, max=10_000))
-
-
-class SleepFailed(Exception):
-    """Raised by a sleep job asked to fail."""
+from longrun.errors import SleepFailed
+from longrun.job import Job
 
 
 def sleep_in_steps(job: Job, seconds: float, steps: int, fail: bool, log_lines: int = 0) -> dict:
@@ -44,10 +28,6 @@ def sleep_in_steps(job: Job, seconds: float, steps: int, fail: bool, log_lines: 
     return {"slept": seconds, "steps": steps}
 
 
-@shared_task(base=JobTask, name=keys.task_name("sleep"))
 def sleep(job: Job, seconds: float = 1.0, steps: int = 1, fail: bool = False, log_lines: int = 0) -> dict:
     return sleep_in_steps(job, seconds, steps, fail, log_lines)
 
-
-KIND = Kind(name="sleep", module="sleep", input_schema=SleepInput,
-            description="Diagnostic: sleep in steps, reporting progress; optionally fail.")

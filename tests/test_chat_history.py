@@ -1,11 +1,11 @@
-"""workers.chat_history and the chat kind's plain functions, on fakeredis."""
+"""backends.chat_history and the chat kind's plain functions, on fakeredis."""
 
 import fakeredis
 import pytest
 
 from longrun import keys
 from tasks.chat import history_window, system_prompt
-from workers.chat_history import ChatHistory, ChatOwnedByAnotherUser, session_title
+from backends.chat_history import ChatHistory, ChatOwnedByAnotherUser, session_title
 
 
 @pytest.fixture

@@ -137,7 +137,7 @@ def test_logs_prints_what_the_job_logged(run_cli, lr_client):
 
 
 def test_a_wrong_or_missing_api_key_exits_8(run_cli, live_api):
-    wrong = run_cli("ls", LONGRUN_API_KEY="not-a-key")
+    wrong = run_cli("ls", LONGRUN_TOKEN="not-a-key")
     assert wrong.returncode == ExitCode.UNAUTHORIZED
     assert "401" in wrong.stderr
     out, err = io.StringIO(), io.StringIO()

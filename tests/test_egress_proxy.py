@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from longrun import urls
-from workers.egress_proxy import EgressProxy
+from backends.egress_proxy import EgressProxy
 
 
 @pytest.fixture

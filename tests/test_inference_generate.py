@@ -7,8 +7,8 @@ import pytest
 
 from longrun.errors import JobCancelled
 from tasks.inference import generate, run_inference
-from workers.job_task import Job
-from workers.llm import LLMClient
+from longrun.job import Job
+from backends.llm import LLMClient
 from workers.progress import ProgressReporter
 
 

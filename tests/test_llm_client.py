@@ -1,4 +1,4 @@
-"""workers.llm.LLMClient alone, against the fake OpenAI-compatible server."""
+"""backends.llm.LLMClient alone, against the fake OpenAI-compatible server."""
 
 import socket
 import threading
@@ -9,7 +9,7 @@ import pytest
 from conftest import free_port
 from longrun.errors import JobCancelled, LLMBadResponse, LLMNotConfigured, LLMRejected, LLMUnavailable
 from longrun.settings import from_env
-from workers.llm import ChatResult, LLMClient, normalize_base_url
+from backends.llm import ChatResult, LLMClient, normalize_base_url
 
 HELLO = [{"role": "user", "content": "hello there"}]
 

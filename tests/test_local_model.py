@@ -8,8 +8,8 @@ small (~30 tokens/s on one thread).
 
 import pytest
 
-from workers import local_model
-from workers.llm import LLMClient
+from backends import local_model
+from backends.llm import LLMClient
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""The URL rules (issue 5, case 14): what a job may visit or call.
+"""The URL rules: what a job may visit or call.
 
 DNS is replaced by a table so that these tests need no network and say
 exactly which address a name "resolves" to.

@@ -18,7 +18,7 @@ SECRET = "whsec_" + base64.b64encode(b"a test secret of 32 bytes length").decode
 
 
 def verify(secret: str, headers: dict, body: bytes, tolerance: int = 300) -> dict:
-    """The README's receiver snippet, written out independently of longrun.webhooks."""
+    """The receiver snippet of docs/live-events.md, written out independently of longrun.webhooks."""
     key = base64.b64decode(secret.removeprefix("whsec_"))
     msg_id, timestamp = headers["webhook-id"], headers["webhook-timestamp"]
     if abs(time.time() - int(timestamp)) > tolerance:

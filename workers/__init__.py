@@ -1,2 +1,5 @@
-"""The Celery side of Longrun: the app, its result backend, and the machinery
-that runs a job (claim, progress, cancel, heartbeat, janitor)."""
+"""The Celery runtime of Longrun, and nothing else: the app and its config,
+the result backend, the broker transport, publishing, the job task base
+(claim, progress, cancel, heartbeat, logs), the kinds wrapped as tasks
+(kind_tasks), the watchdog, janitor and bootsteps, and the webhook task.
+The work itself is in tasks/ and backends/."""

@@ -16,12 +16,9 @@ from contextvars import ContextVar
 from kombu.transport import redis as kombu_redis
 from kombu.utils.json import dumps
 
+from longrun.errors import CannotCapture
+
 _captured: ContextVar[list | None] = ContextVar("longrun_captured_messages", default=None)
-
-
-class CannotCapture(RuntimeError):
-    """Raised when a message cannot be taken over (kombu would send more than
-    one LPUSH for it); the caller then publishes the usual way."""
 
 
 class Channel(kombu_redis.Channel):

@@ -1,15 +1,24 @@
 """The Celery application: ``celery -A workers.celery_app worker``.
 
 With no ``-Q`` a worker consumes the queue of every registered job kind.
+Importing this module (as the API does, to publish) loads no task code: the
+worker imports the tasks through ``include`` (workers/kind_tasks.py).
 """
 
 from celery import Celery
 from kombu import Queue
 
-import celeryconfig
 from longrun import keys
+from longrun.errors import SettingsError
 from longrun.settings import Settings
-from tasks import KINDS
+from tasks.registry import KINDS
+
+try:
+    import celeryconfig
+except SettingsError as exc:
+    # This module is the worker's entry point: a bad setting stops it with one
+    # line naming the key, not a traceback (api/wsgi.py does the same for gunicorn).
+    raise SystemExit(f"Longrun cannot start: {exc}") from None
 
 
 def make_celery(settings: Settings | None = None) -> Celery:
@@ -20,13 +29,8 @@ def make_celery(settings: Settings | None = None) -> Celery:
         celery.conf.update(celeryconfig.from_settings(settings))
     celery.conf.task_queues = [Queue(keys.queue(kind)) for kind in KINDS] + [
         Queue(celery.conf.task_default_queue), Queue(keys.WEBHOOK_QUEUE)]
-    celery.conf.include = [f"tasks.{kind.module}" for kind in KINDS.values()] + ["workers.webhook_task"]
+    celery.conf.include = ["workers.kind_tasks", "workers.webhook_task"]
     return celery
 
 
 app = make_celery()
-
-# Worker-side presence and janitor.
-from workers import bootsteps  # noqa: E402
-
-bootsteps.install(app)

@@ -12,13 +12,13 @@ import logging
 import os
 import threading
 
+from longrun.job import JOB_LOGGER
 from longrun.joblog import JobLogStore, make_line
 
 log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.5
 FLUSH_LINES = 200
-JOB_LOGGER = "longrun.job"
 
 
 class JobLogHandler(logging.Handler):

@@ -2,15 +2,15 @@
 
 A job's task receives only its id. It claims the job (one Lua round trip:
 is it still wanted, is another copy running, how many attempts so far),
-runs the kind's plain function with a ``Job`` context, and lets Celery store
-the outcome through our result backend. The kind's function never sees Celery.
+runs the kind's plain function with a ``Job`` context (longrun/job.py), and
+lets Celery store the outcome through our result backend. The kind's function
+never sees Celery.
 """
 
 import logging
 import os
 import time
 import uuid
-from dataclasses import dataclass, field
 
 from celery import Task
 from celery.exceptions import Ignore, SoftTimeLimitExceeded
@@ -19,6 +19,7 @@ from billiard.exceptions import WorkerLostError
 
 from longrun.artifacts import ArtifactStore
 from longrun.errors import JobCancelled, JobTimedOut
+from longrun.job import Job
 from longrun.jobstore import worker_lost
 from longrun.settings import get_settings
 from longrun.states import JobStatus
@@ -28,26 +29,6 @@ from workers.store import job_store
 from workers.watchdog import RunningJob, watchdog
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Job:
-    """What a job kind's function gets: its id, progress and files."""
-
-    id: str
-    attempt: int
-    progress: ProgressReporter
-    artifacts: ArtifactStore
-    timeout_seconds: int
-    # Whatever the job logs (here or through any logger) is kept with it: GET /jobs/{id}/logs.
-    log: logging.Logger = field(default_factory=lambda: logging.getLogger(job_logs.JOB_LOGGER))
-
-    def check_cancelled(self) -> None:
-        """Raise JobCancelled if a client asked to cancel; call it in long loops."""
-        self.progress.check_cancelled()
-
-    def save_artifact(self, name: str, data: bytes | str):
-        return self.artifacts.save(self.id, name, data)
 
 
 class JobRequest(Request):
@@ -104,6 +85,7 @@ class JobTask(Task):
             progress=progress,
             artifacts=ArtifactStore(settings.artifacts_dir),
             timeout_seconds=timeout,
+            store=store,
         )
         watchdog.start_job(running)
         logs = job_logs.handler()

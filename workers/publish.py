@@ -1,4 +1,4 @@
-"""Publishing a job's message: the one place that knows its shape.
+"""Publishing a job's message (and a webhook delivery's): the one place that knows their shape.
 
 Only the job id travels through the broker (the record holds the input). The
 API publishes a new job; the janitor's reaper republishes one whose worker
@@ -16,3 +16,8 @@ def publish_job(celery, settings: Settings, job_id: str, kind: str, priority: in
         priority=keys.broker_priority(priority),
         soft_time_limit=timeout, time_limit=timeout + settings.job_grace_seconds,
     )
+
+
+def publish_webhook(celery, job_id: str, delivery_id: str) -> None:
+    """Send a delivery to the webhook queue (from a worker or the API; workers/webhook_task.py runs it)."""
+    celery.send_task(keys.WEBHOOK_TASK, args=[job_id, delivery_id], queue=keys.WEBHOOK_QUEUE)

@@ -5,6 +5,8 @@ from functools import lru_cache, partial
 from longrun.jobstore import JobStore
 from longrun.settings import get_settings
 from longrun.webhooks import Dispatcher
+from workers.celery_app import app
+from workers.publish import publish_webhook
 
 
 @lru_cache(maxsize=1)
@@ -12,7 +14,5 @@ def job_store() -> JobStore:
     # redis-py's pool notices a fork and reconnects, so one per process is safe.
     store = JobStore.from_settings(get_settings())
     # State changes made here (claim, progress, final) trigger the job's webhook.
-    from workers.celery_app import app
-    from workers.webhook_task import publish
-    store.on_transition = Dispatcher(store, partial(publish, app))
+    store.on_transition = Dispatcher(store, partial(publish_webhook, app))
     return store

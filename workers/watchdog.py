@@ -20,8 +20,7 @@ import signal
 import threading
 import time
 
-import redis
-
+from longrun.errors import REDIS_UNREACHABLE
 from longrun.states import JobStatus
 from workers.store import job_store
 
@@ -76,7 +75,7 @@ class Watchdog:
                 self._beat(store, job)
                 if job.progress is not None and not (job.done or job.lease_lost):
                     job.progress.flush_due()
-            except (redis.ConnectionError, redis.TimeoutError):
+            except REDIS_UNREACHABLE:
                 log.warning("watchdog: Redis unreachable, will retry")
             except Exception:  # the watchdog must outlive any one bad beat
                 log.exception("watchdog: heartbeat failed")

@@ -23,7 +23,3 @@ def deliver_webhook(self, job_id: str, delivery_id: str) -> str:
         raise self.retry(countdown=wait, queue=keys.WEBHOOK_QUEUE)
     return outcome
 
-
-def publish(celery_app, job_id: str, delivery_id: str) -> None:
-    """Send a delivery to the webhook queue (from a worker or the API)."""
-    celery_app.send_task(keys.WEBHOOK_TASK, args=[job_id, delivery_id], queue=keys.WEBHOOK_QUEUE)

@@ -5,7 +5,6 @@ import re
 import uuid
 from datetime import datetime, timezone
 
-import redis
 from flask import jsonify, request
 from kombu.exceptions import OperationalError
 from marshmallow import ValidationError
@@ -14,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from api import service
 from api.auth import current_tenant
 from api.extensions import services
-from longrun.errors import InvalidInput, JobNotFound, LongrunError, ServiceUnavailable
+from longrun.errors import REDIS_UNREACHABLE, InvalidInput, JobNotFound, LongrunError, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +138,7 @@ def install_envelope(blp, render, validation_status: int = 400, validation_body=
     blp.register_error_handler(ValidationError, on_validation)
     blp.register_error_handler(LongrunError, on_longrun)
     blp.register_error_handler(HTTPException, on_http)
-    for exc in (redis.ConnectionError, redis.TimeoutError, OperationalError):
+    for exc in (*REDIS_UNREACHABLE, OperationalError):
         blp.register_error_handler(exc, on_infrastructure)
     blp.register_error_handler(Exception, on_unexpected)
 

@@ -27,6 +27,7 @@ class BatchStack:
         self.settings = settings
         self._start_worker = start_worker
         import redis
+
         self.redis = redis.Redis.from_url(server.url, decode_responses=True)
 
     def start_worker(self, concurrency: int = 2, **env):
@@ -43,8 +44,11 @@ class BatchStack:
         return response.get_json()
 
     def wait_batch(self, bid, *statuses, timeout=60.0):
-        return poll(lambda: (doc := self.batch(bid))["status"] in statuses and doc,
-                    timeout=timeout, message=f"batch {bid} to be {statuses}")
+        return poll(
+            lambda: (doc := self.batch(bid))["status"] in statuses and doc,
+            timeout=timeout,
+            message=f"batch {bid} to be {statuses}",
+        )
 
     def results(self, bid):
         response = self.client.get(f"/api/v1/batches/{bid}/results")
@@ -53,8 +57,11 @@ class BatchStack:
         return [json.loads(line) for line in response.get_data(as_text=True).splitlines()]
 
     def longrun_keys(self):
-        return sorted(k for k in self.redis.scan_iter(match=keys.PREFIX + "*")
-                      if not k.startswith(keys.METRICS_KEYS) and k not in (keys.WORKERS, keys.JANITOR_LOCK))
+        return sorted(
+            k
+            for k in self.redis.scan_iter(match=keys.PREFIX + "*")
+            if not k.startswith(keys.METRICS_KEYS) and k not in (keys.WORKERS, keys.JANITOR_LOCK)
+        )
 
 
 @pytest.fixture
@@ -70,4 +77,5 @@ def batch_stack(redis_factory, start_worker, settings_for, client_for):
     def make(**overrides):
         settings = settings_for(server.url, **overrides)
         return BatchStack(server, client_for(settings), settings, start_worker)
+
     return make

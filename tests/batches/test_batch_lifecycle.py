@@ -20,8 +20,7 @@ def test_batch_runs_to_completion_with_exact_counts_and_results_in_item_order(ba
     created = response.get_json()
     assert response.headers["Location"] == f"/api/v1/batches/{created['id']}"
     assert created["status"] == "pending"
-    assert created["counts"] == {"total": 9, "pending": 9, "running": 0, "completed": 0, "failed": 0,
-                                 "cancelled": 0}
+    assert created["counts"] == {"total": 9, "pending": 9, "running": 0, "completed": 0, "failed": 0, "cancelled": 0}
     done = stack.wait_batch(created["id"], "completed")
     assert done["counts"] == {"total": 9, "pending": 0, "running": 0, "completed": 8, "failed": 1, "cancelled": 0}
     assert done["finished_at"] and done["metadata"] == {"run": "a"}
@@ -77,9 +76,11 @@ def test_an_invalid_item_rejects_the_whole_batch(batch_stack):
     assert "seconds" in error["details"]["items"]["2"] and "steps" in error["details"]["items"]["3"]
     assert stack.longrun_keys() == before  # nothing was created
 
-    bad_line = stack.client.post("/api/v1/batches", data={
-        "kind": "sleep", "items": (__import__("io").BytesIO(b'{"seconds": 0}\nnot json\n'), "i.jsonl")},
-        content_type="multipart/form-data")
+    bad_line = stack.client.post(
+        "/api/v1/batches",
+        data={"kind": "sleep", "items": (__import__("io").BytesIO(b'{"seconds": 0}\nnot json\n'), "i.jsonl")},
+        content_type="multipart/form-data",
+    )
     assert bad_line.status_code == 400 and "line 2" in bad_line.get_json()["error"]["message"]
     assert stack.submit(kind="nope", items=[{}], expect=400).get_json()["error"]["code"] == "unknown_kind"
     assert stack.submit(items=[], expect=400)
@@ -92,8 +93,10 @@ def test_results_are_partial_while_the_batch_runs(batch_stack, poll_until):
     items = [{"seconds": 0}, {"seconds": 0}, {"seconds": 30, "steps": 30}, {"seconds": 0}]
     bid = stack.submit(items=items).get_json()["id"]
 
-    poll_until(lambda: stack.batch(bid)["counts"]["completed"] == 2 and stack.batch(bid)["counts"]["running"] == 1,
-         message="two items done, the third running")
+    poll_until(
+        lambda: stack.batch(bid)["counts"]["completed"] == 2 and stack.batch(bid)["counts"]["running"] == 1,
+        message="two items done, the third running",
+    )
     partial = stack.results(bid)
     assert [(r["index"], r["status"]) for r in partial] == [(0, "completed"), (1, "completed")]
     assert stack.batch(bid)["status"] == "running"
@@ -125,8 +128,10 @@ def test_delete_leaves_no_key(batch_stack, poll_until):
     before = stack.longrun_keys()
     worker = stack.start_worker(concurrency=2)
     bid = stack.submit(items=[{"seconds": 0}] * 4 + [{"seconds": 30, "steps": 300}]).get_json()["id"]
-    poll_until(lambda: stack.batch(bid)["counts"]["completed"] == 4 and stack.batch(bid)["counts"]["running"] == 1,
-         message="four done, one running")
+    poll_until(
+        lambda: stack.batch(bid)["counts"]["completed"] == 4 and stack.batch(bid)["counts"]["running"] == 1,
+        message="four done, one running",
+    )
 
     assert stack.client.delete(f"/api/v1/batches/{bid}").status_code == 204
 
@@ -135,6 +140,7 @@ def test_delete_leaves_no_key(batch_stack, poll_until):
 
     def leftover():
         return [k for k in stack.longrun_keys() if k not in before and k != keys.TENANTS]
+
     # The running item's cancel flag (what stops its worker) lapses by itself within lease_seconds x 4.
     assert all(k == keys.cancel(k.rsplit(":", 1)[1]) for k in leftover()), leftover()
     poll_until(lambda: not leftover(), timeout=30, interval=0.5, message="no key of the batch left")
@@ -149,7 +155,8 @@ def test_events_stream_item_changes_and_resumes(batch_stack):
     events = sse(stack.client.get(f"/api/v1/batches/{bid}/events"))
     items = [e for e in events if e["event"] == "item"]
     assert sorted((e["data"]["index"], e["data"]["status"]) for e in items) == sorted(
-        [(i, s) for i in range(3) for s in ("running", "completed")])
+        [(i, s) for i in range(3) for s in ("running", "completed")]
+    )
     assert events[-1]["event"] == "done" and events[-1]["data"]["counts"]["completed"] == 3
 
     resumed = sse(stack.client.get(f"/api/v1/batches/{bid}/events", headers={"Last-Event-ID": items[2]["id"]}))
@@ -179,8 +186,14 @@ def test_an_item_cancelled_on_its_own_moves_the_batch_counts(batch_stack):
 
     assert stack.client.post(f"/api/v1/jobs/{job_id}/cancel").status_code == 200
 
-    assert stack.batch(bid)["counts"] == {"total": 3, "pending": 2, "running": 0, "completed": 0, "failed": 0,
-                                          "cancelled": 1}
+    assert stack.batch(bid)["counts"] == {
+        "total": 3,
+        "pending": 2,
+        "running": 0,
+        "completed": 0,
+        "failed": 0,
+        "cancelled": 1,
+    }
     assert stack.batch(bid)["status"] == "pending"
     stack.client.delete(f"/api/v1/jobs/{job_id}")  # an item deleted on its own: the batch reads on
     assert stack.client.get(f"/api/v1/batches/{bid}/jobs").get_json()["jobs"][0]["batch_index"] == 1

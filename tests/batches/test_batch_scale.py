@@ -79,8 +79,9 @@ def test_the_batch_webhook_fires_once_when_the_batch_ends(batch_stack, webhook_r
     stack = batch_stack(webhook_secret=secret, url_allowlist="127.0.0.1")
     stack.start_worker(concurrency=2, LONGRUN_WEBHOOK_SECRET=secret, LONGRUN_URL_ALLOWLIST="127.0.0.1")
 
-    bid = stack.submit(items=[{"seconds": 0}] * 4 + [{"seconds": 0, "fail": True}],
-                       webhook={"url": webhook_receiver.url}).get_json()["id"]
+    bid = stack.submit(
+        items=[{"seconds": 0}] * 4 + [{"seconds": 0, "fail": True}], webhook={"url": webhook_receiver.url}
+    ).get_json()["id"]
 
     received = poll_until(webhook_receiver.received, timeout=40, interval=0.2, message="the batch webhook")
     body = json.loads(received[0]["body"])

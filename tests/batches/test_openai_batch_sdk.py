@@ -11,8 +11,12 @@ pytestmark = pytest.mark.integration
 
 
 def request_line(custom_id, text, model="fake-model", url="/v1/chat/completions"):
-    return {"custom_id": custom_id, "method": "POST", "url": url,
-            "body": {"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": 20}}
+    return {
+        "custom_id": custom_id,
+        "method": "POST",
+        "url": url,
+        "body": {"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": 20},
+    }
 
 
 def jsonl(lines) -> bytes:
@@ -30,8 +34,12 @@ def sdk(batch_stack, start_api, api_headers, openai_server):
 
 
 def wait_status(sdk, batch_id, poll_until, *statuses):
-    return poll_until(lambda: (b := sdk.batches.retrieve(batch_id)).status in statuses and b,
-                      timeout=60, interval=0.2, message=f"batch {batch_id} to be {statuses}")
+    return poll_until(
+        lambda: (b := sdk.batches.retrieve(batch_id)).status in statuses and b,
+        timeout=60,
+        interval=0.2,
+        message=f"batch {batch_id} to be {statuses}",
+    )
 
 
 def test_the_official_sdk_batch_flow(sdk, openai_server, poll_until):
@@ -43,8 +51,9 @@ def test_the_official_sdk_batch_flow(sdk, openai_server, poll_until):
     assert sdk.files.content(uploaded.id).content == jsonl(lines)
     assert uploaded.id in [f.id for f in sdk.files.list()]
 
-    batch = sdk.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions",
-                               completion_window="24h", metadata={"job": "nightly"})
+    batch = sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h", metadata={"job": "nightly"}
+    )
 
     assert batch.object == "batch" and batch.status in ("validating", "in_progress", "completed")
     assert batch.request_counts.total == 6 and batch.metadata == {"job": "nightly"}
@@ -64,8 +73,7 @@ def test_the_official_sdk_batch_flow(sdk, openai_server, poll_until):
     assert sorted(r["model"] for r in openai_server.requests) == ["model-0"] * 3 + ["model-1"] * 3
     assert not any(r.get("stream") for r in openai_server.requests)
 
-    second = sdk.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions",
-                                completion_window="24h")
+    second = sdk.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
     page = sdk.batches.list(limit=1)
     assert [b.id for b in page.data] == [second.id] and page.has_more
     assert [b.id for b in sdk.batches.list(limit=1, after=second.id).data] == [batch.id]
@@ -81,10 +89,18 @@ def test_the_official_sdk_batch_flow(sdk, openai_server, poll_until):
 
 def test_refused_requests_go_to_the_error_file(sdk, openai_server, poll_until):
     sdk.stack.start_worker(concurrency=1)
-    openai_server.reply(status=400, body={"error": {"message": "model not found", "type": "invalid_request_error",
-                                                    "param": "model", "code": "model_not_found"}})
-    uploaded = sdk.files.create(file=("one.jsonl", jsonl([request_line("only", "hi", model="nope")])),
-                                purpose="batch")
+    openai_server.reply(
+        status=400,
+        body={
+            "error": {
+                "message": "model not found",
+                "type": "invalid_request_error",
+                "param": "model",
+                "code": "model_not_found",
+            }
+        },
+    )
+    uploaded = sdk.files.create(file=("one.jsonl", jsonl([request_line("only", "hi", model="nope")])), purpose="batch")
     batch = sdk.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
 
     done = wait_status(sdk, batch.id, poll_until, "completed")
@@ -120,9 +136,13 @@ def test_cancel_through_the_sdk(sdk, openai_server, poll_until):
 
 
 def test_bad_lines_fail_the_batch_with_openai_errors(sdk, openai_server):
-    lines = [request_line("a", "fine"), "{not json", request_line("a", "again"),
-             request_line("b", "wrong", url="/v1/embeddings"),
-             {"custom_id": "c", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "m"}}]
+    lines = [
+        request_line("a", "fine"),
+        "{not json",
+        request_line("a", "again"),
+        request_line("b", "wrong", url="/v1/embeddings"),
+        {"custom_id": "c", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "m"}},
+    ]
     uploaded = sdk.files.create(file=("bad.jsonl", jsonl(lines)), purpose="batch")
 
     batch = sdk.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
@@ -130,7 +150,11 @@ def test_bad_lines_fail_the_batch_with_openai_errors(sdk, openai_server):
     assert batch.status == "failed" and batch.failed_at
     assert batch.errors.object == "list"
     assert [(e.code, e.line) for e in batch.errors.data] == [
-        ("invalid_json_line", 2), ("duplicate_custom_id", 3), ("url_mismatch", 4), ("invalid_request", 5)]
+        ("invalid_json_line", 2),
+        ("duplicate_custom_id", 3),
+        ("url_mismatch", 4),
+        ("invalid_request", 5),
+    ]
     assert all(e.message for e in batch.errors.data)
     assert sdk.batches.retrieve(batch.id).status == "failed"
     assert openai_server.requests == []  # nothing ran

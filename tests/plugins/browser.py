@@ -111,7 +111,7 @@ def chromium_processes(redis_url):
     job, or of any browser job of this test session (other sessions on the machine
     may run browsers too). Found by the job marker and the session's REDIS_URL,
     which Chromium inherits from its worker."""
-    from workers.browser import MARKER_ENV, marked_processes
+    from backends.browser.processes import MARKER_ENV, marked_processes
     from pathlib import Path
 
     session = f"REDIS_URL={redis_url}".encode()

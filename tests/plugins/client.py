@@ -33,7 +33,7 @@ class CliRun:
 def run_cli(live_api, api_headers):
     """Run ``longrun ARGS`` as a subprocess against the live server (config from the env)."""
     def run(*args, timeout: float = 90, **env) -> CliRun:
-        child_env = subprocess_env(**{"LONGRUN_URL": live_api.url, "LONGRUN_API_KEY": api_key(api_headers), **env})
+        child_env = subprocess_env(**{"LONGRUN_URL": live_api.url, "LONGRUN_TOKEN": api_key(api_headers), **env})
         done = subprocess.run([sys.executable, "-m", "longrun_client", *args], cwd=ROOT, env=child_env,
                               capture_output=True, text=True, timeout=timeout)
         return CliRun(done.returncode, done.stdout, done.stderr)

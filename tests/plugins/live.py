@@ -1,4 +1,4 @@
-"""Fixtures for live events, webhooks, logs and metrics (issue 6).
+"""Fixtures for live events, webhooks, logs and metrics.
 
 ``webhook_receiver``: an HTTP server on 127.0.0.1 that records every request
 and answers with the status codes a test scripts. ``read_sse`` parses a

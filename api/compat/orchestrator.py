@@ -18,13 +18,13 @@ from api.auth import current_tenant
 from api.compat import common
 from api.extensions import Blueprint, services
 from longrun.errors import UnknownKind
-from tasks import KINDS
+from tasks.registry import KINDS
 
 STATUS = {"pending": "created", "running": "running", "completed": "completed",
           "failed": "failed", "cancelled": "cancelled"}
 
-blp = Blueprint("seed003_tasks", __name__, url_prefix="/tasks",
-                description="Compatibility: seed 003 (task orchestrator). See README \"Compatibility\".")
+blp = Blueprint("orchestrator", __name__, url_prefix="/tasks",
+                description="Compatibility: seed 003 (task orchestrator). See docs/compatibility.md.")
 common.install_envelope(blp, lambda status, message, details: jsonify({"detail": message}))
 
 

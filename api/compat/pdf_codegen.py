@@ -16,7 +16,7 @@ from api.auth import current_tenant
 from api.compat import common
 from api.extensions import Blueprint, services
 from longrun.errors import InvalidInput, JobNotFinished
-from tasks.codegen import STEPS
+from tasks.registry import KINDS
 
 KIND = "codegen"
 STATUS = {"pending": "pending", "running": "processing", "completed": "completed",
@@ -25,8 +25,8 @@ QUERY_STATUS = {"pending": "pending", "processing": "running", "completed": "com
                 "failed": "failed", "cancelled": "cancelled"}
 ESTIMATED_TIME = "60-180 seconds"
 
-blp = Blueprint("seed002_codegen", __name__, url_prefix="/api/v1",
-                description="Compatibility: seed 002 (code from PDFs). See README \"Compatibility\".")
+blp = Blueprint("pdf_codegen", __name__, url_prefix="/api/v1",
+                description="Compatibility: seed 002 (code from PDFs). See docs/compatibility.md.")
 
 
 def _error(status, message, details):
@@ -58,7 +58,7 @@ def task_body(job: dict) -> dict:
         "task_id": task_id,
         "status": STATUS[job["status"]],
         "progress": {"current_step": progress.get("current_step") or 0,
-                     "total_steps": progress.get("total_steps") or len(STEPS),
+                     "total_steps": progress.get("total_steps") or len(KINDS["codegen"].steps),
                      "step_name": progress.get("step_name"),
                      "percentage": int(round(progress.get("percentage") or 0))},
         "created_at": job["created_at"],
@@ -69,7 +69,7 @@ def task_body(job: dict) -> dict:
         "instruction": job["input"].get("instruction"),
     }
     if job["status"] == "completed":
-        body["result_url"] = url_for("seed002_codegen.task_result", task_id=task_id)
+        body["result_url"] = url_for("pdf_codegen.task_result", task_id=task_id)
     return body
 
 
@@ -86,8 +86,8 @@ def generate_async():
     task_id = common.prefixed_id(job["id"])
     return {"success": True, "task_id": task_id, "status": "accepted",
             "message": "任务已提交，请轮询任务状态", "estimated_time": ESTIMATED_TIME,
-            "status_url": url_for("seed002_codegen.task_status", task_id=task_id),
-            "result_url": url_for("seed002_codegen.task_result", task_id=task_id)}, 202
+            "status_url": url_for("pdf_codegen.task_status", task_id=task_id),
+            "result_url": url_for("pdf_codegen.task_result", task_id=task_id)}, 202
 
 
 @blp.route("/generate", methods=["POST"])
@@ -102,7 +102,7 @@ def generate_sync():
     return {"success": False, "task_id": task_id, "status": STATUS[job["status"]],
             "error": f"generation did not finish within {services().settings.sync_wait_seconds}s; "
                      f"poll the status_url",
-            "status_url": url_for("seed002_codegen.task_status", task_id=task_id)}, 504
+            "status_url": url_for("pdf_codegen.task_status", task_id=task_id)}, 504
 
 
 @blp.route("/tasks", methods=["GET"])

@@ -15,15 +15,9 @@ from dataclasses import dataclass
 import redis
 
 from longrun import keys
-from longrun.errors import InvalidInput
+from longrun.errors import ChatOwnedByAnotherUser
 
 TITLE_CHARS = 30
-
-
-class ChatOwnedByAnotherUser(InvalidInput):
-    """Raised when a chat turn names a user_id other than the one that started the chat."""
-
-    code = "chat_user_mismatch"
 
 
 def session_title(first_input: str) -> str:

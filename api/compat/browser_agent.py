@@ -15,8 +15,8 @@ from api.compat import common
 from api.extensions import Blueprint, services
 
 KIND = "browser"
-blp = Blueprint("seed000_browser", __name__, url_prefix="",
-                description="Compatibility: seed 000 (browser agent). See README \"Compatibility\".")
+blp = Blueprint("browser_agent", __name__, url_prefix="",
+                description="Compatibility: seed 000 (browser agent). See docs/compatibility.md.")
 common.install_fastapi_envelope(blp)
 
 

