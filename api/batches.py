@@ -155,7 +155,7 @@ class Batches(MethodView):
     def get(self, query):
         """The tenant's batches, newest first."""
         cursor = int(query["cursor"]) if query.get("cursor") else None
-        found, next_cursor = batch_service.batches(services()).list(
+        found, next_cursor = batch_service.batches(services()).list_batches(
             current_tenant(), limit=query["limit"], cursor=cursor
         )
         return {"batches": found, "next_cursor": str(next_cursor) if next_cursor else None}

@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import redis
 
@@ -52,7 +53,7 @@ class Item:
     """One validated item: its job id, input and (when the broker is the store's Redis) its message."""
 
     job_id: str
-    input: dict
+    input: dict[str, Any]
     message: tuple[str, str] | None = None
 
 
@@ -65,11 +66,12 @@ class BatchStore:
 
     def __init__(self, store: JobStore):
         self.store = store
-        self.redis = store.redis
+        # decode_responses=True: every reply is str, which redis-py's types cannot say.
+        self.redis: Any = store.redis
         self.settings = store.settings
         self._scripts = {name: self.redis.register_script(src) for name, src in SCRIPTS.items()}
 
-    def _params(self, **params) -> list[str]:
+    def _params(self, **params: Any) -> list[str]:
         params.update(prefix=keys.PREFIX, maxlen=self.settings.events_maxlen)
         return [json.dumps({k: v for k, v in params.items() if v is not None})]
 
@@ -83,14 +85,14 @@ class BatchStore:
         items: list[Item],
         priority: int,
         timeout_seconds: int,
-        metadata: dict | None = None,
-        webhook: dict | None = None,
-        extra: dict | None = None,
+        metadata: dict[str, Any] | None = None,
+        webhook: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
         batch_id: str | None = None,
         idempotency_key: str | None = None,
         request_hash: str = "",
         max_queue_depth: int = 0,
-    ) -> tuple[str, str, dict]:
+    ) -> tuple[str, str, dict[str, Any]]:
         """Write the batch and its items. Returns (batch id, outcome, info): outcome created,
         existing / conflict (an Idempotency-Key used before; the id is the earlier batch's) or
         full (info {"queued": n}: the items would overflow the kind's queue; nothing written)."""
@@ -186,7 +188,7 @@ class BatchStore:
             payload.append(entry)
         self._scripts["batch_add"](keys=[], args=self._params(bid=bid, tenant=tenant, kind=kind, items=payload))
 
-    def record_failed(self, tenant: str, kind: str, *, metadata: dict | None, extra: dict) -> str:
+    def record_failed(self, tenant: str, kind: str, *, metadata: dict[str, Any] | None, extra: dict[str, Any]) -> str:
         """A batch refused before any item was written (OpenAI: input file validation failed): kept, ended."""
         bid, _, _ = self.create(
             tenant=tenant, kind=kind, items=[], priority=0, timeout_seconds=0, metadata=metadata, extra=extra
@@ -201,7 +203,7 @@ class BatchStore:
 
     # -- reads -----------------------------------------------------------
 
-    def load(self, bid: str, tenant: str | None = None) -> dict:
+    def load(self, bid: str, tenant: str | None = None) -> dict[str, Any]:
         """The batch's hash; BatchNotFound for unknown ids and other tenants, BatchExpired for the owner's old ones."""
         try:
             record = self.redis.hgetall(keys.batch(bid)) if bid.startswith("batch_") else {}
@@ -215,10 +217,12 @@ class BatchStore:
             raise _unavailable(exc) from exc
         return record
 
-    def get(self, bid: str, tenant: str | None = None) -> dict:
+    def get(self, bid: str, tenant: str | None = None) -> dict[str, Any]:
         return batch_document(self.load(bid, tenant))
 
-    def list(self, tenant: str, *, limit: int = 20, cursor: int | None = None) -> tuple[list[dict], int | None]:
+    def list_batches(
+        self, tenant: str, *, limit: int = 20, cursor: int | None = None
+    ) -> tuple[list[dict[str, Any]], int | None]:
         """Newest first; the cursor is the creation time (µs) of the last batch returned."""
         upper = f"({cursor}" if cursor else "+inf"
         try:
@@ -236,9 +240,10 @@ class BatchStore:
         return found, next_cursor
 
     def job_ids(self, bid: str, start: int = 0, stop: int = -1) -> list[str]:
-        return self.redis.lrange(keys.batch_items(bid), start, stop)
+        ids: list[str] = self.redis.lrange(keys.batch_items(bid), start, stop)
+        return ids
 
-    def records(self, ids: list[str]) -> list[dict]:
+    def records(self, ids: list[str]) -> list[dict[str, Any]]:
         pipe = self.redis.pipeline(transaction=False)
         for job_id in ids:
             pipe.hgetall(keys.job(job_id))
@@ -253,11 +258,11 @@ class BatchStore:
 
     def jobs(
         self, bid: str, tenant: str, *, status: str | None = None, limit: int = 50, cursor: int = 0
-    ) -> tuple[list[dict], int | None]:
+    ) -> tuple[list[dict[str, Any]], int | None]:
         """The batch's job documents in item order from index ``cursor``; with a status
         filter, the next ``limit`` items in it. Returns (jobs, next cursor or None)."""
         self.load(bid, tenant)
-        found: list[dict] = []
+        found: list[dict[str, Any]] = []
         position = cursor
         try:
             while len(found) < limit:
@@ -275,7 +280,7 @@ class BatchStore:
         more = bool(self.job_ids(bid, position, position))
         return found, position if more else None
 
-    def results(self, bid: str) -> Iterator[dict]:
+    def results(self, bid: str) -> Iterator[dict[str, Any]]:
         """``{index, job_id, status, result, error}`` of every item final so far, in item order."""
         position = 0
         while ids := self.job_ids(bid, position, position + CHUNK - 1):
@@ -293,7 +298,7 @@ class BatchStore:
 
     # -- cancel and remove -----------------------------------------------
 
-    def cancel(self, bid: str, tenant: str) -> dict:
+    def cancel(self, bid: str, tenant: str) -> dict[str, Any]:
         """Pending items are cancelled now (they never start); running ones get the cancel flag."""
         record = self.load(bid, tenant)
         if BatchStatus(record["status"]).is_final:
@@ -368,7 +373,7 @@ class BatchStore:
         """Batches past their completion window (OpenAI's expires_at): their unfinished items are
         cancelled and the batch is marked expired. Returns their ids."""
         now = time.time() if now is None else now
-        due = self.redis.zrangebyscore(keys.BATCH_DEADLINES, "-inf", now, start=0, num=limit)
+        due: list[str] = self.redis.zrangebyscore(keys.BATCH_DEADLINES, "-inf", now, start=0, num=limit)
         for bid in due:
             record = self.redis.hgetall(keys.batch(bid))
             if record and not BatchStatus(record["status"]).is_final:
@@ -392,16 +397,16 @@ class BatchStore:
             out.append((bid, delivery["id"]))
         return out
 
-    def events(self, bid: str, after: str, count: int, block_ms: int | None) -> list[tuple[str, dict]]:
+    def events(self, bid: str, after: str, count: int, block_ms: int | None) -> list[tuple[str, dict[str, Any]]]:
         reply = self.redis.xread({keys.batch_events(bid): after}, count=count, block=block_ms)
         return [entry for _, entries in reply or () for entry in entries]
 
 
-def counts(record: dict) -> dict[str, int]:
+def counts(record: dict[str, Any]) -> dict[str, int]:
     return {name: int(record.get(name) or 0) for name in COUNT_FIELDS}
 
 
-def batch_document(record: dict) -> dict:
+def batch_document(record: dict[str, Any]) -> dict[str, Any]:
     """The batch as clients see it, from its hash."""
     return {
         "id": record["id"],

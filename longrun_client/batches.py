@@ -38,14 +38,14 @@ class _Client(Protocol):
     def request_error(self, response: httpx.Response) -> LongrunClientError: ...
 
 
-def done_count(counts: dict) -> int:
+def done_count(counts: dict[str, Any]) -> int:
     return sum(int(counts.get(name) or 0) for name in ("completed", "failed", "cancelled"))
 
 
 class BatchHandle:
     """One batch on the server. ``last`` is the most recent batch document fetched."""
 
-    def __init__(self, client: _Client, batch_id: str, document: dict | None = None):
+    def __init__(self, client: _Client, batch_id: str, document: dict[str, Any] | None = None):
         self.client = client
         self.id = batch_id
         self.last = document
@@ -57,12 +57,12 @@ class BatchHandle:
     def path(self) -> str:
         return f"{API}/batches/{quote(self.id, safe='')}"
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         """The batch document: id, kind, status, counts {total, pending, running, completed, failed, cancelled}."""
         self.last = self.client.request("GET", self.path).json()
         return self.last
 
-    def cancel(self) -> dict:
+    def cancel(self) -> dict[str, Any]:
         """Pending items never start; running ones are stopped."""
         self.last = self.client.request("POST", f"{self.path}/cancel").json()
         return self.last
@@ -71,7 +71,7 @@ class BatchHandle:
         """The batch, all its jobs and their files."""
         self.client.request("DELETE", self.path)
 
-    def jobs(self, status: str | None = None, page_size: int = 200) -> Iterator[dict]:
+    def jobs(self, status: str | None = None, page_size: int = 200) -> Iterator[dict[str, Any]]:
         """The batch's job documents in item order (optionally only one status), page by page."""
         cursor: str | None = None
         while True:
@@ -86,7 +86,7 @@ class BatchHandle:
             if not cursor:
                 return
 
-    def results(self) -> Iterator[dict]:
+    def results(self) -> Iterator[dict[str, Any]]:
         """``{index, job_id, status, result, error}`` per item finished so far, in item order (streamed)."""
         with self.client._http.stream("GET", f"{self.path}/results") as response:
             if response.is_error:
@@ -96,7 +96,9 @@ class BatchHandle:
                 if line.strip():
                     yield json.loads(line)
 
-    def wait(self, timeout: float | None = None, on_progress: Callable[[dict], None] | None = None) -> dict:
+    def wait(
+        self, timeout: float | None = None, on_progress: Callable[[dict[str, Any]], None] | None = None
+    ) -> dict[str, Any]:
         """Block until every item is final; ``on_progress(batch document)`` on each count change."""
         deadline = None if timeout is None else time.monotonic() + timeout
         last_id: str | None = None
@@ -130,8 +132,8 @@ class BatchHandle:
             time.sleep(delay)
 
     def _stream_once(
-        self, last_id: str | None, deadline: float | None, on_progress
-    ) -> tuple[dict | None, str | None, bool]:
+        self, last_id: str | None, deadline: float | None, on_progress: Callable[[dict[str, Any]], None] | None
+    ) -> tuple[dict[str, Any] | None, str | None, bool]:
         """One connection to the event stream: (final document or None, last event id, stream supported)."""
         headers = {"Accept": "text/event-stream"}
         if last_id:
