@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +26,8 @@ from pathlib import Path
 
 import requests
 
-from bench.run import ROOT, free_port, wait_for
+from tests.support.processes import LiveServer, subprocess_env
+from tests.support.redis_server import RedisServer
 
 API_KEY = "bench-batches-key-0123456789"
 HEADERS = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
@@ -36,99 +35,36 @@ ITEM = {"seconds": 0, "steps": 1}
 
 
 class Stack:
-    """redis-server + gunicorn of our own, ended by pid."""
+    """redis-server + gunicorn of our own (tests/support starts and ends them by pid)."""
 
     def __init__(self, workdir: Path):
         self.workdir = workdir
-        self.redis_port = free_port()
-        self.api_port = free_port()
-        self.url = f"http://127.0.0.1:{self.api_port}"
-        self.procs: list[subprocess.Popen] = []
 
     def start(self) -> Stack:
         import redis
 
-        self.procs.append(
-            subprocess.Popen(
-                [
-                    "redis-server",
-                    "--port",
-                    str(self.redis_port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(self.workdir),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+        self.redis_server = RedisServer(self.workdir / "redis").start()
+        self.redis = redis.Redis.from_url(self.redis_server.url, decode_responses=True)
+        env = subprocess_env(
+            REDIS_URL=self.redis_server.url,
+            LONGRUN_API_KEYS="default=" + hashlib.sha256(API_KEY.encode()).hexdigest(),
+            LONGRUN_RATE_LIMIT_REQUESTS="0",
+            LONGRUN_MAX_QUEUE_DEPTH="0",
+            LONGRUN_ARTIFACTS_DIR=str(self.workdir / "artifacts"),
         )
-        self.redis = redis.Redis(port=self.redis_port, decode_responses=True)
-        wait_for(lambda: _pings(self.redis), 10, "redis")
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
-            "LONGRUN_API_KEYS": "default=" + hashlib.sha256(API_KEY.encode()).hexdigest(),
-            "LONGRUN_RATE_LIMIT_REQUESTS": "0",
-            "LONGRUN_MAX_QUEUE_DEPTH": "0",
-            "LONGRUN_ARTIFACTS_DIR": str(self.workdir / "artifacts"),
-        }
-        with open(self.workdir / "gunicorn.log", "ab") as log:  # the child keeps its own copy
-            self.procs.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "gunicorn",
-                        "api.wsgi:app",
-                        "-b",
-                        f"127.0.0.1:{self.api_port}",
-                        "-k",
-                        "gthread",
-                        "-w",
-                        "2",
-                        "--threads",
-                        "4",
-                        "--timeout",
-                        "300",
-                    ],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=log,
-                    stderr=log,
-                    start_new_session=True,
-                )
-            )
-        wait_for(lambda: _up(self.url), 60, "gunicorn")
+        try:
+            self.api = LiveServer(
+                env, 2, "gthread", 4, log_dir=self.workdir, options=("--timeout", "300"), ready_timeout=60
+            ).start()
+        except BaseException:
+            self.redis_server.stop()
+            raise
+        self.url = self.api.url
         return self
 
     def stop(self) -> None:
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-
-
-def _pings(client) -> bool:
-    try:
-        return bool(client.ping())
-    except Exception:
-        return False
-
-
-def _up(url: str) -> bool:
-    try:
-        return requests.get(url + "/openapi.json", timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
+        self.api.stop()
+        self.redis_server.stop()
 
 
 def accept_batch(url: str, n: int) -> tuple[float, str]:
@@ -252,9 +188,6 @@ def main(argv=None) -> int:
     parser.add_argument("--reads", type=int, default=1000, help="GETs of each kind for the read latency")
     parser.add_argument("--output", type=Path, help="also write the report (markdown) to this file")
     args = parser.parse_args(argv)
-    if shutil.which("redis-server") is None:
-        print("redis-server is not installed", file=sys.stderr)
-        return 2
     workdir = Path(tempfile.mkdtemp(prefix="longrun-bench-batches-"))
     try:
         data = run(args.items, args.rounds, args.reads, workdir)

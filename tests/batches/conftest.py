@@ -2,22 +2,11 @@
 are exact), an in-process API on it, and real workers started per test."""
 
 import json
-import time
 
 import pytest
 
 from longrun import keys
-
-
-def poll(predicate, timeout: float = 30.0, interval: float = 0.05, message: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(interval)
+from tests.support.waiting import wait_until
 
 
 class BatchStack:
@@ -44,7 +33,7 @@ class BatchStack:
         return response.get_json()
 
     def wait_batch(self, bid, *statuses, timeout=60.0):
-        return poll(
+        return wait_until(
             lambda: (doc := self.batch(bid))["status"] in statuses and doc,
             timeout=timeout,
             message=f"batch {bid} to be {statuses}",
@@ -66,8 +55,8 @@ class BatchStack:
 
 @pytest.fixture
 def poll_until():
-    """``poll_until(predicate, timeout=, message=)``: the predicate's first truthy value, or the test fails."""
-    return poll
+    """``poll_until(predicate, timeout=, message=)``: tests.support's wait_until, as a fixture."""
+    return wait_until
 
 
 @pytest.fixture
