@@ -85,10 +85,10 @@ def validate_items(kind: str, raw_items: list) -> list[dict]:
     if bad:
         first, messages = next(iter(bad.items()))
         field, problem = next(iter(messages.items())) if isinstance(messages, dict) else ("input", messages)
-        problem = problem[0] if isinstance(problem, list) and problem else problem
+        shown = problem[0] if isinstance(problem, list) and problem else problem
         more = f" (and {len(bad) - 1} more invalid items)" if len(bad) > 1 else ""
         raise InvalidInput(
-            f"invalid item {first}: input.{field}: {problem}{more}; nothing was created", details={"items": bad}
+            f"invalid item {first}: input.{field}: {shown}{more}; nothing was created", details={"items": bad}
         )
     return loaded
 

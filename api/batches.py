@@ -1,6 +1,9 @@
 """/api/v1/batches: many inputs of one kind under one handle (items are ordinary jobs)."""
 
 import json
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from typing import Any
 
 from flask import Response, request, stream_with_context, url_for
 from flask.views import MethodView
@@ -30,13 +33,20 @@ ITEMS_FILE = "items"
 class JsonNested(fields.Nested):
     """A nested object; in a multipart form, a form field holding it as a JSON string."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(
+        self,
+        value: Any,
+        attr: str | None,
+        data: Mapping[str, Any] | None,
+        partial: bool | Sequence[str] | AbstractSet[str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
         if isinstance(value, str):
             try:
                 value = json.loads(value)
             except ValueError:
                 raise ValidationError("must be a JSON object") from None
-        return super()._deserialize(value, attr, data, **kwargs)
+        return super()._deserialize(value, attr, data, partial, **kwargs)
 
 
 class BatchSubmitSchema(Schema):

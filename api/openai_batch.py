@@ -21,6 +21,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 
@@ -144,7 +145,7 @@ def create_file():
     }
     if ttl:
         record["expires_at"] = f"{now + ttl:.6f}"
-    pipe = svc.store.redis.pipeline(transaction=True)
+    pipe: Any = svc.store.redis.pipeline(transaction=True)
     pipe.hset(keys.file(file_id), mapping=record)
     pipe.set(keys.file_data(file_id), data)
     pipe.zadd(keys.tenant_files(current_tenant()), {file_id: int(now * 1e6)})
@@ -158,7 +159,7 @@ def create_file():
 @blp.get("/files")
 def list_files():
     limit = _limit()
-    redis = services().store.redis
+    redis: Any = services().store.redis  # decode_responses=True: replies are str
     index = keys.tenant_files(current_tenant())
     ids = redis.zrevrange(index, 0, -1)
     after = request.args.get("after")
@@ -233,7 +234,9 @@ def delete_file(file_id):
 
 def check_lines(data: str, endpoint: str) -> tuple[list[dict], list[dict]]:
     """The input file's requests as batch items, and OpenAI-style errors for its bad lines."""
-    items, errors, seen = [], [], set()
+    items: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    seen: set[str] = set()
 
     def bad(code: str, line: int, message: str, param: str | None = None) -> None:
         if len(errors) < MAX_LINE_ERRORS:
@@ -375,7 +378,7 @@ def create_batch():
             "metadata must be at most 16 string pairs (keys up to 64, values up to 512 characters)", "metadata"
         )
     file_record = _load_file(body["input_file_id"])
-    data = services().store.redis.get(keys.file_data(file_record["id"])) or ""
+    data = str(services().store.redis.get(keys.file_data(file_record["id"])) or "")
     items, errors = check_lines(data, body["endpoint"])
     now = time.time()
     extra = {
@@ -420,7 +423,7 @@ def _page(data: list[dict], has_more: bool) -> dict:
 @blp.get("/batches")
 def list_batches():
     limit = _limit()
-    redis = services().store.redis
+    redis: Any = services().store.redis  # decode_responses=True: replies are str
     cursor = "+inf"
     after = request.args.get("after")
     if after:

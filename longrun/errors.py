@@ -219,7 +219,7 @@ class BackendRejected(LLMRejected):
     """Raised when the model backend answers a passed-through request with a 4xx; the answer rides
     along as the job's error details (``{"status_code", "body"}``), as the Batch API reports it."""
 
-    def __init__(self, message: str, response: dict):
+    def __init__(self, message: str, response: dict[str, Any]):
         super().__init__(message, details=response)
         self.args = (message, response)  # what Celery records: describe_error keeps the details
 

@@ -23,6 +23,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import IO, Any
 
+from longrun_client.batches import BatchHandle
 from longrun_client.client import DEFAULT_URL, Client, JobHandle, ProgressEvent
 from longrun_client.errors import (
     Conflict,
@@ -385,12 +386,12 @@ Command = Callable[[Client, argparse.Namespace, Output], ExitCode]
 # -- batches -------------------------------------------------------------------------------
 
 
-def render_batch_progress(status: str, counts: dict, width: int = 24) -> str:
+def render_batch_progress(status: str, counts: dict[str, Any], width: int = 24) -> str:
     """One line for a whole batch: bar, percentage of items final, and the counts that matter."""
     total = int(counts.get("total") or 0)
     done = sum(int(counts.get(name) or 0) for name in ("completed", "failed", "cancelled"))
     pct = 100.0 * done / total if total else 100.0
-    filled = int(round(width * pct / 100))
+    filled = round(width * pct / 100)
     parts = [f"[{'#' * filled}{'-' * (width - filled)}] {pct:5.1f}%  {status}  {done}/{total} done"]
     parts += [f"{name} {counts[name]}" for name in ("running", "failed", "cancelled") if counts.get(name)]
     return "  ".join(parts)
@@ -399,7 +400,7 @@ def render_batch_progress(status: str, counts: dict, width: int = 24) -> str:
 class BatchProgressPrinter(ProgressPrinter):
     """One progress bar for the whole batch (redrawn in place on a terminal)."""
 
-    def __call__(self, batch: dict) -> None:  # type: ignore[override]
+    def __call__(self, batch: dict[str, Any]) -> None:  # type: ignore[override]
         if not self.enabled:
             return
         line = f"{batch['id'][:14]} {render_batch_progress(batch.get('status', '?'), batch.get('counts') or {})}"
@@ -412,14 +413,14 @@ class BatchProgressPrinter(ProgressPrinter):
         self.stream.flush()
 
 
-def batch_exit(batch: dict) -> ExitCode:
+def batch_exit(batch: dict[str, Any]) -> ExitCode:
     counts = batch.get("counts") or {}
     if batch.get("status") == "cancelled" or counts.get("cancelled"):
         return ExitCode.JOB_CANCELLED
     return ExitCode.JOB_FAILED if counts.get("failed") else ExitCode.OK
 
 
-def finish_batch(batch: dict, out: Output) -> ExitCode:
+def finish_batch(batch: dict[str, Any], out: Output) -> ExitCode:
     if out.as_json:
         out.json(batch)
     else:
@@ -429,7 +430,7 @@ def finish_batch(batch: dict, out: Output) -> ExitCode:
     return batch_exit(batch)
 
 
-def wait_batch(handle, args, out: Output, timeout: float | None) -> ExitCode:
+def wait_batch(handle: BatchHandle, args: argparse.Namespace, out: Output, timeout: float | None) -> ExitCode:
     printer = BatchProgressPrinter(out.err, enabled=not args.quiet)
     try:
         batch = handle.wait(timeout=timeout, on_progress=printer)
@@ -438,7 +439,7 @@ def wait_batch(handle, args, out: Output, timeout: float | None) -> ExitCode:
     return finish_batch(batch, out)
 
 
-def cmd_batch_submit(client: Client, args, out: Output) -> ExitCode:
+def cmd_batch_submit(client: Client, args: argparse.Namespace, out: Output) -> ExitCode:
     path = Path(args.file)
     if not path.is_file():
         raise UsageError(f"no such file: {path}")
@@ -451,11 +452,11 @@ def cmd_batch_submit(client: Client, args, out: Output) -> ExitCode:
         else:
             out.line(handle.id)
         return ExitCode.OK
-    out.note(f"submitted {handle.id} ({handle.last['counts']['total']} items)")
+    out.note(f"submitted {handle.id} ({(handle.last or {}).get('counts', {}).get('total')} items)")
     return wait_batch(handle, args, out, args.wait_timeout)
 
 
-def cmd_batch_status(client: Client, args, out: Output) -> ExitCode:
+def cmd_batch_status(client: Client, args: argparse.Namespace, out: Output) -> ExitCode:
     batch = client.batch(args.id).status()
     if out.as_json:
         out.json(batch)
@@ -464,27 +465,27 @@ def cmd_batch_status(client: Client, args, out: Output) -> ExitCode:
     return ExitCode.OK
 
 
-def cmd_batch_wait(client: Client, args, out: Output) -> ExitCode:
+def cmd_batch_wait(client: Client, args: argparse.Namespace, out: Output) -> ExitCode:
     return wait_batch(client.batch(args.id), args, out, args.timeout)
 
 
-def cmd_batch_results(client: Client, args, out: Output) -> ExitCode:
+def cmd_batch_results(client: Client, args: argparse.Namespace, out: Output) -> ExitCode:
     """JSON lines on stdout (or into -o FILE), in item order: the items finished so far."""
-    sink = open(args.output, "w", encoding="utf-8") if args.output else None
-    try:
-        count = 0
-        for line in client.batch(args.id).results():
-            (sink or out.out).write(json.dumps(line, ensure_ascii=False) + "\n")
+    lines = client.batch(args.id).results()
+    if not args.output:
+        for line in lines:
+            out.out.write(json.dumps(line, ensure_ascii=False) + "\n")
+        return ExitCode.OK
+    count = 0
+    with open(args.output, "w", encoding="utf-8") as sink:
+        for line in lines:
+            sink.write(json.dumps(line, ensure_ascii=False) + "\n")
             count += 1
-    finally:
-        if sink:
-            sink.close()
-    if args.output:
-        out.note(f"{count} results written to {args.output}")
+    out.note(f"{count} results written to {args.output}")
     return ExitCode.OK
 
 
-def cmd_batch_cancel(client: Client, args, out: Output) -> ExitCode:
+def cmd_batch_cancel(client: Client, args: argparse.Namespace, out: Output) -> ExitCode:
     batch = client.batch(args.id).cancel()
     if out.as_json:
         out.json(batch)
@@ -493,13 +494,13 @@ def cmd_batch_cancel(client: Client, args, out: Output) -> ExitCode:
     return ExitCode.OK
 
 
-def cmd_batch_rm(client: Client, args, out: Output) -> ExitCode:
+def cmd_batch_rm(client: Client, args: argparse.Namespace, out: Output) -> ExitCode:
     client.batch(args.id).delete()
     out.note(f"deleted batch {args.id} and its jobs")
     return ExitCode.OK
 
 
-def cmd_batch_ls(client: Client, args, out: Output) -> ExitCode:
+def cmd_batch_ls(client: Client, args: argparse.Namespace, out: Output) -> ExitCode:
     batches = client.batches(limit=args.limit)
     if out.as_json:
         out.json(batches)
@@ -512,12 +513,13 @@ def cmd_batch_ls(client: Client, args, out: Output) -> ExitCode:
     return ExitCode.OK
 
 
-def add_batch_commands(commands, common) -> None:
+def add_batch_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
+                       common: argparse.ArgumentParser) -> None:
     batch = commands.add_parser("batch", parents=[common], help="submit and follow batches (many inputs, one id)",
                                 description="Submit and follow batches: many inputs of one kind under one id.")
     sub_commands = batch.add_subparsers(dest="batch_command", required=True, metavar="BATCH_COMMAND")
 
-    def command(name, func, help_text):
+    def command(name: str, func: Command, help_text: str) -> argparse.ArgumentParser:
         sub = sub_commands.add_parser(name, parents=[common], help=help_text, description=help_text)
         sub.set_defaults(func=func)
         return sub

@@ -141,9 +141,9 @@ class Client:
 
     # -- batches (longrun_client/batches.py) ------------------------------------------------
 
-    def submit_batch(self, kind: str, items: Iterable[Mapping] | None = None, *,
-                     jsonl: str | os.PathLike | bytes | None = None, priority: int | None = None,
-                     timeout_seconds: int | None = None, metadata: Mapping | None = None,
+    def submit_batch(self, kind: str, items: Iterable[Mapping[str, Any]] | None = None, *,
+                     jsonl: str | os.PathLike[str] | bytes | None = None, priority: int | None = None,
+                     timeout_seconds: int | None = None, metadata: Mapping[str, Any] | None = None,
                      idempotency_key: str | None = None) -> BatchHandle:
         """Submit many inputs of one kind as one batch: ``items`` (sent as JSON), or ``jsonl``
         (a path or bytes, one input per line, uploaded as a file). One invalid item refuses it all."""
@@ -166,10 +166,11 @@ class Client:
         """A handle on an existing batch (no request is made until it is used)."""
         return BatchHandle(self, batch_id)
 
-    def batches(self, limit: int | None = None, cursor: str | None = None) -> list[dict]:
+    def batches(self, limit: int | None = None, cursor: str | None = None) -> list[dict[str, Any]]:
         """One page of this key's batches, newest first."""
         params = {k: v for k, v in (("limit", limit), ("cursor", cursor)) if v is not None}
-        return self.request("GET", f"{API}/batches", params=params).json()["batches"]
+        found: list[dict[str, Any]] = self.request("GET", f"{API}/batches", params=params).json()["batches"]
+        return found
 
     # -- jobs ------------------------------------------------------------------------------
 
