@@ -136,6 +136,7 @@ class BatchStore:
             return bid, "full", {"queued": int(value)}
         if verdict == "existing":
             existing_id, _, existing_hash = value.partition(" ")
+            self.store.confirm_replicated()  # the earlier batch must be on the replicas too
             return existing_id, "existing" if existing_hash == request_hash else "conflict", {}
         try:
             for start in range(0, len(items), CHUNK):
@@ -149,6 +150,8 @@ class BatchStore:
             except redis.RedisError:
                 pass
             raise _unavailable(exc) from exc
+        # One WAIT covers every chunk (LONGRUN_REDIS_MIN_REPLICAS; a no-op without it).
+        self.store.confirm_replicated()
         return bid, "created", {}
 
     def _add(
