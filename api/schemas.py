@@ -28,6 +28,7 @@ class ProgressSchema(Schema):
 class JobErrorSchema(Schema):
     type = fields.String()
     message = fields.String()
+    details = fields.Dict(metadata={"description": "When the failure has structure (a backend's refusal)."})
 
 
 class JobSchema(Schema):
@@ -47,6 +48,8 @@ class JobSchema(Schema):
     cancel_requested = fields.Boolean()
     run_at = fields.String(allow_none=True, metadata={"description": "When a delayed job may start (UTC)."})
     schedule_id = fields.String(allow_none=True, metadata={"description": "The schedule that made this job."})
+    batch_id = fields.String(allow_none=True, metadata={"description": "The batch the job is an item of."})
+    batch_index = fields.Integer(allow_none=True, metadata={"description": "Its position in that batch."})
 
 
 class WebhookSchema(Schema):
