@@ -10,7 +10,7 @@
 -- P: queues (list keys), unacked (hash key), suspects (hash key), confirm_after,
 --    jobs: list of {id} (look) or {id, list key, message} (push if stranded),
 --    prune? (drop suspects that are not among jobs)
--- Returns flat {id, verdict, ...}: present | not_pending | suspect | waiting |
+-- Returns flat {id, verdict, ...}: present | not_pending | held | suspect | waiting |
 -- confirmed (stranded long enough; no message given) | pushed
 local present = {}
 local function note(message)
@@ -38,6 +38,8 @@ for _, job in ipairs(P.jobs) do
   local status = redis.call('HGET', P.prefix .. 'job:' .. id, 'status')
   if status ~= 'pending' or redis.call('EXISTS', P.prefix .. 'lease:' .. id) == 1 then
     verdict = 'not_pending'
+  elseif redis.call('HEXISTS', P.prefix .. 'job:' .. id, 'msgq') == 1 then
+    verdict = 'held'  -- fair dispatch keeps its message with the record until its turn (lua/flow.lua)
   elseif present[id] then
     verdict = 'present'
   else
@@ -55,7 +57,7 @@ for _, job in ipairs(P.jobs) do
       verdict = 'confirmed'
     end
   end
-  if verdict == 'not_pending' or verdict == 'present' or verdict == 'pushed' then
+  if verdict == 'not_pending' or verdict == 'held' or verdict == 'present' or verdict == 'pushed' then
     redis.call('HDEL', P.suspects, id)
   end
   table.insert(out, id)

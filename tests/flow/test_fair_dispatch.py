@@ -214,3 +214,36 @@ def test_the_mover_frees_a_slot_left_by_a_job_that_is_gone(flow_rig):
 
     assert rig.redis.zscore(keys.flow_out("sleep"), waiting) is not None
     assert rig.redis.zscore(keys.flow_tenant_out("alice"), lost) is None
+
+
+def test_the_reconciler_leaves_held_jobs_alone_and_republishes_a_sent_one_that_was_lost(flow_rig):
+    """A held job has no message by design: never "stranded". Once sent, a lost message is."""
+    import time
+
+    from workers import broker, reconciler
+    from workers.publish import publish_job
+
+    rig = flow_rig(reconcile_seconds=3)
+    store, db = rig.svc.store, rig.redis
+
+    def capture(job_id, kind, priority, timeout):
+        with broker.capture() as messages:
+            publish_job(rig.svc.celery, rig.svc.settings, job_id, kind, priority, timeout)
+        return messages[0]
+
+    db.hset(keys.FLOW_SLOTS, "sleep", 1)
+    sent = rig.submit("alice")["id"]
+    held = [rig.submit("bob")["id"] for _ in range(2)]
+    for key in keys.queue_keys("sleep"):  # the sent job's message is lost (a failover, say)
+        db.delete(key)
+    later = time.time() + 60
+    first = reconciler.reconcile(store, capture, ["sleep"], now=later)
+    time.sleep(reconciler.period(store) + 0.1)  # a stranded job is pushed on a later pass only
+    second = reconciler.reconcile(store, capture, ["sleep"], now=later + reconciler.period(store) + 1)
+
+    assert sorted(first.get("held", [])) == sorted(held)
+    assert "pushed" not in first and sent in first.get("suspect", [])
+    assert sorted(second.get("held", [])) == sorted(held)
+    queued = [m for key in keys.queue_keys("sleep") for m in db.lrange(key, 0, -1)]
+    assert len(queued) == 1 and sent in queued[0]  # the sent one again, never a held one
+    assert db.zcard(keys.flow_waiting("sleep", "bob")) == 2

@@ -25,7 +25,9 @@ def copies(db, job_id, kind="sleep") -> int:
 @pytest.fixture
 def stack(redis_factory, settings_for, client_for):
     redis = redis_factory()
-    settings = settings_for(redis.url, reconcile_seconds=RECONCILE_SECONDS)
+    # Direct publish: every submit's message is in the queue at once, for the test to take away
+    # (fair dispatch's held jobs have none until their turn; tests/flow covers them).
+    settings = settings_for(redis.url, reconcile_seconds=RECONCILE_SECONDS, fair_dispatch="off")
     client = client_for(settings)
     services = client.application.extensions["longrun"]
     return redis, settings, client, services
@@ -53,7 +55,7 @@ def test_a_message_deleted_by_hand_is_dispatched_again_and_one_that_exists_is_le
     db = services.store.redis
     # A worker that runs the reconciler but consumes no sleep jobs, so the queue stays as we make it.
     start_worker("reconciler", redis=redis.url, extra_args=["-Q", keys.queue("inference")],
-                 LONGRUN_RECONCILE_SECONDS=RECONCILE_SECONDS)
+                 LONGRUN_RECONCILE_SECONDS=RECONCILE_SECONDS, LONGRUN_FAIR_DISPATCH="off")
     stranded, kept, urgent = submit(client), submit(client), submit(client, priority=9)
     removed = sum(db.lrem(key, 0, m) for key in keys.queue_keys("sleep") for m in db.lrange(key, 0, -1)
                   if stranded in m)
@@ -64,7 +66,7 @@ def test_a_message_deleted_by_hand_is_dispatched_again_and_one_that_exists_is_le
     time.sleep(RECONCILE_SECONDS * 1.5)  # more passes: still one copy of each, none of the others doubled
     assert (copies(db, stranded), copies(db, kept), copies(db, urgent)) == (1, 1, 1)
 
-    start_worker("runner", redis=redis.url, concurrency=2)
+    start_worker("runner", redis=redis.url, concurrency=2, LONGRUN_FAIR_DISPATCH="off")
     wait_until(lambda: all(db.hget(keys.job(j), "status") == "completed" for j in (stranded, kept, urgent)),
                timeout=30, message="the three jobs to complete")
     assert [db.hget(keys.job(j), "attempts") for j in (stranded, kept, urgent)] == ["1", "1", "1"]
