@@ -272,7 +272,7 @@ class JobStore:
 
     def promote(self, job_id: str, force: bool = False) -> tuple[str, dict[str, Any]]:
         """A due scheduled job becomes pending (see lua/promote.lua): (verdict, publish info)."""
-        reply = self._run("promote", job_id, force=force or None)
+        reply = self._run("promote", job_id, force=force or None, flow=self.settings.fair_dispatch == "on" or None)
         if reply[0] == "publish":
             return "publish", {"kind": reply[1], "priority": int(reply[2]), "timeout": int(reply[3])}
         if reply[0] in ("sent", "held"):

@@ -161,10 +161,9 @@ class Mover:
         return freed
 
     def promote_due(self, now: float) -> list[str]:
+        """Scheduled jobs whose time has come become pending; returns those promoted."""
         due = cast(list[str], self.store.redis.zrangebyscore(keys.FLOW_DUE, "-inf", now, start=0, num=200))
-        for job_id in due:
-            self.promote(job_id)
-        return due
+        return [job_id for job_id in due if self.promote(job_id) in ("sent", "held", "publish")]
 
     def promote(self, job_id: str, force: bool = False) -> str:
         verdict, info = self.store.promote(job_id, force=force)

@@ -26,6 +26,6 @@ redis.call('SADD', P.prefix .. 'tenants', P.tenant)
 if status == 'pending' then redis.call('ZADD', P.prefix .. 'pending:' .. P.kind, P.created_us, P.id) end
 redis.call('HINCRBY', P.prefix .. 'm:submitted', P.kind, 1)
 redis.call('XADD', K.events, '*', 'seq', 0, 'status', status, 'type', 'status')
-if P.flow then return {'created', P.id, flow_created(status)} end
+if P.flow or status == 'scheduled' then return {'created', P.id, flow_created(status)} end
 if P.queue_key then redis.call('LPUSH', P.queue_key, P.message) end
 return {'created', P.id}

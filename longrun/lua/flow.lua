@@ -134,7 +134,7 @@ end
 -- its schedule's previous run ends, see longrun/schedules.py).
 local function flow_created(status)
   if status == 'scheduled' then
-    redis.call('HSET', K.job, 'msgq', P.queue_key, 'msg', P.message)
+    if P.queue_key then redis.call('HSET', K.job, 'msgq', P.queue_key, 'msg', P.message) end
     if P.run_at then redis.call('ZADD', FP .. 'due', P.run_at, P.id) end
     return 'scheduled'
   end

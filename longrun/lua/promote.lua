@@ -1,7 +1,7 @@
 -- The mover (workers/dispatcher.py) found a scheduled job due: it becomes
 -- pending and goes through fair dispatch like a new submit. Never early: a
 -- job whose time (f:due) has not come is left alone. P: force? (a schedule's
--- queued run: due now whatever its score)
+-- queued run: due now whatever its score), flow? (fair dispatch on)
 -- Returns {'sent' | 'held' | 'publish' (no stored message: the caller
 -- publishes kind, priority, timeout) | 'early' | 'skip'}.
 local due = P.prefix .. 'f:due'
@@ -19,4 +19,8 @@ local job = redis.call('HMGET', K.job, 'kind', 'tenant', 'priority', 'msgq', 'ms
 redis.call('ZADD', P.prefix .. 'pending:' .. job[1], math.floor(tonumber(P.now) * 1e6), P.id)
 if not job[4] then return {'publish', job[1], job[3] or '0', job[6] or '0'} end
 redis.call('HDEL', K.job, 'msgq', 'msg')
+if not P.flow then  -- fair dispatch off: published now, as a submit would be
+  redis.call('LPUSH', job[4], job[5])
+  return {'sent'}
+end
 return {flow_submit(P.id, job[1], job[2], job[3], job[4], job[5])}

@@ -97,3 +97,22 @@ def test_compat_routes_show_a_scheduled_job_as_not_started(flow_rig):
     job = rig.submit(input={"seconds": 0}, delay_seconds=60)
     response = rig.call("GET", f"/tasks/{job['id']}")
     assert response.status_code == 200 and response.get_json()["status"] == "created"
+
+
+def test_with_fair_dispatch_off_a_delayed_job_still_waits_for_its_time(flow_rig):
+    rig = flow_rig(fair_dispatch="off")
+    job = rig.submit(input={"seconds": 0}, delay_seconds=1.5)
+
+    assert job["status"] == "scheduled"
+    assert not any(rig.redis.llen(k) for k in keys.queue_keys("sleep"))  # not published early
+    from workers.celery_app import make_celery
+    from workers.dispatcher import Mover
+
+    mover = Mover(make_celery(rig.svc.settings), rig.svc.store)
+    assert mover.tick()["promoted"] == []
+    # A due list read for a later time cannot start it early either: the promote script checks again.
+    assert mover.tick(now=time.time() + 60)["promoted"] == []
+    time.sleep(1.6)
+    assert mover.tick()["promoted"] == [job["id"]]
+    assert rig.job(job["id"])["status"] == "pending"
+    assert sum(rig.redis.llen(k) for k in keys.queue_keys("sleep")) == 1  # published directly at its time
