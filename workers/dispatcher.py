@@ -79,8 +79,13 @@ def recompute_slots(client: redis.Redis, now: float | None = None) -> dict[str, 
         entry = json.loads(raw)
         for kind in entry["kinds"]:
             totals[kind] = totals.get(kind, 0) + int(entry["slots"])
-    pipe = client.pipeline(transaction=False)
-    pipe.hset(keys.FLOW_SLOTS, mapping=cast(Mapping[Any, Any], totals))
+    # One step (MULTI): no reader sees the hash half rewritten. Kinds without slots are left out,
+    # so the key goes when the last worker does.
+    pipe = client.pipeline(transaction=True)
+    pipe.delete(keys.FLOW_SLOTS)
+    present = {kind: n for kind, n in totals.items() if n > 0}
+    if present:
+        pipe.hset(keys.FLOW_SLOTS, mapping=cast(Mapping[Any, Any], present))
     if gone:
         pipe.hdel(keys.FLOW_WORKER_SLOTS, *gone)
     pipe.execute()
