@@ -29,7 +29,7 @@ from longrun.states import FINAL_STATUSES, JobStatus
 log = logging.getLogger(__name__)
 
 SCRIPT_NAMES = ("create", "claim", "transition", "cancel", "reap", "release", "renew", "reconcile", "adopt", "promote",
-                "pump")
+                "pump", "resend")
 EMPTY_PROGRESS = {"percentage": 0, "current_step": 0, "total_steps": None, "step_name": None, "message": None}
 
 

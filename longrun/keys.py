@@ -249,6 +249,9 @@ FLOW_WORKER_SLOTS = f"{FLOW_PREFIX}wslots"
 FLOW_DUE = f"{FLOW_PREFIX}due"
 """Sorted set: scheduled (delayed) job ids scored by the epoch second they may start."""
 
+FLOW_SUSPECTS = f"{FLOW_PREFIX}suspects"
+"""Hash: job id -> when a sent job was first seen with no message anywhere (lua/resend.lua)."""
+
 FLOW_MOVER_LEASE = f"{FLOW_PREFIX}mover"
 """String with a TTL: the token of the one worker that moves due jobs and schedule ticks."""
 

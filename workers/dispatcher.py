@@ -26,7 +26,7 @@ from typing import Any, cast
 import redis
 from celery import bootsteps
 
-from longrun import keys
+from longrun import keys, redis_conn
 from longrun.errors import CannotCapture
 from longrun.jobstore import JobStore
 from longrun.schedules import ScheduleStore, fire_due, release_queued
@@ -43,6 +43,8 @@ SLOTS_EVERY_SECONDS = 1.0
 # How often, and past what age, the mover looks for slots held by jobs that are gone or final.
 TIDY_EVERY_SECONDS = 30.0
 TIDY_AFTER_SECONDS = 60.0
+# A sent, unclaimed job whose message is nowhere on two looks this far apart is sent again.
+LOST_AFTER_SECONDS = 2.0
 # A worker's slots count while its presence (workers/bootsteps.py, every 5 s) is this recent.
 LIVE_SECONDS = 15.0
 
@@ -165,6 +167,48 @@ class Mover:
             self.store.pump(KINDS)
         return freed
 
+    def resend_lost(self) -> list[str]:
+        """Send again the messages of sent jobs that were lost (see lua/resend.lua).
+
+        Looked at only for kinds where someone waits (a lost message holds a slot
+        they need); other lost messages are the reconciler's (workers/reconciler.py).
+        """
+        pushed: list[str] = []
+        if not redis_conn.broker_is_store(self.store.settings):
+            return pushed
+        for kind in KINDS:
+            if not self.store.redis.llen(keys.flow_ring(kind)):
+                continue
+            now = time.time()
+            ids = cast(
+                list[str],
+                self.store.redis.zrangebyscore(keys.flow_out(kind), "-inf", now - LOST_AFTER_SECONDS, start=0, num=50),
+            )
+            if not ids:
+                continue
+            pipe = self.store.redis.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hmget(keys.job(job_id), "status", "priority", "timeout_seconds")
+            jobs = []
+            for job_id, (status, priority, timeout) in zip(ids, pipe.execute(), strict=True):
+                if status != JobStatus.PENDING:
+                    continue
+                message = captured_message(self.app, self.store, job_id, kind, int(priority or 0), int(timeout or 0))
+                if message is not None:
+                    jobs.append([job_id, *message])
+            if jobs:
+                pushed += self.store._run_batch(
+                    "resend",
+                    queues=keys.queue_keys(kind),
+                    unacked=keys.BROKER_UNACKED,
+                    suspects=keys.FLOW_SUSPECTS,
+                    confirm_after=LOST_AFTER_SECONDS,
+                    jobs=jobs,
+                )
+        for job_id in pushed:
+            log.warning("job %s was sent but its message was lost (a Redis restart?): sent it again", job_id)
+        return pushed
+
     def promote_due(self, now: float) -> list[str]:
         """Scheduled jobs whose time has come become pending; returns those promoted."""
         due = cast(list[str], self.store.redis.zrangebyscore(keys.FLOW_DUE, "-inf", now, start=0, num=200))
@@ -262,6 +306,7 @@ class Dispatcher(bootsteps.StartStopStep):
                     slots_at = time.monotonic()
                     recompute_slots(store.redis)
                     store.pump(KINDS)  # room made by workers that joined or jobs that were deleted
+                    self.mover.resend_lost()
                 if time.monotonic() - tidied_at >= TIDY_EVERY_SECONDS:
                     tidied_at = time.monotonic()
                     self.mover.tidy()

@@ -247,3 +247,29 @@ def test_the_reconciler_leaves_held_jobs_alone_and_republishes_a_sent_one_that_w
     queued = [m for key in keys.queue_keys("sleep") for m in db.lrange(key, 0, -1)]
     assert len(queued) == 1 and sent in queued[0]  # the sent one again, never a held one
     assert db.zcard(keys.flow_waiting("sleep", "bob")) == 2
+
+
+def test_a_sent_message_lost_with_redis_is_sent_again_when_others_wait_behind_it(flow_rig):
+    import time
+
+    from workers.celery_app import make_celery
+    from workers.dispatcher import LOST_AFTER_SECONDS, Mover
+
+    rig = flow_rig()
+    db = rig.redis
+    db.hset(keys.FLOW_SLOTS, "sleep", 1)
+    sent = rig.submit("alice")["id"]
+    waiting = rig.submit("bob")["id"]
+    for key in keys.queue_keys("sleep"):  # delivered to a client that never got it, say
+        db.delete(key)
+    mover = Mover(make_celery(rig.svc.settings), rig.svc.store)
+
+    time.sleep(LOST_AFTER_SECONDS + 0.1)
+    assert mover.resend_lost() == []  # seen lost once: not yet
+    time.sleep(LOST_AFTER_SECONDS + 0.1)
+    assert mover.resend_lost() == [sent]
+    assert mover.resend_lost() == []  # its message exists again: never a second copy
+
+    queued = [m for key in keys.queue_keys("sleep") for m in db.lrange(key, 0, -1)]
+    assert len(queued) == 1 and sent in queued[0]
+    assert db.zscore(keys.flow_waiting("sleep", "bob"), waiting) is not None  # still its turn to come
