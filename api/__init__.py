@@ -21,6 +21,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
 
+    from api.json_limits import LimitedJSONProvider
+    app.json = LimitedJSONProvider(app)  # every JSON body within the depth and integer limits
     app.json.sort_keys = False
 
     from api import auth, errors, extensions, jobs, limits, live, metrics, openapi, system

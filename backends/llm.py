@@ -13,7 +13,8 @@ Every network wait is bounded (connect and read timeouts), so a worker never
 hangs on a model. Redirects are not followed: the URL rules (longrun/urls.py)
 checked the host a job named, not where a redirect would send the prompt. An
 error names what failed and the status, never what the server answered (a
-per-job host may be anything; its body must not reach the tenant). A streamed call is retried only before its first token:
+per-job host may be anything; its body must not reach the tenant). A streamed
+call is retried only before its first token:
 after that the caller has seen part of an answer, and a silent restart would
 duplicate it.
 """

@@ -45,5 +45,7 @@ def checked_websocket(cdp_url: str, *, allowlist=None, timeout: float = 10.0) ->
     try:
         return check_allowlisted(websocket, allowlist=allowlist, field="cdp_url")
     except UnsafeURL as exc:
-        raise UnsafeURL(f"the browser endpoint at cdp_url names a websocket that is refused: {exc.message}",
-                        details={"url": cdp_url}) from None
+        raise UnsafeURL(
+            f"the browser endpoint at cdp_url names a websocket that is refused: {exc.message}",
+            details={"url": cdp_url},
+        ) from None

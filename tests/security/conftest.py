@@ -68,8 +68,11 @@ class InternalService:
         self.connections[index] = data
         body = self.secret.encode()
         try:
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
-                         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
         except OSError:
             pass
         conn.close()
@@ -83,8 +86,11 @@ class InternalService:
             self.datagrams.append((data, addr))
 
     def seen(self) -> dict:
-        return {"tcp_connections": len(self.connections), "http_requests": [c.split(b"\r\n", 1)[0]
-                for c in self.connections if c], "udp_datagrams": len(self.datagrams)}
+        return {
+            "tcp_connections": len(self.connections),
+            "http_requests": [c.split(b"\r\n", 1)[0] for c in self.connections if c],
+            "udp_datagrams": len(self.datagrams),
+        }
 
     def assert_nothing_seen(self) -> None:
         assert self.seen() == {"tcp_connections": 0, "http_requests": [], "udp_datagrams": 0}
@@ -164,8 +170,11 @@ def _public_handler(public: PublicService):
                 return self._send(int(segments[1]), headers={"Location": public.internal.url + "/v1/chat/completions"})
             if segments[0] == "cdp" and segments[1:3] == ["json", "version"]:
                 ws = f"ws://127.0.0.1:{public.internal.port}/devtools/browser/{uuid.uuid4()}"
-                return self._send(200, json.dumps({"Browser": "Chrome/120", "webSocketDebuggerUrl": ws}).encode(),
-                                  {"Content-Type": "application/json"})
+                return self._send(
+                    200,
+                    json.dumps({"Browser": "Chrome/120", "webSocketDebuggerUrl": ws}).encode(),
+                    {"Content-Type": "application/json"},
+                )
             if parts.path == "/webrtc":
                 page = WEBRTC_PAGE % {"udp": public.internal.udp_port}
                 return self._send(200, page.encode(), {"Content-Type": "text/html"})
@@ -201,8 +210,9 @@ class Stack:
         self.headers = headers
 
     def submit(self, kind: str, job_input: dict) -> requests.Response:
-        return requests.post(self.url + "/api/v1/jobs", json={"kind": kind, "input": job_input},
-                             headers=self.headers, timeout=10)
+        return requests.post(
+            self.url + "/api/v1/jobs", json={"kind": kind, "input": job_input}, headers=self.headers, timeout=10
+        )
 
     def wait(self, job_id: str, timeout: float = 60) -> dict:
         deadline = time.monotonic() + timeout

@@ -11,11 +11,11 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.mark.parametrize("status", [307, 302, 303, 308])
-def test_finding1_llm_host_redirect_never_reaches_the_internal_service(stack, public_service, internal_service,
-                                                                       status):
+def test_finding1_llm_host_redirect_never_reaches_the_internal_service(stack, public_service, internal_service, status):
     # The public LLM "host" answers every call with a redirect into the internal service.
-    job = stack.run("browser", {"task": "say hello", "max_steps": 1,
-                                "host": public_service.url(f"/redirect/{status}/v1")})
+    job = stack.run(
+        "browser", {"task": "say hello", "max_steps": 1, "host": public_service.url(f"/redirect/{status}/v1")}
+    )
     assert job["status"] == "failed"
     assert any(hit.startswith("POST /redirect/") for hit in public_service.hits)  # the job did call it
     internal_service.assert_nothing_seen()
@@ -32,8 +32,10 @@ def test_finding1_llm_errors_name_the_status_never_the_body(stack, public_servic
 
 
 def test_finding2_cdp_endpoint_cannot_name_an_internal_websocket(stack, public_service, internal_service):
-    job = stack.run("browser", {"cdp_url": public_service.url("/cdp"),
-                                "steps": [{"action": "goto", "url": public_service.url("/report")}]})
+    job = stack.run(
+        "browser",
+        {"cdp_url": public_service.url("/cdp"), "steps": [{"action": "goto", "url": public_service.url("/report")}]},
+    )
     assert job["status"] == "failed"
     assert any("/cdp/json/version" in hit for hit in public_service.hits)
     internal_service.assert_nothing_seen()
@@ -42,8 +44,10 @@ def test_finding2_cdp_endpoint_cannot_name_an_internal_websocket(stack, public_s
 
 
 def test_finding3_webrtc_and_quic_send_no_udp_around_the_egress_proxy(stack, public_service, internal_service):
-    job = stack.run("browser", {"steps": [{"action": "goto", "url": public_service.url("/webrtc")},
-                                          {"action": "wait_for", "ms": 4000}]})
+    job = stack.run(
+        "browser",
+        {"steps": [{"action": "goto", "url": public_service.url("/webrtc")}, {"action": "wait_for", "ms": 4000}]},
+    )
     assert job["status"] == "completed", job["error"]
     assert public_service.reports and public_service.reports[0]["ran"] == "1"  # the page's script ran
     internal_service.assert_nothing_seen()
@@ -62,13 +66,18 @@ def test_finding4_overrides_need_the_allow_list_on_the_core_input(stack, interna
 
 @pytest.mark.parametrize("field", ["cdp_url", "host"])
 def test_finding4_overrides_need_the_allow_list_on_seed_000(stack, field):
-    response = requests.post(stack.url + "/run_task", json={"task": "x", field: "http://93.184.216.34:9222"},
-                             headers=stack.headers, timeout=10)
+    response = requests.post(
+        stack.url + "/run_task",
+        json={"task": "x", field: "http://93.184.216.34:9222"},
+        headers=stack.headers,
+        timeout=10,
+    )
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"] == ["body", field]
 
 
 def test_finding4_an_allow_listed_override_is_still_accepted(stack, public_service):
-    response = stack.submit("browser", {"task": "x", "host": public_service.url("/v1"),
-                                        "cdp_url": public_service.url("/cdp")})
+    response = stack.submit(
+        "browser", {"task": "x", "host": public_service.url("/v1"), "cdp_url": public_service.url("/cdp")}
+    )
     assert response.status_code == 202, response.text

@@ -62,9 +62,21 @@ http {{
     include {tmp_path}/site.conf;
 }}
 """)
-    process = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"),
-                                "-e", str(tmp_path / "error.log"), "-g", "daemon off;"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [
+            NGINX,
+            "-p",
+            str(tmp_path),
+            "-c",
+            str(tmp_path / "nginx.conf"),
+            "-e",
+            str(tmp_path / "error.log"),
+            "-g",
+            "daemon off;",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 15
@@ -95,8 +107,10 @@ def hold_slow_connections(port: int, count: int) -> list[socket.socket]:
         if n % 4 == 0:
             pass  # connected, and silent
         elif n % 4 == 1:
-            sock.sendall(b"POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: 1000\r\n\r\n{\"kind\": ")
+            sock.sendall(
+                b"POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b'Content-Length: 1000\r\n\r\n{"kind": '
+            )
         else:
             sock.sendall(b"GET /api/v1/jobs HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         held.append(sock)
@@ -154,14 +168,16 @@ def test_finding5_nginx_answers_its_own_errors_with_the_json_error_body(nginx):
         headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
         return int(lines[0].split()[1]), body.decode(), headers
 
-    status, body, headers = raw(b"POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                                b"Content-Length: 62914560\r\n\r\n")
+    status, body, headers = raw(
+        b"POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 62914560\r\n\r\n"
+    )
     assert status == 413 and headers["Content-Type"] == "application/json"
     assert json.loads(body)["error"]["code"] == "too_large"
     status, body, headers = raw(b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert status in (400, 414) and headers["Content-Type"] == "application/json"
     assert set(json.loads(body)["error"]) == {"code", "message", "details"}
-    status, body, headers = raw(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: " + b"b" * 40000
-                                + b"\r\n\r\n")
+    status, body, headers = raw(
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: " + b"b" * 40000 + b"\r\n\r\n"
+    )
     assert status in (400, 431) and headers["Content-Type"] == "application/json"
     assert set(json.loads(body)["error"]) == {"code", "message", "details"}
