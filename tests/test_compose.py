@@ -103,7 +103,7 @@ def test_api_and_workers_share_the_artifacts_volume(config):
 def test_every_published_port_is_behind_credentials(config):
     published = {name for name, service in config["services"].items() if service.get("ports")}
 
-    assert published == {"api", "flower"}
+    assert published == {"proxy", "flower"}  # the API only through nginx (tests/security/test_slow_clients.py)
     assert config["services"]["api"]["environment"]["LONGRUN_API_KEYS"] == SECRETS["LONGRUN_API_KEYS"]
     assert "LONGRUN_AUTH" not in config["services"]["api"]["environment"]
     assert config["services"]["flower"]["environment"]["FLOWER_BASIC_AUTH"] == SECRETS["FLOWER_BASIC_AUTH"]
@@ -122,3 +122,12 @@ def test_webhook_deliveries_have_their_own_worker(config):
 
     assert worker["command"][-2:] == ["--exclude-queues", "longrun.webhooks"]
     assert webhooks["command"][webhooks["command"].index("--queues") + 1] == "longrun.webhooks"
+
+
+def test_the_api_is_published_only_through_nginx_with_the_shipped_config(config):
+    proxy = config["services"]["proxy"]
+    assert proxy["image"].startswith("nginx:")
+    assert [p["target"] for p in proxy["ports"]] == [8080]
+    mounts = {v["target"]: v["source"] for v in proxy["volumes"]}
+    assert mounts["/etc/nginx/conf.d/default.conf"] == str(ROOT / "deploy" / "nginx" / "longrun.conf")
+    assert "ports" not in config["services"]["api"]
