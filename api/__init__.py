@@ -1,6 +1,9 @@
 """The HTTP API: a Flask app factory, served by gunicorn as ``api.wsgi:app``."""
 
+from typing import cast
+
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from longrun import __version__
 
@@ -22,8 +25,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
 
     from api.json_limits import LimitedJSONProvider
+
     app.json = LimitedJSONProvider(app)  # every JSON body within the depth and integer limits
-    app.json.sort_keys = False
+    cast(DefaultJSONProvider, app.json).sort_keys = False  # Flask's default provider has it
 
     from api import auth, errors, extensions, jobs, limits, live, metrics, openapi, system
 

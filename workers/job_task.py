@@ -11,6 +11,7 @@ import logging
 import os
 import time
 import uuid
+from typing import Any, cast
 
 from celery import Task
 from celery.exceptions import Ignore, SoftTimeLimitExceeded
@@ -91,7 +92,7 @@ class JobTask(Task):
         logs = job_logs.handler()
         logs.start_job(job_id)
         try:
-            return self.run(job, **claim.input)
+            return self.run(job, **cast(dict[str, Any], claim.input))  # a "run" claim has one
         except JobCancelled:
             if running.lease_lost:  # another attempt runs the job: leave it to that one
                 raise Ignore() from None
