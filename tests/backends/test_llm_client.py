@@ -120,7 +120,7 @@ def test_4xx_is_rejected_at_once_without_retries(llm, openai_server):
     openai_server.reply(status=404, body=b'{"error": {"message": "model \\"nope\\" not found"}}')
 
     # The status, never the server's words (a per-job host may answer anything).
-    with pytest.raises(LLMRejected, match="answered 404$"):
+    with pytest.raises(LLMRejected, match=r"answered 404$"):
         llm.chat(HELLO, model="nope")
     assert len(openai_server.requests) == 1
 

@@ -11,7 +11,8 @@ import json
 import socket
 
 import pytest
-from plugins.security import bearer
+
+from tests.support.tenants import bearer
 
 pytestmark = pytest.mark.integration
 

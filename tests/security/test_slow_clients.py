@@ -18,18 +18,14 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.paths import ROOT
+from tests.support.ports import free_port
+
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_CONFIG = ROOT / "deploy" / "nginx" / "longrun.conf"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SLOW_CONNECTIONS = 200
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
