@@ -4,13 +4,15 @@ Python's json module recurses once per nesting level (a body nested ~1,000
 deep raises RecursionError in it, or later in a schema or a copy), and refuses
 integers over 4,300 digits with a ValueError that no route expects. Every JSON
 body (the Flask JSON provider, webargs' loader) and the multipart ``input``
-field are read with ``loads`` here instead: nesting beyond MAX_DEPTH or an
-integer of more than MAX_INTEGER_DIGITS digits is a 400 naming the field.
+field are read with ``loads`` here instead: nesting beyond MAX_DEPTH, an
+integer of more than MAX_INTEGER_DIGITS digits, or NaN/Infinity (not JSON, and
+echoed back as invalid JSON) is a 400 naming the field.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -31,8 +33,18 @@ class _TooLongInteger(str):
     """An integer literal over MAX_INTEGER_DIGITS, kept as text until its place is known."""
 
 
+class _NotFinite(str):
+    """NaN, Infinity or a number too large for a float: not JSON, and answered as
+    ``NaN``/``Infinity`` (not JSON either) if it were kept."""
+
+
 def _parse_int(text: str) -> int | _TooLongInteger:
     return _TooLongInteger(text) if len(text.lstrip("-")) > MAX_INTEGER_DIGITS else int(text)
+
+
+def _parse_float(text: str) -> float | _NotFinite:
+    value = float(text)
+    return value if math.isfinite(value) else _NotFinite(text)
 
 
 def _render(path: list[str | int], where: str) -> str:
@@ -55,6 +67,8 @@ def _check(data: Any, where: str) -> None:
         value, path = stack.pop()
         if isinstance(value, _TooLongInteger):
             raise _refuse(path, where, f"an integer of more than {MAX_INTEGER_DIGITS} digits")
+        if isinstance(value, _NotFinite):
+            raise _refuse(path, where, "not a finite number (NaN and Infinity are not JSON)")
         if isinstance(value, (dict, list)):
             if len(path) >= MAX_DEPTH:
                 raise _refuse(path, where, f"nested more than {MAX_DEPTH} levels deep")
@@ -95,7 +109,7 @@ def loads(data: str | bytes, *, where: str = "") -> Any:
     ``where`` prefixes the path, e.g. ``input`` for a multipart form's input field."""
     text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
     try:
-        parsed = json.loads(text, parse_int=_parse_int)
+        parsed = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_NotFinite)
     except RecursionError:
         raise _refuse(_deep_path(text), where, f"nested more than {MAX_DEPTH} levels deep") from None
     _check(parsed, where)

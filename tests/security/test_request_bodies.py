@@ -77,13 +77,21 @@ def test_finding6_a_huge_integer_is_a_400_naming_the_field(alice):
     assert response.status_code == 400 and "input.seconds" in response.get_json()["error"]["message"]
 
 
+@pytest.mark.parametrize("number", ["NaN", "-Infinity", "1e400"])
+def test_finding6_non_finite_numbers_are_a_400_naming_the_field(alice, number):
+    body = '{"kind": "sleep", "input": {"seconds": 0}, "metadata": {"a": [' + number + "]}}"
+    response = alice.post("/api/v1/jobs", data=body, content_type="application/json")
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert "metadata.a[0]" in response.get_json()["error"]["message"]
+
+
 def test_finding6_ordinary_bodies_still_parse(alice):
     response = alice.post(
         "/api/v1/jobs",
         json={
             "kind": "sleep",
             "input": {"seconds": 0, "steps": 1},
-            "metadata": {"a": [[[1, 2, 12345678901234567890]]]},
+            "metadata": {"a": [[[1, 2.5e300, 12345678901234567890]]]},
         },
     )
     assert response.status_code == 202, response.get_json()
