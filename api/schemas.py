@@ -26,6 +26,7 @@ class ProgressSchema(Schema):
 class JobErrorSchema(Schema):
     type = fields.String()
     message = fields.String()
+    details = fields.Dict(metadata={"description": "When the failure has structure (a backend's refusal)."})
 
 
 class JobSchema(Schema):
@@ -43,6 +44,8 @@ class JobSchema(Schema):
     result = fields.Raw(allow_none=True)
     error = fields.Nested(JobErrorSchema, allow_none=True)
     cancel_requested = fields.Boolean()
+    batch_id = fields.String(allow_none=True, metadata={"description": "The batch the job is an item of."})
+    batch_index = fields.Integer(allow_none=True, metadata={"description": "Its position in that batch."})
 
 
 class WebhookSchema(Schema):

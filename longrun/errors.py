@@ -10,8 +10,12 @@ from typing import Any, Literal
 
 import redis
 
-# What a Redis that cannot be reached in time raises (redis-py).
-REDIS_UNREACHABLE: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
+# What a Redis that cannot be reached in time raises (redis-py). During a
+# Sentinel failover (docs/ha.md) that includes no master known yet
+# (MasterNotFoundError, a ConnectionError), a master still loading its data
+# (BusyLoadingError, also one), and a write that reached a server just demoted
+# to replica (ReadOnlyError).
+REDIS_UNREACHABLE: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError)
 
 
 class LongrunError(Exception):
@@ -145,6 +149,13 @@ class ServiceUnavailable(LongrunError):
     retry_after = 5
 
 
+class NotReplicated(ServiceUnavailable):
+    """Raised when a write did not reach LONGRUN_REDIS_MIN_REPLICAS replicas in time (docs/ha.md)."""
+
+    code = "not_replicated"
+    retry_after = 2
+
+
 class QueueFull(ServiceUnavailable):
     """Raised when a kind's queue is deeper than max_queue_depth (backpressure; seed 003's "overloaded")."""
 
@@ -215,6 +226,15 @@ class LLMRejected(LLMError):
     code = "llm_rejected"
 
 
+class BackendRejected(LLMRejected):
+    """Raised when the model backend answers a passed-through request with a 4xx; the answer rides
+    along as the job's error details (``{"status_code", "body"}``), as the Batch API reports it."""
+
+    def __init__(self, message: str, response: dict[str, Any]):
+        super().__init__(message, details=response)
+        self.args = (message, response)  # what Celery records: describe_error keeps the details
+
+
 class LocalModelError(LongrunError):
     """Raised when the local model is not installed or its server does not come up."""
 
@@ -278,3 +298,15 @@ def redis_errors_as_unavailable(message: str | None = None,
     if message is None and errors is None:
         return _REDIS_UNREACHABLE
     return _RedisErrorsAsUnavailable(message or _REDIS_UNREACHABLE.message, errors or REDIS_UNREACHABLE)
+
+
+class BatchNotFound(JobNotFound):
+    """Raised when a batch (or an OpenAI-compatible file) id is unknown, or belongs to another tenant."""
+
+
+class BatchExpired(JobExpired):
+    """Raised when a batch existed but its retention (and its jobs') has run out."""
+
+
+class BatchAlreadyFinished(JobAlreadyFinished):
+    """Raised when a batch whose every item is final is cancelled."""
