@@ -273,3 +273,26 @@ def test_a_sent_message_lost_with_redis_is_sent_again_when_others_wait_behind_it
     queued = [m for key in keys.queue_keys("sleep") for m in db.lrange(key, 0, -1)]
     assert len(queued) == 1 and sent in queued[0]
     assert db.zscore(keys.flow_waiting("sleep", "bob"), waiting) is not None  # still its turn to come
+
+
+def test_metrics_and_stats_show_per_tenant_waiting_and_running_and_the_oldest_wait(flow_rig):
+    import time
+
+    rig = flow_rig()
+    rig.redis.hset(keys.FLOW_SLOTS, "sleep", 1)
+    rig.submit("alice")  # sent
+    for _ in range(3):
+        rig.submit("bob")  # held
+    rig.submit("bob", delay_seconds=60)  # scheduled
+    time.sleep(0.2)
+
+    text = rig.call("GET", "/metrics").get_data(as_text=True)
+    assert 'longrun_tenant_jobs{state="held",tenant="bob"} 3.0' in text
+    assert 'longrun_tenant_jobs{state="waiting",tenant="bob"} 3.0' in text
+    assert 'longrun_tenant_jobs{state="scheduled",tenant="bob"} 1.0' in text
+    assert 'longrun_tenant_jobs{state="waiting",tenant="alice"} 1.0' in text
+    assert 'longrun_jobs_held{queue="longrun.sleep"} 3.0' in text
+    assert 'longrun_queue_depth{queue="longrun.sleep"} 4.0' in text  # one message, three held
+    stats = rig.call("GET", "/api/v1/jobs?limit=1", tenant="bob").get_json()["stats"]
+    assert (stats["waiting"], stats["held"], stats["scheduled"], stats["running"]) == (3, 3, 1, 0)
+    assert stats["oldest_waiting_seconds"]["sleep"] >= 0.2
