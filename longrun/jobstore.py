@@ -24,6 +24,7 @@ from longrun.errors import JobExpired, JobNotFound, redis_errors_as_unavailable
 from longrun.metrics import BUCKETS
 from longrun.settings import Settings
 from longrun.states import FINAL_STATUSES, JobStatus
+from longrun.steps import timeline
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +259,9 @@ class JobStore:
             pipe = self.redis.pipeline(transaction=False)
             pipe.hgetall(keys.job(job_id))
             pipe.get(keys.meta(job_id))
-            record, meta = pipe.execute()
+            pipe.hgetall(keys.steps(job_id))
+            pipe.lrange(keys.retries(job_id), 0, -1)
+            record, meta, steps, retries = pipe.execute()
             if not record or (tenant is not None and record.get("tenant") != tenant):
                 # A tombstone is only honoured for the owner; others get a plain 404.
                 if not record:
@@ -267,6 +270,7 @@ class JobStore:
                         raise JobExpired(f"job {job_id} has expired")
                 raise JobNotFound(f"no job with id {job_id}")
         record["_meta"] = meta
+        record["_steps"], record["_retries"] = steps, retries
         return record
 
     def get(self, job_id: str, tenant: str | None = None) -> dict:
@@ -448,7 +452,7 @@ def document(record: dict) -> dict:
         progress = {**progress, "percentage": 100}
     progress["seq"] = int(record.get("seq") or 0)
     result = meta.get("result") if meta and status == JobStatus.COMPLETED else None
-    return {
+    doc = {
         "id": record["id"],
         "kind": record["kind"],
         "status": status.value,
@@ -464,6 +468,12 @@ def document(record: dict) -> dict:
         "error": _loads(record.get("error")),
         "tenant": record.get("tenant"),
         "input": _loads(record.get("input"), {}),
+        "retried_from": record.get("retried_from"),
+        "requeues": int(record.get("requeues") or 0),
         # Raw epoch values for adapters that print seconds (seed 000).
         "_times": {k: float(record[k]) for k in ("created_at", "started_at", "finished_at") if record.get(k)},
     }
+    if "_steps" in record:  # a single job's read (not listings): its timeline and retries
+        doc["steps"] = timeline(record["_steps"])
+        doc["retries"] = record.get("_retries") or []
+    return doc

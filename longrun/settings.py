@@ -38,6 +38,8 @@ class Settings:
     cancel_grace_seconds: float = 5.0
     # Progress reports closer together than this are coalesced.
     progress_interval_seconds: float = 0.2
+    # A finished step's output larger than this (JSON bytes) is kept as a file, not in Redis.
+    step_output_max_bytes: int = 64 * 1024
     # Unacked messages of a vanished worker are redelivered after this long.
     visibility_timeout_seconds: int = 0
     redis_timeout_seconds: float = 2.0
