@@ -29,6 +29,15 @@ class JobErrorSchema(Schema):
     message = fields.String()
 
 
+class StepSchema(Schema):
+    position = fields.Integer(metadata={"description": "1-based, in the order the job runs its steps."})
+    name = fields.String()
+    status = fields.String(validate=validate.OneOf(["pending", "running", "completed", "failed"]))
+    attempt = fields.Integer(allow_none=True, metadata={"description": "The attempt that ran (or runs) it."})
+    started_at = fields.String(allow_none=True)
+    finished_at = fields.String(allow_none=True)
+
+
 class JobSchema(Schema):
     id = fields.String()
     kind = fields.String()
@@ -44,6 +53,14 @@ class JobSchema(Schema):
     result = fields.Raw(allow_none=True)
     error = fields.Nested(JobErrorSchema, allow_none=True)
     cancel_requested = fields.Boolean()
+    steps = fields.List(fields.Nested(StepSchema), metadata={
+        "description": "The job's checkpointed steps in order (docs/steps.md); a finished step is not run "
+                       "again when the job resumes. Not in listings."})
+    requeues = fields.Integer(metadata={"description": "Times a stopping worker handed the job back "
+                                                       "(not counted in attempts)."})
+    retried_from = fields.String(allow_none=True, metadata={"description": "The job this one retries."})
+    retries = fields.List(fields.String(), metadata={"description": "Jobs that retry this one, oldest first. "
+                                                                    "Not in listings."})
 
 
 class WebhookSchema(Schema):
