@@ -2,6 +2,7 @@
 responses and generate /openapi.json."""
 
 import json
+from datetime import timezone
 
 from marshmallow import Schema, ValidationError, fields, validate
 
@@ -154,3 +155,36 @@ class HealthSchema(Schema):
     tasks_count = fields.Integer(allow_none=True)
     redis = fields.String()
     workers = fields.Integer(allow_none=True)
+
+
+class ReplayRequestSchema(Schema):
+    statuses = fields.List(fields.String(validate=validate.OneOf(FINAL)), load_default=lambda: ["failed"],
+                           validate=validate.Length(min=1),
+                           metadata={"description": "Finished statuses to replay (default: failed)."})
+    kind = fields.String(load_default=None, allow_none=True)
+    finished_after = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=timezone.utc,
+                                          metadata={"description": "ISO 8601; jobs that finished at or after it."})
+    finished_before = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=timezone.utc,
+                                           metadata={"description": "ISO 8601; jobs that finished at or before it."})
+    all = fields.Boolean(load_default=False, metadata={
+        "description": "Replay every matching job whenever it finished; without it a time bound is required."})
+
+
+class ReplayFilterSchema(Schema):
+    statuses = fields.List(fields.String())
+    kind = fields.String(allow_none=True)
+    finished_after = fields.String(allow_none=True)
+    finished_before = fields.String(allow_none=True)
+
+
+class ReplaySchema(Schema):
+    id = fields.String()
+    status = fields.String(validate=validate.OneOf(["running", "done"]),
+                           metadata={"description": "done: every matching job was retried."})
+    scanned = fields.Integer(metadata={"description": "Jobs looked at so far."})
+    retried = fields.Integer(metadata={"description": "New jobs made so far."})
+    failed = fields.Integer(metadata={"description": "Matching jobs that could not be retried (files gone...)."})
+    created_at = fields.String()
+    finished_at = fields.String(allow_none=True)
+    filter = fields.Nested(ReplayFilterSchema)
+    jobs = fields.List(fields.String(), metadata={"description": "Ids of the new jobs (the first 1000)."})

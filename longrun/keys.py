@@ -188,6 +188,11 @@ def replay(replay_id: str) -> str:
     return f"{PREFIX}replay:{replay_id}"
 
 
+def replay_lock(replay_id: str) -> str:
+    """String with a TTL: held by the one process advancing the replay now."""
+    return f"{PREFIX}replay:{replay_id}:lock"
+
+
 REPLAYS_ACTIVE = f"{PREFIX}replays"
 """Set: ids of bulk replays still going through their jobs (the janitor carries them on)."""
 
