@@ -30,6 +30,9 @@ class JobLogHandler(logging.Handler):
         self.job_id: str | None = None
         self._buffer: list[str] = []
         self._buffer_lock = threading.Lock()
+        # Held from taking a batch until it is written, so that batches reach Redis
+        # in the order they were logged (the flush thread and end_job both write).
+        self._write_lock = threading.Lock()
         self._flushing = threading.local()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -49,23 +52,24 @@ class JobLogHandler(logging.Handler):
     def end_job(self, job_id: str) -> None:
         logged, self.logged = self.logged, False
         self.job_id = None
-        with self._buffer_lock:
-            last = [line for owner, line in self._buffer if owner == job_id]
-            self._buffer = [(owner, line) for owner, line in self._buffer if owner != job_id]
-        self.flush()
-        if not logged:
-            return  # nothing was kept for this job: no round trip
-        # The job's last lines and its log's final expiry go in one script call.
-        self._flushing.active = True
-        try:
-            if last:
-                self.store.append(job_id, last, ttl=self.store.settings.retention_seconds or None)
-            else:
-                self.store.expire_with_job(job_id)
-        except Exception:
-            log.warning("could not write the end of job %s's log", job_id)
-        finally:
-            self._flushing.active = False
+        with self._write_lock:
+            with self._buffer_lock:
+                last = [line for owner, line in self._buffer if owner == job_id]
+                self._buffer = [(owner, line) for owner, line in self._buffer if owner != job_id]
+            self._flush_unlocked()
+            if not logged:
+                return  # nothing was kept for this job: no round trip
+            # The job's last lines and its log's final expiry go in one script call.
+            self._flushing.active = True
+            try:
+                if last:
+                    self.store.append(job_id, last, ttl=self.store.settings.retention_seconds or None)
+                else:
+                    self.store.expire_with_job(job_id)
+            except Exception:
+                log.warning("could not write the end of job %s's log", job_id)
+            finally:
+                self._flushing.active = False
 
     # -- logging.Handler ---------------------------------------------------
 
@@ -87,6 +91,10 @@ class JobLogHandler(logging.Handler):
             self._wake.set()
 
     def flush(self) -> None:
+        with self._write_lock:
+            self._flush_unlocked()
+
+    def _flush_unlocked(self) -> None:
         with self._buffer_lock:
             batch, self._buffer = self._buffer, []
         if not batch:
