@@ -24,7 +24,6 @@ from longrun.errors import JobExpired, JobNotFound, redis_errors_as_unavailable
 from longrun.metrics import BUCKETS
 from longrun.settings import Settings
 from longrun.states import FINAL_STATUSES, JobStatus
-from longrun.steps import timeline
 
 log = logging.getLogger(__name__)
 
@@ -441,6 +440,17 @@ class JobStore:
         if due:
             self.redis.zrem(keys.EXPIRY, *due)
         return done
+
+
+def timeline(raw: dict[str, str] | None) -> list[dict]:
+    """The job document's ``steps`` (longrun/steps.py writes them): entries in order of position."""
+    entries = []
+    for pos in sorted(int(p) for p in (raw or {})):
+        entry = json.loads(raw[str(pos)])  # type: ignore[index]
+        entries.append({"position": pos, "name": entry["name"], "status": entry["status"],
+                        "attempt": entry.get("attempt"), "started_at": iso(entry.get("started_at")),
+                        "finished_at": iso(entry.get("finished_at"))})
+    return entries
 
 
 def document(record: dict) -> dict:

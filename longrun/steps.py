@@ -11,7 +11,8 @@ event that reports them, and only by the attempt holding the job's lease.
 ``StepRunner`` is one attempt's view: a step that finished in an earlier
 attempt returns its stored output without running; steps are keyed by position
 and name, so a job whose steps changed between attempts fails (StepsChanged)
-instead of mixing outputs. docs/steps.md is the kind author's page.
+instead of mixing outputs. The job document's ``steps`` is built by
+longrun/jobstore.py (``timeline``). docs/steps.md is the kind author's page.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import time
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from longrun import keys
 from longrun.errors import (
@@ -38,8 +39,17 @@ from longrun.metrics import BUCKETS
 
 if TYPE_CHECKING:
     from longrun.artifacts import ArtifactStore
-    from longrun.job import ProgressReporter
     from longrun.jobstore import JobStore
+
+
+class Progress(Protocol):
+    """What the runner needs of the job's progress reporter (longrun/job.py's ProgressReporter)."""
+
+    def report(self, *, force: bool = False, **fields: Any) -> None: ...
+
+    def check_cancelled(self) -> None: ...
+
+    def checkpointed(self, **fields: Any) -> dict: ...
 
 log = logging.getLogger(__name__)
 
@@ -56,23 +66,6 @@ def _script(name: str) -> str:
 
 
 SCRIPTS = {name: _script(name) for name in ("step", "requeue")}
-
-
-def _iso(ts: float | None) -> str | None:
-    from longrun.jobstore import iso
-
-    return iso(ts)
-
-
-def timeline(raw: dict[str, str] | None) -> list[dict]:
-    """The job document's ``steps``: the entries of ``keys.steps`` in order of position."""
-    entries = []
-    for pos in sorted((int(p) for p in (raw or {})), key=int):
-        entry = json.loads(raw[str(pos)])  # type: ignore[index]
-        entries.append({"position": pos, "name": entry["name"], "status": entry["status"],
-                        "attempt": entry.get("attempt"), "started_at": _iso(entry.get("started_at")),
-                        "finished_at": _iso(entry.get("finished_at"))})
-    return entries
 
 
 class StepStore:
@@ -152,7 +145,7 @@ class StepStore:
 class StepRunner:
     """One attempt's steps: runs what is unfinished, returns what is stored."""
 
-    def __init__(self, store: StepStore, job_id: str, token: str, attempt: int, progress: ProgressReporter,
+    def __init__(self, store: StepStore, job_id: str, token: str, attempt: int, progress: Progress,
                  artifacts: ArtifactStore | None, *, draining: Callable[[], bool] = lambda: False,
                  output_max_bytes: int = 64 * 1024, job_log: logging.Logger | None = None):
         self.store = store
