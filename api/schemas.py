@@ -162,10 +162,12 @@ class ReplayRequestSchema(Schema):
                            validate=validate.Length(min=1),
                            metadata={"description": "Finished statuses to replay (default: failed)."})
     kind = fields.String(load_default=None, allow_none=True)
-    finished_after = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=timezone.utc,
-                                          metadata={"description": "ISO 8601; jobs that finished at or after it."})
-    finished_before = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=timezone.utc,
-                                           metadata={"description": "ISO 8601; jobs that finished at or before it."})
+    finished_after = fields.AwareDateTime(
+        load_default=None, allow_none=True, default_timezone=timezone.utc,
+        metadata={"description": "ISO 8601; jobs that finished at or after it."})
+    finished_before = fields.AwareDateTime(
+        load_default=None, allow_none=True, default_timezone=timezone.utc,
+        metadata={"description": "ISO 8601; jobs that finished at or before it."})
     all = fields.Boolean(load_default=False, metadata={
         "description": "Replay every matching job whenever it finished; without it a time bound is required."})
 

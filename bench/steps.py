@@ -43,8 +43,9 @@ def main() -> None:
         assert store.claim(job_id, token, lost_error=lost_error, lost_meta=lost_meta).verdict == "run"
         reporter = ProgressReporter(task, job_id, threading.Event(), settings.progress_interval_seconds)
         runner = StepRunner(step_store(), job_id, token, 1, reporter, artifacts) if checkpoints else None
-        return Job(id=job_id, attempt=1, progress=reporter, artifacts=artifacts, timeout_seconds=600,
-                   store=store, steps=runner), job_id
+        return Job(
+            id=job_id, attempt=1, progress=reporter, artifacts=artifacts, timeout_seconds=600, store=store, steps=runner
+        ), job_id
 
     def one_step(pause: float, i: int) -> dict:
         if pause:
@@ -83,9 +84,12 @@ def main() -> None:
     _, job_id = run_job(True, 0)
     timeline = store.redis.memory_usage(keys.steps(job_id), samples=0) or 0
     outputs = store.redis.memory_usage(keys.step_outputs(job_id), samples=0) or 0
-    results["memory"] = {"timeline_bytes": timeline, "outputs_bytes": outputs,
-                         "per_step_bytes": (timeline + outputs) / steps,
-                         "output_json_bytes": len(json.dumps({"value": one_step(0, steps)}))}
+    results["memory"] = {
+        "timeline_bytes": timeline,
+        "outputs_bytes": outputs,
+        "per_step_bytes": (timeline + outputs) / steps,
+        "output_json_bytes": len(json.dumps({"value": one_step(0, steps)})),
+    }
     print("BENCH " + json.dumps(results), flush=True)
 
 

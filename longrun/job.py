@@ -6,8 +6,8 @@ never sees Celery.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from longrun.artifacts import ArtifactStore
@@ -37,7 +37,7 @@ class ProgressReporter(Protocol):
     def check_cancelled(self) -> None:
         """Raise JobCancelled if a client asked to cancel."""
 
-    def checkpointed(self, **fields: Any) -> dict:
+    def checkpointed(self, **fields: Any) -> dict[str, Any]:
         """Merge ``fields`` into the progress and return it for a checkpoint write
         (longrun/steps.py) to carry; it counts as written."""
 
@@ -71,7 +71,8 @@ class Job:
         (tuples become lists). docs/steps.md.
         """
         if self.steps is not None:
-            return self.steps.run(name, fn, args, kwargs, message=message)
+            value: T = self.steps.run(name, fn, args, kwargs, message=message)
+            return value
         self._position += 1
         self._name = name
         self.progress.step(self._position, self._total or self._position, name, message=message)

@@ -49,7 +49,8 @@ class Progress(Protocol):
 
     def check_cancelled(self) -> None: ...
 
-    def checkpointed(self, **fields: Any) -> dict: ...
+    def checkpointed(self, **fields: Any) -> dict[str, Any]: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +80,29 @@ class StepStore:
 
     def _run(self, name: str, job_id: str, **params: Any) -> Any:
         now = time.time()
-        params.update(id=job_id, prefix=keys.PREFIX, now=f"{now:.6f}",
-                      result_ttl=self.settings.retention_seconds, tomb_ttl=self.settings.tombstone_seconds,
-                      maxlen=self.settings.events_maxlen, buckets=[format(b, "g") for b in BUCKETS],
-                      # A running job's checkpoints outlive its longest run and a redelivery.
-                      keep_ttl=self.settings.max_timeout_seconds + self.settings.visibility_timeout_seconds
-                      + self.settings.retention_seconds + 3600)
+        params.update(
+            id=job_id,
+            prefix=keys.PREFIX,
+            now=f"{now:.6f}",
+            result_ttl=self.settings.retention_seconds,
+            tomb_ttl=self.settings.tombstone_seconds,
+            maxlen=self.settings.events_maxlen,
+            buckets=[format(b, "g") for b in BUCKETS],
+            # A running job's checkpoints outlive its longest run and a redelivery.
+            keep_ttl=self.settings.max_timeout_seconds
+            + self.settings.visibility_timeout_seconds
+            + self.settings.retention_seconds
+            + 3600,
+        )
         params = {k: v for k, v in params.items() if v is not None}
-        script_keys = [keys.job(job_id), keys.meta(job_id), keys.events(job_id),
-                       keys.lease(job_id), keys.tombstone(job_id), keys.cancel(job_id)]
+        script_keys = [
+            keys.job(job_id),
+            keys.meta(job_id),
+            keys.events(job_id),
+            keys.lease(job_id),
+            keys.tombstone(job_id),
+            keys.cancel(job_id),
+        ]
         # A checkpoint is worth waiting for: Redis restarting (it keeps an append-only
         # file) comes back within seconds, and the job goes on without losing the step.
         deadline = time.monotonic() + WRITE_RETRY_SECONDS
@@ -102,7 +117,7 @@ class StepStore:
                 time.sleep(pause)
                 pause = min(2.0, pause * 2)
 
-    def load(self, job_id: str) -> tuple[dict[int, dict], dict[str, str]]:
+    def load(self, job_id: str) -> tuple[dict[int, dict[str, Any]], dict[str, str]]:
         """The job's step entries by position, and its stored outputs (raw JSON by field)."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(keys.steps(job_id))
@@ -110,12 +125,29 @@ class StepStore:
         entries, outputs = pipe.execute()
         return {int(pos): json.loads(entry) for pos, entry in entries.items()}, outputs
 
-    def write(self, job_id: str, token: str, op: str, pos: int, *, entries: dict[int, dict] | None = None,
-              output: str | None = None, progress: dict | None = None) -> int:
+    def write(
+        self,
+        job_id: str,
+        token: str,
+        op: str,
+        pos: int,
+        *,
+        entries: dict[int, dict[str, Any]] | None = None,
+        output: str | None = None,
+        progress: dict[str, Any] | None = None,
+    ) -> int:
         """One checkpoint write (lua/step.lua); LeaseLost / JobCancelled when this attempt may not write."""
         flat = [str(x) for p, entry in (entries or {}).items() for x in (p, json.dumps(entry))]
-        reply = self._run("step", job_id, token=token, op=op, pos=str(pos), entries=flat or None, output=output,
-                          progress=json.dumps(progress) if progress is not None else None)
+        reply = self._run(
+            "step",
+            job_id,
+            token=token,
+            op=op,
+            pos=str(pos),
+            entries=flat or None,
+            output=output,
+            progress=json.dumps(progress) if progress is not None else None,
+        )
         if reply[0] == "lost":
             raise LeaseLost(f"job {job_id}: another attempt holds its lease")
         if reply[0] == "over":
@@ -126,14 +158,18 @@ class StepStore:
             self.store._notify(job_id, JobStatus.RUNNING, progress)
         return int(reply[1])
 
-    def requeue(self, job_id: str, token: str, *, progress: dict | None = None) -> dict | None:
+    def requeue(self, job_id: str, token: str, *, progress: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Warm shutdown: back to pending, the attempt not charged (lua/requeue.lua).
 
         Returns the kind, priority and timeout to republish with; None when this
         attempt no longer holds the job (then another copy or nobody runs it)."""
-        reply = self._run("requeue", job_id, token=token,
-                          requeue_grace=self.settings.visibility_timeout_seconds,
-                          progress=json.dumps(progress) if progress is not None else None)
+        reply = self._run(
+            "requeue",
+            job_id,
+            token=token,
+            requeue_grace=self.settings.visibility_timeout_seconds,
+            progress=json.dumps(progress) if progress is not None else None,
+        )
         if reply[0] != "requeue":
             return None
         from longrun.states import JobStatus
@@ -145,9 +181,19 @@ class StepStore:
 class StepRunner:
     """One attempt's steps: runs what is unfinished, returns what is stored."""
 
-    def __init__(self, store: StepStore, job_id: str, token: str, attempt: int, progress: Progress,
-                 artifacts: ArtifactStore | None, *, draining: Callable[[], bool] = lambda: False,
-                 output_max_bytes: int = 64 * 1024, job_log: logging.Logger | None = None):
+    def __init__(
+        self,
+        store: StepStore,
+        job_id: str,
+        token: str,
+        attempt: int,
+        progress: Progress,
+        artifacts: ArtifactStore | None,
+        *,
+        draining: Callable[[], bool] = lambda: False,
+        output_max_bytes: int = 64 * 1024,
+        job_log: logging.Logger | None = None,
+    ):
         self.store = store
         self.job_id = job_id
         self.token = token
@@ -162,14 +208,14 @@ class StepRunner:
         self.current_name: str | None = None
         self.names: list[str] | None = None
         self.total: int | None = None
-        self._entries: dict[int, dict] | None = None
+        self._entries: dict[int, dict[str, Any]] | None = None
         self._outputs: dict[str, str] = {}
         self._started: set[int] = set()  # started in this attempt (a finish may start the next step)
         self._resume_pending = False
 
     # -- loading -----------------------------------------------------------
 
-    def _load(self) -> dict[int, dict]:
+    def _load(self) -> dict[int, dict[str, Any]]:
         if self._entries is None:
             self._entries, self._outputs = self.store.load(self.job_id)
             # An earlier attempt got somewhere: the first step this one runs says so.
@@ -191,7 +237,14 @@ class StepRunner:
 
     # -- running -----------------------------------------------------------
 
-    def run(self, name: str, fn: Callable[..., Any], args: tuple, kwargs: dict, message: str | None = None) -> Any:
+    def run(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        message: str | None = None,
+    ) -> Any:
         entries = self._load()
         self.position += 1
         pos = self.position
@@ -219,11 +272,18 @@ class StepRunner:
             self.current = self.current_name = None
         return self._finish(pos, name, value)
 
-    def _entry(self, name: str, status: str, started_at: float | None, finished_at: float | None = None) -> dict:
-        return {"name": name, "status": status, "attempt": self.attempt, "started_at": started_at,
-                "finished_at": finished_at}
+    def _entry(
+        self, name: str, status: str, started_at: float | None, finished_at: float | None = None
+    ) -> dict[str, Any]:
+        return {
+            "name": name,
+            "status": status,
+            "attempt": self.attempt,
+            "started_at": started_at,
+            "finished_at": finished_at,
+        }
 
-    def _step_fields(self, pos: int, name: str, done: bool) -> dict:
+    def _step_fields(self, pos: int, name: str, done: bool) -> dict[str, Any]:
         fields: dict[str, Any] = {"current_step": pos, "total_steps": self.total, "step_name": name}
         if self.total:
             fields["percentage"] = round(100 * (pos if done else pos - 1) / self.total, 1)
@@ -239,7 +299,7 @@ class StepRunner:
         fields["message"] = message
         extra: dict[str, Any] = {}
         if self._resume_pending:
-            done = sum(1 for e in self._entries.values() if e["status"] == "completed")  # type: ignore[union-attr]
+            done = sum(1 for e in (self._entries or {}).values() if e["status"] == "completed")
             extra["resumed"] = {"attempt": self.attempt, "from_step": pos, "step_name": name, "steps_done": done}
             fields["message"] = f"attempt {self.attempt} resumed at step {pos} ({name}); {done} steps done before"
             self.log.info("%s", fields["message"])
@@ -259,8 +319,11 @@ class StepRunner:
             encoded = json.dumps(value)
         except (TypeError, ValueError) as exc:
             raise CheckpointFailed(f"step {pos} ({name}) returned what JSON cannot hold: {exc}") from None
-        output = json.dumps({"value": value}) if len(encoded) <= self.output_max_bytes else \
-            json.dumps({"file": self._save_large(pos, encoded)})
+        output = (
+            json.dumps({"value": value})
+            if len(encoded) <= self.output_max_bytes
+            else json.dumps({"file": self._save_large(pos, encoded)})
+        )
         now = time.time()
         started = (self._entries or {}).get(pos, {}).get("started_at") or now
         entries = {pos: {**self._entry(name, "completed", started, now)}}
@@ -281,8 +344,9 @@ class StepRunner:
     def _failed(self, pos: int, name: str) -> None:
         started = (self._entries or {}).get(pos, {}).get("started_at")
         try:
-            self.store.write(self.job_id, self.token, "fail", pos,
-                             entries={pos: self._entry(name, "failed", started, time.time())})
+            self.store.write(
+                self.job_id, self.token, "fail", pos, entries={pos: self._entry(name, "failed", started, time.time())}
+            )
         except Exception:  # the job's own failure matters more than its timeline
             log.warning("job %s: could not mark step %d failed", self.job_id, pos, exc_info=True)
 
@@ -327,6 +391,8 @@ class StepRunner:
             raise JobRequeued(f"the worker is shutting down: job {self.job_id} stops in step {self.current}")
 
     def _changed(self, pos: int, before: str, now: str, planned_by: str = "an earlier attempt") -> StepsChanged:
-        return StepsChanged(f"step {pos} is {before!r} in {planned_by} but {now!r} now: the job's steps changed "
-                            "between attempts, so its checkpoints cannot be used",
-                            details={"position": pos, "before": before, "now": now})
+        return StepsChanged(
+            f"step {pos} is {before!r} in {planned_by} but {now!r} now: the job's steps changed "
+            "between attempts, so its checkpoints cannot be used",
+            details={"position": pos, "before": before, "now": now},
+        )

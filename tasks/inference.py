@@ -13,7 +13,6 @@ from backends.llm import ChatResult, LLMClient
 from longrun.job import Job
 from longrun.settings import get_settings
 
-
 # How a resumed answer goes on (LONGRUN_LLM_RESUME, docs/steps.md): "prefix" sends the
 # text so far as a final assistant message, which llama.cpp's server and Ollama
 # continue; "vllm" adds vLLM's continue_final_message; "restart" asks again from the

@@ -12,10 +12,10 @@ import os
 import time
 import uuid
 
+from billiard.exceptions import WorkerLostError
 from celery import Task
 from celery.exceptions import Ignore, SoftTimeLimitExceeded
 from celery.worker.request import Request
-from billiard.exceptions import WorkerLostError
 
 from longrun.artifacts import ArtifactStore
 from longrun.errors import JobCancelled, JobRequeued, JobTimedOut, LeaseLost
@@ -25,8 +25,8 @@ from longrun.settings import get_settings
 from longrun.states import JobStatus
 from longrun.steps import StepRunner
 from workers import drain, job_logs
-from workers.publish import publish_job
 from workers.progress import ProgressReporter
+from workers.publish import publish_job
 from workers.store import job_store, step_store
 from workers.watchdog import RunningJob, watchdog
 

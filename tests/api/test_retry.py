@@ -16,8 +16,14 @@ pytestmark = pytest.mark.integration
 
 
 def finished(client, job_id, timeout=30):
-    return wait_until(lambda: (doc := client.get(f"/api/v1/jobs/{job_id}").get_json())["status"]
-                      in ("completed", "failed", "cancelled") and doc, timeout=timeout, message=f"job {job_id}")
+    return wait_until(
+        lambda: (
+            (doc := client.get(f"/api/v1/jobs/{job_id}").get_json())["status"] in ("completed", "failed", "cancelled")
+            and doc
+        ),
+        timeout=timeout,
+        message=f"job {job_id}",
+    )
 
 
 def submit(client, **body):
@@ -32,8 +38,9 @@ def iso_now() -> str:
 
 def test_retry_of_a_failed_job_is_a_new_job_with_the_same_input_and_options(as_tenant, worker, redis_client):
     alice = as_tenant("alice")
-    old = submit(alice, input={"seconds": 0.1, "fail": True}, priority=3, timeout_seconds=77,
-                 metadata={"batch": "nightly"})
+    old = submit(
+        alice, input={"seconds": 0.1, "fail": True}, priority=3, timeout_seconds=77, metadata={"batch": "nightly"}
+    )
     assert finished(alice, old)["status"] == "failed"
 
     response = alice.post(f"/api/v1/jobs/{old}/retry")
@@ -42,8 +49,12 @@ def test_retry_of_a_failed_job_is_a_new_job_with_the_same_input_and_options(as_t
     new = response.get_json()
     assert response.headers["Location"].endswith(f"/api/v1/jobs/{new['id']}")
     assert new["id"] != old and new["retried_from"] == old
-    assert (new["kind"], new["priority"], new["timeout_seconds"], new["metadata"]) == ("sleep", 3, 77,
-                                                                                      {"batch": "nightly"})
+    assert (new["kind"], new["priority"], new["timeout_seconds"], new["metadata"]) == (
+        "sleep",
+        3,
+        77,
+        {"batch": "nightly"},
+    )
     done = finished(alice, new["id"])
     assert done["status"] == "failed" and done["error"]["type"] == "SleepFailed"  # the same input ran again
     inputs = [json.loads(redis_client.hget(keys.job(job_id), "input")) for job_id in (old, new["id"])]
@@ -54,8 +65,11 @@ def test_retry_of_a_failed_job_is_a_new_job_with_the_same_input_and_options(as_t
 def test_retry_of_a_pending_or_running_job_is_409(as_tenant, tenants_app, worker):
     alice = as_tenant("alice")
     running = submit(alice, input={"seconds": 30, "steps": 30})
-    wait_until(lambda: alice.get(f"/api/v1/jobs/{running}").get_json()["status"] == "running", timeout=30,
-               message="the job to run")
+    wait_until(
+        lambda: alice.get(f"/api/v1/jobs/{running}").get_json()["status"] == "running",
+        timeout=30,
+        message="the job to run",
+    )
     # A pending job that no message will run (written straight to the store).
     store = tenants_app.extensions["longrun"].store
     pending, _, _ = store.create(tenant="alice", kind="sleep", input={"seconds": 1}, timeout_seconds=60)
@@ -71,12 +85,20 @@ def test_retry_of_a_pending_or_running_job_is_409(as_tenant, tenants_app, worker
         alice.delete(f"/api/v1/jobs/{pending}")
 
 
-def test_a_retried_codegen_job_shares_its_uploaded_files(client, worker, openai_server, datasheet_pdf,
-                                                         schematic_pdf, app):
+def test_a_retried_codegen_job_shares_its_uploaded_files(
+    client, worker, openai_server, datasheet_pdf, schematic_pdf, app
+):
     openai_server.set_default("```c\nint main(void) { return 0; }\n```")
-    response = client.post("/api/v1/jobs", content_type="multipart/form-data", data={
-        "kind": "codegen", "input": json.dumps({"instruction": "nothing", "language": "c"}),
-        "datasheet": (io.BytesIO(datasheet_pdf), "ds.pdf"), "schematic": (io.BytesIO(schematic_pdf), "sch.pdf")})
+    response = client.post(
+        "/api/v1/jobs",
+        content_type="multipart/form-data",
+        data={
+            "kind": "codegen",
+            "input": json.dumps({"instruction": "nothing", "language": "c"}),
+            "datasheet": (io.BytesIO(datasheet_pdf), "ds.pdf"),
+            "schematic": (io.BytesIO(schematic_pdf), "sch.pdf"),
+        },
+    )
     assert response.status_code == 202, response.get_json()
     old = response.get_json()["id"]
     assert finished(client, old, timeout=90)["status"] == "completed"
@@ -107,15 +129,18 @@ def test_bulk_replay_retries_the_tenants_jobs_that_match_the_filter(as_tenant, w
     refused = alice.post("/api/v1/jobs/retry", json={"statuses": ["failed"]})
     assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "invalid_input"
 
-    response = alice.post("/api/v1/jobs/retry", json={"statuses": ["failed"], "kind": "sleep",
-                                                      "finished_after": since, "finished_before": iso_now()})
+    response = alice.post(
+        "/api/v1/jobs/retry",
+        json={"statuses": ["failed"], "kind": "sleep", "finished_after": since, "finished_before": iso_now()},
+    )
 
     assert response.status_code == 200, response.get_json()
     done = response.get_json()
     assert (done["status"], done["retried"], done["failed"]) == ("done", 3, 0)
     assert response.headers["Location"].endswith(f"/api/v1/jobs/retry/{done['id']}")
-    assert sorted(alice.get(f"/api/v1/jobs/{job_id}").get_json()["retried_from"] for job_id in done["jobs"]) \
-        == sorted(failed)
+    assert sorted(alice.get(f"/api/v1/jobs/{job_id}").get_json()["retried_from"] for job_id in done["jobs"]) == sorted(
+        failed
+    )
     assert alice.get(f"/api/v1/jobs/{ok}").get_json()["retries"] == []
     # Bob's failed job is not alice's to replay, nor is her replay his to read.
     assert bob.get(f"/api/v1/jobs/{bobs}").get_json()["retries"] == []
@@ -129,8 +154,7 @@ def test_bulk_replay_retries_the_tenants_jobs_that_match_the_filter(as_tenant, w
     finished(bob, his["jobs"][0])
 
 
-def test_a_replay_that_outgrows_its_request_is_carried_on_by_the_janitor(as_tenant, tenants_app, worker,
-                                                                         monkeypatch):
+def test_a_replay_that_outgrows_its_request_is_carried_on_by_the_janitor(as_tenant, tenants_app, worker, monkeypatch):
     from workers import janitor
     from workers.publish import publish_job
 
@@ -149,8 +173,10 @@ def test_a_replay_that_outgrows_its_request_is_carried_on_by_the_janitor(as_tena
     started = response.get_json()
     assert (started["status"], started["scanned"]) == ("running", 1)
     svc = tenants_app.extensions["longrun"]
+
     def publish(job_id, kind, priority, timeout):
         publish_job(svc.celery, svc.settings, job_id, kind, priority, timeout)
+
     while svc.store.redis.sismember(keys.REPLAYS_ACTIVE, started["id"]):
         janitor.run_once(svc.store, svc.artifacts, publish)
     done = alice.get(response.headers["Location"]).get_json()

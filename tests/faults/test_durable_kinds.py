@@ -30,19 +30,33 @@ def attempts_of(doc) -> list[int]:
 
 
 def test_codegen_killed_after_its_parse_steps_does_not_parse_again(
-        client, worker, wait_for_status, openai_server, redis_client, datasheet_pdf, schematic_pdf):
+    client, worker, wait_for_status, openai_server, redis_client, datasheet_pdf, schematic_pdf
+):
     answer = "```c\nvoid touch_init(void) { TK_CTRL = 0x01; }\n```"
-    openai_server.reply(answer, tokens=[answer[i:i + 4] for i in range(0, len(answer), 4)], token_delay=0.3)
+    openai_server.reply(answer, tokens=[answer[i : i + 4] for i in range(0, len(answer), 4)], token_delay=0.3)
     openai_server.set_default(answer)
-    response = client.post("/api/v1/jobs", content_type="multipart/form-data", data={
-        "kind": "codegen", "input": json.dumps({"instruction": "init the touch keys", "language": "c"}),
-        "datasheet": (io.BytesIO(datasheet_pdf), "ds.pdf"), "schematic": (io.BytesIO(schematic_pdf), "sch.pdf")})
+    response = client.post(
+        "/api/v1/jobs",
+        content_type="multipart/form-data",
+        data={
+            "kind": "codegen",
+            "input": json.dumps({"instruction": "init the touch keys", "language": "c"}),
+            "datasheet": (io.BytesIO(datasheet_pdf), "ds.pdf"),
+            "schematic": (io.BytesIO(schematic_pdf), "sch.pdf"),
+        },
+    )
     assert response.status_code == 202, response.get_json()
     job_id = response.get_json()["id"]
     # In step 3, waiting for the slow answer, with both parses done and logged.
-    wait_until(lambda: step_status(redis_client, job_id, 3) == "running"
-               and log_lines(redis_client, job_id, "parsing the schematic") == 1 and openai_server.requests,
-               timeout=60, message="codegen to be in its generate step")
+    wait_until(
+        lambda: (
+            step_status(redis_client, job_id, 3) == "running"
+            and log_lines(redis_client, job_id, "parsing the schematic") == 1
+            and openai_server.requests
+        ),
+        timeout=60,
+        message="codegen to be in its generate step",
+    )
 
     kill_job_process(redis_client, worker, job_id, attempt=1)
 
@@ -60,19 +74,26 @@ def test_codegen_killed_after_its_parse_steps_does_not_parse_again(
 
 
 def test_browser_job_killed_in_step_3_reopens_the_page_and_resumes_at_step_3(
-        client, submit, worker, wait_for_status, test_pages, redis_client, chromium_processes):
+    client, submit, worker, wait_for_status, test_pages, redis_client, chromium_processes
+):
     from backends.browser.processes import kill_marked
 
     hits_before = len(test_pages.hits)
-    job = submit("browser", {"steps": [
-        {"action": "goto", "url": test_pages.url("/links")},
-        {"action": "click", "selector": "#to-about"},
-        {"action": "wait_for", "ms": 4000},
-        {"action": "extract", "selector": "#about", "name": "about.txt"},
-    ]})
+    job = submit(
+        "browser",
+        {
+            "steps": [
+                {"action": "goto", "url": test_pages.url("/links")},
+                {"action": "click", "selector": "#to-about"},
+                {"action": "wait_for", "ms": 4000},
+                {"action": "extract", "selector": "#about", "name": "about.txt"},
+            ]
+        },
+    )
     job_id = job["id"]
-    wait_until(lambda: step_status(redis_client, job_id, 3) == "running", timeout=60,
-               message="the browser job to be in step 3")
+    wait_until(
+        lambda: step_status(redis_client, job_id, 3) == "running", timeout=60, message="the browser job to be in step 3"
+    )
 
     kill_job_process(redis_client, worker, job_id, attempt=1)
     kill_marked(job_id)  # the killed process's Chromium: a real host loses it with the process
@@ -92,8 +113,9 @@ def test_browser_job_killed_in_step_3_reopens_the_page_and_resumes_at_step_3(
     wait_until(lambda: not chromium_processes(job_id), timeout=30, message="no Chromium of the job left")
 
 
-def test_inference_killed_mid_stream_continues_its_answer(client, submit, worker, wait_for_status,
-                                                          openai_server, redis_client):
+def test_inference_killed_mid_stream_continues_its_answer(
+    client, submit, worker, wait_for_status, openai_server, redis_client
+):
     words = [f"word{i} " for i in range(40)]
     answer = "".join(words)
     openai_server.reply(answer, tokens=words, token_delay=0.1, times=2)
@@ -104,6 +126,7 @@ def test_inference_killed_mid_stream_continues_its_answer(client, submit, worker
         raw = redis_client.hget(keys.step_outputs(job_id), "1:partial")
         text = json.loads(raw)["value"]["text"] if raw else ""
         return text if len(text.split()) >= 10 else None
+
     wait_until(partial_text, timeout=60, message="a partial answer to be saved")
 
     kill_job_process(redis_client, worker, job_id, attempt=1)
@@ -118,8 +141,11 @@ def test_inference_killed_mid_stream_continues_its_answer(client, submit, worker
     assert answer.startswith(prefix) and len(prefix.split()) >= 10
     second = openai_server.requests[1]["messages"]
     assert second[-1] == {"role": "assistant", "content": prefix}
-    resumed = [json.loads(e["progress"]).get("resumed") for e in events(redis_client, job_id)
-               if e.get("progress") and "resumed" in json.loads(e["progress"])]
+    resumed = [
+        json.loads(e["progress"]).get("resumed")
+        for e in events(redis_client, job_id)
+        if e.get("progress") and "resumed" in json.loads(e["progress"])
+    ]
     assert resumed == [{"attempt": 2, "from_step": 1, "step_name": "generate", "steps_done": 0}]
     # The partial answer was only for the resume: a final job keeps none.
     assert not redis_client.exists(keys.step_outputs(job_id))

@@ -44,13 +44,18 @@ class Stack:
         return self.client.get(f"/api/v1/jobs/{job_id}").get_json()
 
     def wait_for(self, job_id, status, timeout=60):
-        return wait_until(lambda: (doc := self.job(job_id)).get("status") == status and doc,
-                          timeout=timeout, interval=0.1, message=f"job {job_id} to be {status}")
+        return wait_until(
+            lambda: (doc := self.job(job_id)).get("status") == status and doc,
+            timeout=timeout,
+            interval=0.1,
+            message=f"job {job_id} to be {status}",
+        )
 
     def wait_for_step(self, job_id, position, status="running", timeout=60):
         def reached():
             entry = self.db.hget(keys.steps(job_id), str(position))
             return entry is not None and json.loads(entry)["status"] == status
+
         wait_until(reached, timeout=timeout, interval=0.02, message=f"step {position} of {job_id} to be {status}")
 
 
@@ -79,8 +84,11 @@ def assert_resumed_at_step_4(done, db, job_id, *, attempts=2):
     assert [s["attempt"] for s in steps[:3]] == [1, 1, 1]
     assert [s["attempt"] for s in steps[3:]] == [attempts] * (STEPS - 3)
     # The events say that attempt 2 resumed, and where.
-    resumed = [json.loads(e["progress"])["resumed"] for e in events(db, job_id)
-               if e.get("progress") and "resumed" in json.loads(e["progress"])]
+    resumed = [
+        json.loads(e["progress"])["resumed"]
+        for e in events(db, job_id)
+        if e.get("progress") and "resumed" in json.loads(e["progress"])
+    ]
     assert resumed == [{"attempt": attempts, "from_step": 4, "step_name": "step 4", "steps_done": 3}]
     # Steps 1-3 ran once: their finish times come before the restart of step 4.
     restarted = steps[3]["started_at"]
@@ -124,7 +132,8 @@ def test_a_worker_lost_with_its_process_group_resumes_at_step_4_on_another(stack
 
 
 def test_kill_9_of_redis_and_worker_keeps_the_checkpoints_in_the_append_only_file(
-        redis_factory, start_worker, settings_for, api_headers):
+    redis_factory, start_worker, settings_for, api_headers
+):
     stack = make_stack(redis_factory, start_worker, settings_for, api_headers, appendonly=True)
     first = stack.start_worker("steps-aof-a")
     job_id = stack.submit(seconds=STEPS * STEP, steps=STEPS)
@@ -167,7 +176,10 @@ def test_sigterm_hands_the_job_back_at_a_step_boundary_and_another_worker_finish
     assert done["attempts"] == 1 and done["requeues"] == 1
     assert [s["status"] for s in done["steps"]] == ["completed"] * STEPS
     assert f"jobs.sleep[{job_id}] succeeded" in second.log()
-    resumed = [json.loads(e["progress"])["resumed"] for e in events(stack.db, job_id)
-               if e.get("progress") and "resumed" in json.loads(e["progress"])]
+    resumed = [
+        json.loads(e["progress"])["resumed"]
+        for e in events(stack.db, job_id)
+        if e.get("progress") and "resumed" in json.loads(e["progress"])
+    ]
     assert resumed == [{"attempt": 1, "from_step": 4, "step_name": "step 4", "steps_done": 3}]
     assert runs(stack.db, job_id) == 1  # step 1 started once
