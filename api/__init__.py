@@ -1,6 +1,9 @@
 """The HTTP API: a Flask app factory, served by gunicorn as ``api.wsgi:app``."""
 
+from typing import cast
+
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from longrun import __version__
 
@@ -21,7 +24,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
 
-    app.json.sort_keys = False
+    cast(DefaultJSONProvider, app.json).sort_keys = False  # Flask's default provider has it
 
     from api import auth, errors, extensions, jobs, limits, live, metrics, openapi, system
 

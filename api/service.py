@@ -7,6 +7,7 @@ one job system with several faces.
 import json
 import logging
 from functools import lru_cache
+from typing import cast
 
 from kombu.exceptions import OperationalError
 from kombu.transport import get_transport_cls
@@ -52,7 +53,7 @@ def validate_input(kind_name: str, raw_input: dict) -> dict:
         return _input_schema(kind_name).load(raw_input)
     except ValidationError as exc:
         raise InvalidInput("invalid input: " + "; ".join(f"input.{k}: {v[0] if isinstance(v, list) else v}"
-                                                          for k, v in exc.messages.items()),
+                                                          for k, v in cast(dict, exc.messages).items()),
                            details={"input": exc.messages}) from None
 
 
@@ -78,7 +79,7 @@ def enqueue(svc, job_id: str, kind: str, priority: int, timeout: int) -> None:
 @lru_cache(maxsize=8)
 def _publishes_through_broker_module(celery_app) -> bool:
     with celery_app.connection_for_write() as conn:  # builds no socket
-        return issubclass(get_transport_cls(conn.transport_cls), broker.Transport)
+        return issubclass(cast(type, get_transport_cls(conn.transport_cls)), broker.Transport)
 
 
 def prepare_message(svc, job_id: str, kind: str, priority: int, timeout: int) -> tuple[str, str] | None:

@@ -6,6 +6,8 @@ reports its class name as the error's ``type``. ``redis_errors_as_unavailable``
 is the one place a lost Redis becomes ServiceUnavailable (503 + Retry-After).
 """
 
+from typing import Any, Literal
+
 import redis
 
 # What a Redis that cannot be reached in time raises (redis-py).
@@ -18,9 +20,9 @@ class LongrunError(Exception):
     status = 500
     code = "internal_error"
 
-    def __init__(self, message: str = "", details: dict | None = None):
-        super().__init__(message or self.__doc__.splitlines()[0])
-        self.message = message or self.__doc__.splitlines()[0]
+    def __init__(self, message: str = "", details: dict[str, Any] | None = None):
+        super().__init__(message or (self.__doc__ or "").splitlines()[0])
+        self.message = message or (self.__doc__ or "").splitlines()[0]
         self.details = details or {}
 
 
@@ -295,7 +297,7 @@ class _RedisErrorsAsUnavailable:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> Literal[False]:
         if exc_type is not None and issubclass(exc_type, self.errors):
             raise ServiceUnavailable(self.message) from exc
         return False

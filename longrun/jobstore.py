@@ -15,13 +15,14 @@ from datetime import datetime, timezone
 from importlib import resources
 
 import logging
-from typing import Callable
+from typing import Any, Callable, Iterable, cast
 
 import redis
 
 from longrun import keys
 from longrun.errors import JobExpired, JobNotFound, redis_errors_as_unavailable
 from longrun.metrics import BUCKETS
+from longrun.redis_replies import ScoredMembers, XReadReply
 from longrun.settings import Settings
 from longrun.states import FINAL_STATUSES, JobStatus
 
@@ -56,11 +57,11 @@ def iso(ts: float | str | None) -> str | None:
     return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _loads(value, default=None):
+def _loads(value: str | None, default: Any = None) -> Any:
     return json.loads(value) if value else default
 
 
-def worker_lost(max_attempts: int) -> tuple[dict, str]:
+def worker_lost(max_attempts: int) -> tuple[dict[str, str], str]:
     """The error (job document, Celery meta) of a job whose worker died at every attempt."""
     message = f"worker lost: the job's process died in each of its {max_attempts} attempts"
     meta = json.dumps({"status": "FAILURE", "traceback": None, "children": [], "date_done": None,
@@ -74,7 +75,7 @@ class Claim:
     """What a worker may do with a job it received (see lua/claim.lua)."""
 
     verdict: str  # run | busy | tenant_busy | done | gone | cancelled | exhausted
-    input: dict | None = None
+    input: dict[str, Any] | None = None
     attempts: int = 0
     retry_in: int = 0
 
@@ -87,7 +88,7 @@ class JobStore:
         self.settings = settings
         # Called as on_transition(job_id, status, progress) after every state
         # change this store made (webhooks hang here); never lets an error out.
-        self.on_transition: Callable[[str, JobStatus, dict | None], None] | None = None
+        self.on_transition: Callable[[str, JobStatus, dict[str, Any] | None], object] | None = None
         self._scripts = {name: client.register_script(src) for name, src in SCRIPTS.items()}
 
     @classmethod
@@ -103,7 +104,7 @@ class JobStore:
 
     # -- scripts ---------------------------------------------------------
 
-    def _run(self, name: str, job_id: str, **params):
+    def _run(self, name: str, job_id: str, **params: Any) -> Any:  # a Lua script's reply
         now = time.time()
         params.update(
             id=job_id,
@@ -124,11 +125,11 @@ class JobStore:
             params = {k: v for k, v in params.items() if v is not None}
             return self._scripts[name](keys=script_keys, args=[json.dumps(params)])
 
-    def create(self, *, tenant: str, kind: str, input: dict, priority: int = 0,
-               timeout_seconds: int, metadata: dict | None = None, job_id: str | None = None,
+    def create(self, *, tenant: str, kind: str, input: dict[str, Any], priority: int = 0,
+               timeout_seconds: int, metadata: dict[str, Any] | None = None, job_id: str | None = None,
                idempotency_key: str | None = None, request_hash: str = "",
-               extra: dict | None = None, message: tuple[str, str] | None = None,
-               max_queue_depth: int = 0) -> tuple[str, str, dict]:
+               extra: dict[str, Any] | None = None, message: tuple[str, str] | None = None,
+               max_queue_depth: int = 0) -> tuple[str, str, dict[str, Any]]:
         """Write a pending job record and index it.
 
         Returns (job id, outcome, record): outcome is "created", or, when the
@@ -167,7 +168,7 @@ class JobStore:
                   "seq": "0", "attempts": "0", "_meta": None}
         return job_id, "created", record
 
-    def claim(self, job_id: str, token: str, *, lost_error: dict, lost_meta: str) -> Claim:
+    def claim(self, job_id: str, token: str, *, lost_error: dict[str, Any], lost_meta: str) -> Claim:
         reply = self._run(
             "claim", job_id, token=token, lease_ttl=self.settings.lease_seconds,
             max_attempts=self.settings.max_attempts,
@@ -202,9 +203,9 @@ class JobStore:
     def stale_running(self, now: float | None = None, batch: int = 100) -> list[str]:
         """Ids in lr:running whose heartbeat deadline has passed."""
         now = time.time() if now is None else now
-        return self.redis.zrangebyscore(keys.RUNNING, "-inf", f"({now}", start=0, num=batch)
+        return cast(list[str], self.redis.zrangebyscore(keys.RUNNING, "-inf", f"({now}", start=0, num=batch))
 
-    def reap(self, job_id: str, requeue_grace: float) -> tuple[str, dict]:
+    def reap(self, job_id: str, requeue_grace: float) -> tuple[str, dict[str, Any]]:
         """Settle a job whose heartbeat went stale (see lua/reap.lua).
 
         Returns (verdict, info); for "requeue" info has the kind, priority and
@@ -218,8 +219,8 @@ class JobStore:
             return reply[0], {}
         return "requeue", {"kind": reply[1], "priority": int(reply[2]), "timeout": int(reply[3])}
 
-    def transition(self, job_id: str, status: JobStatus, *, progress: dict | None = None,
-                   error: dict | None = None, meta: str | None = None) -> int | None:
+    def transition(self, job_id: str, status: JobStatus, *, progress: dict[str, Any] | None = None,
+                   error: dict[str, Any] | None = None, meta: str | None = None) -> int | None:
         """Move a job to ``status``; None when it is gone or already final."""
         seq = self._run(
             "transition", job_id, status=str(status),
@@ -231,7 +232,7 @@ class JobStore:
             self._notify(job_id, status, progress)
         return seq or None
 
-    def _notify(self, job_id: str, status: JobStatus, progress: dict | None) -> None:
+    def _notify(self, job_id: str, status: JobStatus, progress: dict[str, Any] | None) -> None:
         if self.on_transition is None:
             return
         try:
@@ -252,7 +253,7 @@ class JobStore:
 
     # -- reads -----------------------------------------------------------
 
-    def load(self, job_id: str, tenant: str | None = None) -> dict:
+    def load(self, job_id: str, tenant: str | None = None) -> dict[str, Any]:
         """The job's record with its Celery meta; raises JobNotFound/JobExpired."""
         with redis_errors_as_unavailable():
             pipe = self.redis.pipeline(transaction=False)
@@ -270,9 +271,9 @@ class JobStore:
                 raise JobNotFound(f"no job with id {job_id}")
         record["_meta"] = meta
         record["_steps"], record["_retries"] = steps, retries
-        return record
+        return cast(dict[str, Any], record)  # HGETALL: {field: value}
 
-    def get(self, job_id: str, tenant: str | None = None) -> dict:
+    def get(self, job_id: str, tenant: str | None = None) -> dict[str, Any]:
         return document(self.load(job_id, tenant))
 
     def wait_final(self, job_id: str, timeout: float) -> bool:
@@ -283,7 +284,7 @@ class JobStore:
         with redis_errors_as_unavailable():
             while (left := deadline - time.monotonic()) > 0:
                 reply = self.redis.xread({keys.events(job_id): last}, block=min(block_ms, int(left * 1000) + 1))
-                for _, entries in reply or ():
+                for _, entries in cast(XReadReply, reply or ()):
                     for entry_id, entry in entries:
                         last = entry_id
                         if JobStatus(entry["status"]).is_final:
@@ -292,7 +293,7 @@ class JobStore:
                     return False
         return False
 
-    def queue_lengths(self, kinds) -> dict[str, int]:
+    def queue_lengths(self, kinds: Iterable[str]) -> dict[str, int]:
         """Messages waiting in each kind's queue, over all priority steps."""
         kinds = list(kinds)
         pipe = self.redis.pipeline(transaction=False)
@@ -309,15 +310,16 @@ class JobStore:
         return bool(self.redis.exists(keys.cancel(job_id)))
 
     def list_jobs(self, tenant: str, *, status: str | None = None, kind: str | None = None,
-             limit: int = 20, cursor: int | None = None) -> tuple[list[dict], int | None]:
+             limit: int = 20, cursor: int | None = None) -> tuple[list[dict[str, Any]], int | None]:
         """Newest first. The cursor is the creation time (µs) of the last job returned."""
         index = keys.tenant_index(tenant, status)
-        found: list[dict] = []
+        found: list[dict[str, Any]] = []
         upper = f"({cursor}" if cursor else "+inf"
         batch = max(limit, 50)
         with redis_errors_as_unavailable():
             while len(found) < limit:
-                ids = self.redis.zrevrangebyscore(index, upper, "-inf", start=0, num=batch, withscores=True)
+                ids = cast(ScoredMembers,  # WITHSCORES: (member, score) pairs
+                           self.redis.zrevrangebyscore(index, upper, "-inf", start=0, num=batch, withscores=True))
                 if not ids:
                     return found, None
                 pipe = self.redis.pipeline(transaction=False)
@@ -353,7 +355,7 @@ class JobStore:
 
     # -- removal ---------------------------------------------------------
 
-    def delete(self, job_id: str, tenant: str | None = None) -> dict:
+    def delete(self, job_id: str, tenant: str | None = None) -> dict[str, Any]:
         """Remove a job and everything kept for it; a running job is cancelled first."""
         record = self.load(job_id, tenant)
         if record.get("status") == JobStatus.RUNNING:
@@ -366,7 +368,7 @@ class JobStore:
         """Delete every job of the tenant in one final status; returns their ids."""
         if status not in FINAL_STATUSES:
             raise ValueError(f"only finished jobs can be cleared, not {status}")
-        ids = self.redis.zrange(keys.tenant_index(tenant, status.value), 0, -1)
+        ids = cast(list[str], self.redis.zrange(keys.tenant_index(tenant, status.value), 0, -1))
         for start in range(0, len(ids), 200):
             chunk = ids[start:start + 200]
             pipe = self.redis.pipeline(transaction=False)
@@ -398,7 +400,7 @@ class JobStore:
             self._remove(job_id, {"tenant": tenant, "status": current, "idem_key": idem})
         return oldest
 
-    def _remove(self, job_id: str, record: dict) -> None:
+    def _remove(self, job_id: str, record: dict[str, Any]) -> None:
         tenant = record.get("tenant")
         pipe = self.redis.pipeline(transaction=False)
         pipe.delete(keys.job(job_id), keys.meta(job_id), keys.events(job_id),
@@ -421,7 +423,7 @@ class JobStore:
         pipe.execute()
 
     @staticmethod
-    def _unindex_into(pipe, tenant: str, ids: list[str]) -> None:
+    def _unindex_into(pipe: redis.client.Pipeline, tenant: str, ids: list[str]) -> None:
         pipe.zrem(keys.tenant_index(tenant), *ids)
         for status in JobStatus:
             pipe.zrem(keys.tenant_index(tenant, status.value), *ids)
@@ -429,7 +431,7 @@ class JobStore:
     def expire_due(self, now: float | None = None, batch: int = 500) -> list[str]:
         """Drop index entries of jobs whose retention ran out; returns their ids."""
         now = time.time() if now is None else now
-        due = self.redis.zrangebyscore(keys.EXPIRY, "-inf", now, start=0, num=batch)
+        due = cast(list[str], self.redis.zrangebyscore(keys.EXPIRY, "-inf", now, start=0, num=batch))
         done = []
         for member in due:
             tenant, _, job_id = member.partition("|")
@@ -442,18 +444,18 @@ class JobStore:
         return done
 
 
-def timeline(raw: dict[str, str] | None) -> list[dict]:
+def timeline(raw: dict[str, str] | None) -> list[dict[str, Any]]:
     """The job document's ``steps`` (longrun/steps.py writes them): entries in order of position."""
     entries = []
     for pos in sorted(int(p) for p in (raw or {})):
-        entry = json.loads(raw[str(pos)])  # type: ignore[index]
+        entry = json.loads((raw or {})[str(pos)])
         entries.append({"position": pos, "name": entry["name"], "status": entry["status"],
                         "attempt": entry.get("attempt"), "started_at": iso(entry.get("started_at")),
                         "finished_at": iso(entry.get("finished_at"))})
     return entries
 
 
-def document(record: dict) -> dict:
+def document(record: dict[str, Any]) -> dict[str, Any]:
     """The job document clients see, from a record loaded by ``JobStore.load``."""
     meta = _loads(record.get("_meta"))
     status = JobStatus(record["status"])

@@ -99,7 +99,7 @@ def task_name(kind: str) -> str:
 
 
 def is_job_task(name: str | None) -> bool:
-    return bool(name) and name.startswith(JOB_TASK_PREFIX)
+    return name is not None and name.startswith(JOB_TASK_PREFIX)
 
 
 def queue_keys(kind: str) -> list[str]:

@@ -6,8 +6,10 @@ source of truth for both sides.
 """
 
 import os
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import Field, dataclass, field, fields
 from functools import lru_cache
+from typing import Any
 
 from longrun import profiles
 from longrun.allowlist import Allowlist
@@ -115,7 +117,7 @@ class Settings:
     chat_history_seconds: int = 30 * 24 * 3600
     chat_history_max_messages: int = 40
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "broker_url", self.broker_url or self.redis_url)
         object.__setattr__(self, "result_backend_url", self.result_backend_url or self.redis_url)
         if not self.visibility_timeout_seconds:
@@ -161,7 +163,7 @@ def env_name(field_name: str) -> str:
     return ENV_NAMES.get(field_name, "LONGRUN_" + field_name.upper())
 
 
-def _convert(field, raw: str):
+def _convert(field: Field[Any], raw: str) -> Any:
     kind = field.type if isinstance(field.type, type) else type(field.default)
     try:
         return kind(float(raw)) if kind is int else kind(raw)
@@ -169,7 +171,7 @@ def _convert(field, raw: str):
         raise SettingsError(f"{env_name(field.name)}={raw!r} is not a valid {kind.__name__}") from None
 
 
-def from_env(environ=None, **overrides) -> Settings:
+def from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Settings from the profile file (``ENV``, see longrun.profiles), then the
     environment, then ``overrides``: each later source wins."""
     environ = os.environ if environ is None else environ

@@ -21,13 +21,14 @@ import json
 import re
 import time
 import uuid
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, cast
 
 import redis
 
 from longrun import keys
 from longrun.errors import REDIS_UNREACHABLE, InvalidInput, TooManyStreams
 from longrun.jobstore import JobStore, document
+from longrun.redis_replies import XReadReply
 from longrun.states import JobStatus
 
 EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
@@ -91,13 +92,13 @@ class StreamSlots:
         return self.redis.zcount(keys.stream_slots(tenant), time.time(), "+inf")
 
 
-def frame(event: str, data: dict, event_id: str | None = None) -> str:
+def frame(event: str, data: dict[str, Any], event_id: str | None = None) -> str:
     """One SSE message."""
     head = f"id: {event_id}\n" if event_id else ""
     return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def entry_data(job_id: str, fields: dict) -> tuple[str, dict, bool]:
+def entry_data(job_id: str, fields: dict[str, str]) -> tuple[str, dict[str, Any], bool]:
     """A stream entry -> (SSE event name, data, is final)."""
     status = JobStatus(fields["status"])
     progress = json.loads(fields["progress"]) if fields.get("progress") else None
@@ -121,7 +122,7 @@ def job_events(store: JobStore, job_id: str, after: str, *, heartbeat_seconds: f
         first = True
         while True:
             reply = client.xread({stream: after}, count=BATCH, block=None if first else block_ms)
-            for _, entries in reply or ():
+            for _, entries in cast(XReadReply, reply or ()):
                 for entry_id, fields in entries:
                     after = entry_id
                     event, data, final = entry_data(job_id, fields)
@@ -152,7 +153,7 @@ def job_events(store: JobStore, job_id: str, after: str, *, heartbeat_seconds: f
         yield ": redis unreachable; reconnect to resume\n\n"
 
 
-def _result(store: JobStore, job_id: str):
+def _result(store: JobStore, job_id: str) -> Any:
     try:
         return document(store.load(job_id))["result"]
     except Exception:

@@ -28,7 +28,7 @@ class JobLogHandler(logging.Handler):
         self.logged = False  # the current job has logged something
         self.setFormatter(logging.Formatter("%(message)s"))
         self.job_id: str | None = None
-        self._buffer: list[str] = []
+        self._buffer: list[tuple[str, str]] = []  # (job id, line)
         self._buffer_lock = threading.Lock()
         # Held from taking a batch until it is written, so that batches reach Redis
         # in the order they were logged (the flush thread and end_job both write).

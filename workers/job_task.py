@@ -11,6 +11,7 @@ import logging
 import os
 import time
 import uuid
+from typing import Any, cast
 
 from billiard.exceptions import WorkerLostError
 from celery import Task
@@ -96,7 +97,7 @@ class JobTask(Task):
         logs = job_logs.handler()
         logs.start_job(job_id)
         try:
-            return self.run(job, **claim.input)
+            return self.run(job, **cast(dict[str, Any], claim.input))  # a "run" claim has one
         except JobRequeued as exc:
             self._requeue(job_id, token, str(exc))
         except LeaseLost:

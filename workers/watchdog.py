@@ -19,10 +19,14 @@ import os
 import signal
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from longrun.errors import REDIS_UNREACHABLE
 from longrun.states import JobStatus
 from workers.store import job_store
+
+if TYPE_CHECKING:
+    from workers.progress import ProgressReporter
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +42,7 @@ class RunningJob:
         # Set when another attempt holds the job's lease: this copy must stop
         # without touching the job (the other attempt owns it now).
         self.lease_lost = False
-        self.progress = None  # its ProgressReporter: the watchdog writes reports it held back
+        self.progress: ProgressReporter | None = None  # its ProgressReporter: the watchdog writes reports it held back
 
 
 class Watchdog:
