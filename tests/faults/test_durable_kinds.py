@@ -149,3 +149,29 @@ def test_inference_killed_mid_stream_continues_its_answer(
     assert resumed == [{"attempt": 2, "from_step": 1, "step_name": "generate", "steps_done": 0}]
     # The partial answer was only for the resume: a final job keeps none.
     assert not redis_client.exists(keys.step_outputs(job_id))
+
+
+def test_chat_turn_killed_mid_answer_is_continued_and_written_to_the_history_once(
+    client, submit, worker, wait_for_status, openai_server, redis_client
+):
+    import uuid
+
+    words = [f"part{i} " for i in range(30)]
+    openai_server.reply("".join(words), tokens=words, token_delay=0.1, times=2)
+    chat_id = f"durable-{uuid.uuid4().hex[:8]}"
+    job_id = submit("chat", {"input": "tell me a long story", "chat_id": chat_id})["id"]
+    wait_until(
+        lambda: redis_client.hexists(keys.step_outputs(job_id), "1:partial"),
+        timeout=60,
+        message="a partial answer to be saved",
+    )
+
+    kill_job_process(redis_client, worker, job_id, attempt=1)
+
+    done = wait_for_status(job_id, "completed", "failed", timeout=90)
+    assert done["status"] == "completed", done["error"]
+    assert done["attempts"] == 2
+    history = [json.loads(m) for m in redis_client.lrange(keys.chat_messages("default", chat_id), 0, -1)]
+    assert [m["role"] for m in history] == ["user", "assistant"]
+    assert history[1]["content"] == "".join(words)
+    assert len(openai_server.continued) == 1
