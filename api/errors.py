@@ -112,6 +112,8 @@ def handle_unexpected(error: Exception):
 
 def init_app(app) -> None:
     app.register_error_handler(LongrunError, handle_longrun_error)
+    # During a Sentinel failover redis-py raises MasterNotFoundError or ReadOnlyError: those are in
+    # REDIS_UNREACHABLE too, so a failover answers 503, not 500 (docs/ha.md).
     for exc in (*REDIS_UNREACHABLE, OperationalError):
         app.register_error_handler(exc, handle_infrastructure_error)
     app.register_error_handler(Exception, handle_unexpected)

@@ -14,6 +14,7 @@ from kombu.transport import get_transport_cls
 from marshmallow import ValidationError
 import redis
 
+from longrun import redis_conn
 from longrun.errors import (CannotCapture, IdempotencyConflict, InvalidInput, InvalidUpload, JobAlreadyFinished,
                             JobHasNoResult, JobNotFinished, JobNotFound, QueueFull, ServiceUnavailable, UnknownKind,
                             redis_errors_as_unavailable)
@@ -79,13 +80,13 @@ def enqueue(svc, job_id: str, kind: str, priority: int, timeout: int) -> None:
 @lru_cache(maxsize=8)
 def _publishes_through_broker_module(celery_app) -> bool:
     with celery_app.connection_for_write() as conn:  # builds no socket
-        return issubclass(cast(type, get_transport_cls(conn.transport_cls)), broker.Transport)
+        return issubclass(cast(type, get_transport_cls(conn.transport_cls)), broker.CAPTURING_TRANSPORTS)
 
 
 def prepare_message(svc, job_id: str, kind: str, priority: int, timeout: int) -> tuple[str, str] | None:
     """The job's broker message as (list key, payload), for the create script
     to push; None when the broker is not the job store's Redis."""
-    if svc.settings.broker_url != svc.settings.redis_url or not _publishes_through_broker_module(svc.celery):
+    if not redis_conn.broker_is_store(svc.settings) or not _publishes_through_broker_module(svc.celery):
         return None
     try:
         with broker.capture() as messages:

@@ -10,8 +10,12 @@ from typing import Any, Literal
 
 import redis
 
-# What a Redis that cannot be reached in time raises (redis-py).
-REDIS_UNREACHABLE: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
+# What a Redis that cannot be reached in time raises (redis-py). During a
+# Sentinel failover (docs/ha.md) that includes no master known yet
+# (MasterNotFoundError, a ConnectionError), a master still loading its data
+# (BusyLoadingError, also one), and a write that reached a server just demoted
+# to replica (ReadOnlyError).
+REDIS_UNREACHABLE: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError)
 
 
 class LongrunError(Exception):
@@ -178,6 +182,13 @@ class ServiceUnavailable(LongrunError):
     status = 503
     code = "service_unavailable"
     retry_after = 5
+
+
+class NotReplicated(ServiceUnavailable):
+    """Raised when a write did not reach LONGRUN_REDIS_MIN_REPLICAS replicas in time (docs/ha.md)."""
+
+    code = "not_replicated"
+    retry_after = 2
 
 
 class QueueFull(ServiceUnavailable):

@@ -19,8 +19,8 @@ from typing import Any, Callable, Iterable, cast
 
 import redis
 
-from longrun import keys
-from longrun.errors import JobExpired, JobNotFound, redis_errors_as_unavailable
+from longrun import keys, redis_conn
+from longrun.errors import JobExpired, JobNotFound, NotReplicated, ServiceUnavailable, redis_errors_as_unavailable
 from longrun.metrics import BUCKETS
 from longrun.redis_replies import ScoredMembers, XReadReply
 from longrun.settings import Settings
@@ -28,7 +28,7 @@ from longrun.states import FINAL_STATUSES, JobStatus
 
 log = logging.getLogger(__name__)
 
-SCRIPT_NAMES = ("create", "claim", "transition", "cancel", "reap", "release", "renew")
+SCRIPT_NAMES = ("create", "claim", "transition", "cancel", "reap", "release", "renew", "reconcile", "adopt")
 EMPTY_PROGRESS = {"percentage": 0, "current_step": 0, "total_steps": None, "step_name": None, "message": None}
 
 
@@ -93,21 +93,14 @@ class JobStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "JobStore":
-        client = redis.Redis.from_url(
-            settings.redis_url,
-            decode_responses=True,
-            socket_timeout=settings.redis_timeout_seconds,
-            socket_connect_timeout=settings.redis_timeout_seconds,
-            health_check_interval=30,
-        )
-        return cls(client, settings)
+        # One Redis, or the master Sentinel names now (followed after a failover).
+        return cls(redis_conn.client(settings), settings)
 
     # -- scripts ---------------------------------------------------------
 
-    def _run(self, name: str, job_id: str, **params: Any) -> Any:  # a Lua script's reply
+    def _params(self, **params: Any) -> str:
         now = time.time()
         params.update(
-            id=job_id,
             prefix=keys.PREFIX,
             now=f"{now:.6f}",
             now_iso=datetime.fromtimestamp(now, tz=timezone.utc).isoformat(),
@@ -116,14 +109,69 @@ class JobStore:
             maxlen=self.settings.events_maxlen,
             buckets=[format(b, "g") for b in BUCKETS],
         )
+        # Absent values are left out: JSON null would reach Lua as a truthy cjson.null.
+        return json.dumps({k: v for k, v in params.items() if v is not None})
+
+    def _run(self, name: str, job_id: str, replicate: bool = False, **params: Any) -> Any:  # a Lua script's reply
+        """Run a job's script; with ``replicate`` (and LONGRUN_REDIS_MIN_REPLICAS)
+        return only once that many replicas have its writes (NotReplicated if not in time)."""
+        args = [self._params(id=job_id, **params)]
         script_keys = [
             keys.job(job_id), keys.meta(job_id), keys.events(job_id),
             keys.lease(job_id), keys.tombstone(job_id), keys.cancel(job_id),
         ]
         with redis_errors_as_unavailable():
-            # Absent values are left out: JSON null would reach Lua as a truthy cjson.null.
-            params = {k: v for k, v in params.items() if v is not None}
-            return self._scripts[name](keys=script_keys, args=[json.dumps(params)])
+            if replicate and self.settings.redis_min_replicas:
+                reply, replicas = self._pipelined(("EVALSHA", self._scripts[name].sha, len(script_keys),
+                                                   *script_keys, *args), name)
+                self._require_replicas(replicas, job_id)
+                return reply
+            return self._scripts[name](keys=script_keys, args=args)
+
+    def _run_batch(self, name: str, **params: Any) -> Any:
+        """Run a script that names its keys in its parameters (reconcile, adopt)."""
+        with redis_errors_as_unavailable():
+            return self._scripts[name](keys=[], args=[self._params(**params)])
+
+    # -- replication (LONGRUN_REDIS_MIN_REPLICAS, docs/ha.md) ------------
+
+    def _pipelined(self, command: tuple[Any, ...], script: str | None = None) -> tuple[Any, int]:
+        """``command`` then WAIT on the same connection (WAIT covers what this
+        connection wrote): one round trip; returns (reply, replicas that have it)."""
+        timeout_ms = max(1, int(self.settings.redis_replica_timeout_seconds * 1000))
+        wait = ("WAIT", self.settings.redis_min_replicas, timeout_ms)
+        for _ in range(2):
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.execute_command(*command)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+            pipe.execute_command(*wait)  # type: ignore[no-untyped-call]
+            reply, replicas = pipe.execute(raise_on_error=False)
+            if isinstance(reply, redis.exceptions.NoScriptError) and script:
+                self.redis.script_load(self._scripts[script].script)  # a new master (failover, restart)
+                continue
+            for value in (reply, replicas):
+                if isinstance(value, Exception):
+                    raise value
+            return reply, int(replicas)
+        raise ServiceUnavailable("Redis lost its scripts twice in a row")
+
+    def _require_replicas(self, replicas: int, job_id: str | None = None) -> None:
+        wanted = self.settings.redis_min_replicas
+        if replicas < wanted:
+            raise NotReplicated(
+                f"Redis did not confirm the write on {wanted} replica(s) within "
+                f"{self.settings.redis_replica_timeout_seconds:g}s (only {replicas})",
+                details={"job_id": job_id, "replicas": replicas, "required": wanted} if job_id else
+                {"replicas": replicas, "required": wanted})
+
+    def confirm_replicated(self) -> None:
+        """Return once LONGRUN_REDIS_MIN_REPLICAS replicas have everything written
+        so far (by any client); NotReplicated if not in time. A no-op without the setting."""
+        if not self.settings.redis_min_replicas:
+            return
+        with redis_errors_as_unavailable():
+            # WAIT counts this connection's last write: write one, now.
+            _, replicas = self._pipelined(("SET", keys.REPLICATION_PROBE, f"{time.time():.6f}"))
+        self._require_replicas(replicas)
 
     def create(self, *, tenant: str, kind: str, input: dict[str, Any], priority: int = 0,
                timeout_seconds: int, metadata: dict[str, Any] | None = None, job_id: str | None = None,
@@ -152,7 +200,7 @@ class JobStore:
         if idem_key:
             fields["idem_key"] = idem_key
         verdict, value = self._run(
-            "create", job_id, tenant=tenant, kind=kind, created_us=int(now * 1e6),
+            "create", job_id, replicate=True, tenant=tenant, kind=kind, created_us=int(now * 1e6),
             idem_key=idem_key, body_hash=request_hash,
             idem_ttl=(self.settings.retention_seconds + self.settings.max_timeout_seconds) or 86400,
             fields=[str(x) for pair in fields.items() for x in pair],
@@ -163,6 +211,8 @@ class JobStore:
             return job_id, "full", {"queued": int(value)}
         if verdict == "existing":
             existing_id, _, existing_hash = value.partition(" ")
+            # The replay wrote nothing, so its WAIT covered nothing: the earlier job must be replicated too.
+            self.confirm_replicated()
             return existing_id, "existing" if existing_hash == request_hash else "conflict", {}
         record = {**{k: str(v) for k, v in fields.items()}, "status": "pending", "tenant": tenant,
                   "seq": "0", "attempts": "0", "_meta": None}
@@ -220,10 +270,12 @@ class JobStore:
         return "requeue", {"kind": reply[1], "priority": int(reply[2]), "timeout": int(reply[3])}
 
     def transition(self, job_id: str, status: JobStatus, *, progress: dict[str, Any] | None = None,
-                   error: dict[str, Any] | None = None, meta: str | None = None) -> int | None:
-        """Move a job to ``status``; None when it is gone or already final."""
+                   error: dict[str, Any] | None = None, meta: str | None = None, replicate: bool = False) -> int | None:
+        """Move a job to ``status``; None when it is gone or already final.
+        With ``replicate`` see ``_run`` (it covers this write; a no-op covers
+        nothing: see ``confirm_replicated``)."""
         seq = self._run(
-            "transition", job_id, status=str(status),
+            "transition", job_id, replicate=replicate, status=str(status),
             progress=json.dumps(progress) if progress is not None else None,
             error=json.dumps(error) if error is not None else None,
             meta=meta,

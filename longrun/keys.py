@@ -75,6 +75,20 @@ WORKERS = f"{PREFIX}workers"
 
 JANITOR_LOCK = f"{PREFIX}janitor:lock"
 
+RECONCILER_LOCK = f"{PREFIX}reconciler:lock"
+"""String with a TTL: held by the one worker whose reconciler runs this period."""
+
+RECONCILE_SUSPECTS = f"{PREFIX}reconcile:suspects"
+"""Hash: job id -> when the reconciler first found it pending with no message
+(it is published again only if still so a period later; workers/reconciler.py)."""
+
+REPLICATION_PROBE = f"{PREFIX}ha:probe"
+"""String: a write whose only use is to make WAIT cover everything written before it."""
+
+# kombu's Redis transport keeps delivered, not yet acked messages here
+# (its defaults, which celeryconfig keeps): delivery tag -> [message, exchange, routing key].
+BROKER_UNACKED = "unacked"
+
 
 def chat_messages(tenant: str, chat_id: str) -> str:
     """List: a chat's messages as JSON, oldest first (kept LONGRUN_CHAT_HISTORY_SECONDS after its last turn)."""

@@ -15,7 +15,8 @@ from longrun import profiles
 from longrun.allowlist import Allowlist
 from longrun.errors import SettingsError
 
-__all__ = ["DEFAULT_REDIS_URL", "ENV_NAMES", "Settings", "SettingsError", "env_name", "from_env", "get_settings"]
+__all__ = ["DEFAULT_REDIS_URL", "ENV_NAMES", "Settings", "SettingsError", "env_name", "from_env", "get_settings",
+           "sentinel_addresses"]
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -45,6 +46,24 @@ class Settings:
     # Unacked messages of a vanished worker are redelivered after this long.
     visibility_timeout_seconds: int = 0
     redis_timeout_seconds: float = 2.0
+    # -- high availability (docs/ha.md) --
+    # Sentinels "host:port,host:port": when set, every process finds the current
+    # master through them (REDIS_URL, CELERY_BROKER_URL and CELERY_RESULT_BACKEND
+    # are then not used) and follows it after a failover.
+    redis_sentinels: str = ""
+    redis_sentinel_master: str = "longrun"
+    # Password of the master and replicas the sentinels name (with one Redis it goes in REDIS_URL).
+    redis_password: str = field(default="", repr=False)
+    # Password of the sentinels themselves (their requirepass), if any.
+    redis_sentinel_password: str = field(default="", repr=False)
+    # A submit answers 202, and a job's final state is written before its message
+    # is acked, only once that many replicas have it (Redis WAIT); 0: do not wait.
+    redis_min_replicas: int = 0
+    # How long one WAIT may take; past it the submit answers 503 + Retry-After.
+    redis_replica_timeout_seconds: float = 1.0
+    # A pending job whose message is in no queue is published again within this
+    # long (workers/reconciler.py); 0 turns the reconciler off.
+    reconcile_seconds: int = 30
     events_maxlen: int = 1000
     artifacts_dir: str = "var/artifacts"
     # -- security and limits (docs/security.md) --
@@ -123,7 +142,8 @@ class Settings:
         if not self.visibility_timeout_seconds:
             object.__setattr__(self, "visibility_timeout_seconds", self.max_timeout_seconds + 600)
         for name in ("retention_seconds", "tombstone_seconds", "max_attempts", "lease_seconds",
-                     "worker_concurrency", "max_finished_jobs", "max_upload_bytes"):
+                     "worker_concurrency", "max_finished_jobs", "max_upload_bytes",
+                     "redis_min_replicas", "reconcile_seconds"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{name} must not be negative")
         if self.max_attempts < 1:
@@ -139,6 +159,8 @@ class Settings:
             Allowlist.parse(self.url_allowlist)
         except ValueError as exc:
             raise SettingsError(f"url_allowlist: {exc}") from None
+        if self.redis_sentinels:
+            sentinel_addresses(self.redis_sentinels)  # raises SettingsError naming the bad entry
         if self.default_timeout_seconds > self.max_timeout_seconds:
             raise SettingsError("default_timeout_seconds must not exceed max_timeout_seconds")
 
@@ -146,6 +168,21 @@ class Settings:
     def job_grace_seconds(self) -> int:
         """Seconds between a job's soft time limit and the hard kill."""
         return max(5, int(self.cancel_grace_seconds))
+
+
+def sentinel_addresses(spec: str) -> list[tuple[str, int]]:
+    """LONGRUN_REDIS_SENTINELS ``"host:port,host:port"`` -> [(host, port), ...]."""
+    addresses = []
+    for entry in (part.strip() for part in spec.split(",")):
+        if not entry:
+            continue
+        host, sep, port = entry.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise SettingsError(f"LONGRUN_REDIS_SENTINELS: {entry!r} is not host:port")
+        addresses.append((host.strip("[]"), int(port)))
+    if not addresses:
+        raise SettingsError("LONGRUN_REDIS_SENTINELS names no sentinel")
+    return addresses
 
 
 # Environment variable -> field. REDIS_URL and Celery's own names stay as users know them.

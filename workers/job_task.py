@@ -15,11 +15,11 @@ from typing import Any, cast
 
 from billiard.exceptions import WorkerLostError
 from celery import Task
-from celery.exceptions import Ignore, SoftTimeLimitExceeded
+from celery.exceptions import Ignore, Reject, SoftTimeLimitExceeded
 from celery.worker.request import Request
 
 from longrun.artifacts import ArtifactStore
-from longrun.errors import JobCancelled, JobRequeued, JobTimedOut, LeaseLost
+from longrun.errors import JobCancelled, JobRequeued, JobTimedOut, LeaseLost, NotReplicated, ServiceUnavailable
 from longrun.job import Job
 from longrun.jobstore import worker_lost
 from longrun.settings import get_settings
@@ -32,6 +32,9 @@ from workers.store import job_store, step_store
 from workers.watchdog import RunningJob, watchdog
 
 log = logging.getLogger(__name__)
+
+# How long a job's claim waits for Redis to come back (a restart, a failover) before it gives the message back.
+CLAIM_PATIENCE_SECONDS = 15.0
 
 
 class JobRequest(Request):
@@ -64,7 +67,7 @@ class JobTask(Task):
         settings = get_settings()
         token = f"{self.request.hostname}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         lost_error, lost_meta = worker_lost(settings.max_attempts)
-        claim = store.claim(job_id, token, lost_error=lost_error, lost_meta=lost_meta)
+        claim = self._claim(store, job_id, token, lost_error, lost_meta)
         if claim.verdict in ("busy", "tenant_busy"):
             # busy: another copy holds the lease (a redelivery while it still
             # runs); tenant_busy: the tenant runs as many jobs as it may. Either
@@ -73,6 +76,7 @@ class JobTask(Task):
             raise self.retry(countdown=claim.retry_in, max_retries=None)
         if claim.verdict != "run":
             log.info("job %s not run: %s", job_id, claim.verdict)
+            self._confirm_replicated(job_id)
             raise Ignore()
 
         running = RunningJob(job_id, token)
@@ -123,6 +127,31 @@ class JobTask(Task):
             publish_job(self.app, get_settings(), job_id, job["kind"], job["priority"], job["timeout"])
             log.info("job %s re-queued: %s", job_id, why)
         raise Ignore()
+
+    @staticmethod
+    def _claim(store, job_id: str, token: str, lost_error: dict, lost_meta: str):
+        """The claim, waiting out a Redis restart or failover (the same token makes
+        a repeated claim the same attempt, lua/claim.lua). Past the patience the
+        message goes back to its queue instead of the job failing."""
+        deadline = time.monotonic() + CLAIM_PATIENCE_SECONDS
+        while True:
+            try:
+                return store.claim(job_id, token, lost_error=lost_error, lost_meta=lost_meta)
+            except ServiceUnavailable as exc:
+                if time.monotonic() > deadline:
+                    raise Reject(f"job {job_id}: {exc}", requeue=True) from None
+                time.sleep(0.5)
+
+    def _confirm_replicated(self, job_id: str) -> None:
+        """Ignore acks the message: with LONGRUN_REDIS_MIN_REPLICAS only once the
+        state that made it redundant is on the replicas (a copy requeued because
+        its final state was not, see result_backend). Else look again later."""
+        try:
+            job_store().confirm_replicated()
+        except NotReplicated as exc:
+            log.warning("job %s: %s; acking its message later", job_id, exc)
+            raise self.retry(countdown=max(1, int(get_settings().redis_replica_timeout_seconds * 2)),
+                             max_retries=None) from None
 
     @staticmethod
     def _cancelled(job_id: str, progress: ProgressReporter):
