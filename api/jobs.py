@@ -4,6 +4,7 @@ import re
 
 from flask import request, send_file, url_for
 from flask.views import MethodView
+from werkzeug.routing import BaseConverter
 
 from api import service, uploads
 from api.auth import current_tenant
@@ -15,6 +16,18 @@ from longrun.jobstore import body_hash
 from longrun.states import JobStatus
 
 blp = Blueprint("jobs", __name__, url_prefix="/api/v1/jobs", description="Submit and follow jobs.")
+
+
+class JobIdConverter(BaseConverter):
+    """A job id in ``/api/v1/jobs/<id>``: any path segment but "retry", which is the bulk
+    replay's own route (so that OPTIONS /api/v1/jobs/retry lists only its methods)."""
+
+    regex = r"(?!retry$)[^/]+"
+
+
+def register_converters(app, api) -> None:
+    app.url_map.converters["job_id"] = JobIdConverter
+    api.register_converter(JobIdConverter, lambda converter: {"type": "string"})
 
 MAX_PREFER_WAIT = 60
 PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait=(\d+)")
@@ -106,7 +119,7 @@ class JobsReplay(MethodView):
         return service.get_replay(services(), current_tenant(), replay_id)
 
 
-@blp.route("/<string:job_id>")
+@blp.route("/<job_id:job_id>")
 class Job(MethodView):
     @blp.response(200, JobSchema)
     def get(self, job_id):

@@ -168,7 +168,7 @@ class ReplayRequestSchema(Schema):
     finished_before = fields.AwareDateTime(
         load_default=None, allow_none=True, default_timezone=timezone.utc,
         metadata={"description": "ISO 8601; jobs that finished at or before it."})
-    all = fields.Boolean(load_default=False, metadata={
+    all = jsonfields.Boolean(load_default=False, metadata={
         "description": "Replay every matching job whenever it finished; without it a time bound is required."})
 
 

@@ -290,9 +290,9 @@ class StepRunner:
         return fields
 
     def _start(self, pos: int, name: str, message: str | None) -> None:
-        if pos in self._started:  # the previous step's finish started it
-            if message:
-                self.progress.report(message=message)
+        if pos in self._started:  # the previous step's finish started it (and wrote its event)
+            if message:  # rides on the next write: one event per step, as without checkpoints
+                self.progress.checkpointed(message=message)
             return
         now = time.time()
         fields = self._step_fields(pos, name, done=False)
@@ -330,12 +330,21 @@ class StepRunner:
         fields = self._step_fields(pos, name, done=True)
         fields["message"] = f"step {pos} ({name}) done"
         nxt = pos + 1
+        progress: dict[str, Any] | None
         if self.names is not None and nxt <= len(self.names):
+            # With a plan, a step's finish is the next one's start: one event for both.
             entries[nxt] = self._entry(self.names[nxt - 1], "running", now)
             fields = self._step_fields(nxt, self.names[nxt - 1], done=False)
             fields["message"] = f"step {pos} ({name}) done"
             self._started.add(nxt)
-        progress = self.progress.checkpointed(**fields)
+            progress = self.progress.checkpointed(**fields)
+        elif self.names is not None:
+            # The plan's last step: its finish is reported by the job's final state, which
+            # follows at once (a resumed attempt's event says how many steps were done).
+            self.progress.checkpointed(**fields)
+            progress = None
+        else:
+            progress = self.progress.checkpointed(**fields)
         self.store.write(self.job_id, self.token, "finish", pos, entries=entries, output=output, progress=progress)
         self._entries.update(entries)  # type: ignore[union-attr]
         self._outputs[str(pos)] = output
