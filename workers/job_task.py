@@ -103,6 +103,7 @@ class JobTask(Task):
         try:
             return self.run(job, **cast(dict[str, Any], claim.input))  # a "run" claim has one
         except JobRequeued as exc:
+            watchdog.stop_beating(running)  # a late heartbeat would take the freed lease back
             self._requeue(job_id, token, str(exc))
         except LeaseLost:
             raise Ignore() from None

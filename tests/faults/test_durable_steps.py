@@ -166,7 +166,7 @@ def test_sigterm_hands_the_job_back_at_a_step_boundary_and_another_worker_finish
     # The rest of step 3 and Celery's own shutdown, not the 5 steps (10 s) the job had left.
     assert stop_took < (STEPS - 3) * step, stop_took
     parked = stack.job(job_id)
-    assert parked["status"] == "pending"
+    assert parked["status"] == "pending", first.log()[-4000:]
     assert (parked["attempts"], parked["requeues"]) == (0, 1)  # not a failed attempt
     assert [s["status"] for s in parked["steps"][:3]] == ["completed"] * 3
     assert f"job {job_id} re-queued" in first.log()
