@@ -18,15 +18,14 @@ def create_app(test_config: dict | None = None) -> Flask:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_REDOC_PATH="docs",
-        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js",
+        # /docs is served by api.console.docs from installed assets (no CDN).
     )
     if test_config:
         app.config.update(test_config)
 
     cast(DefaultJSONProvider, app.json).sort_keys = False  # Flask's default provider has it
 
-    from api import auth, errors, extensions, jobs, limits, live, metrics, openapi, system
+    from api import auth, batches, errors, extensions, jobs, limits, live, metrics, openai_batch, openapi, system
 
     extensions.init_app(app)
     settings = extensions.services(app).settings
@@ -40,7 +39,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.register_blueprint(system.blp)
     api.register_blueprint(live.blp)
     api.register_blueprint(metrics.blp)
+    api.register_blueprint(batches.blp)
+    openai_batch.register(app)  # /v1/files, /v1/batches: OpenAI's contract, outside /openapi.json
     from api import compat  # the older systems' APIs (docs/compatibility.md)
     compat.register(app)
+    from api import console  # the job console (/console) and the offline /docs
+    console.init_app(app)
     openapi.init_api(api, settings)  # keep last: documents every registered route
     return app

@@ -28,6 +28,7 @@ class ProgressSchema(Schema):
 class JobErrorSchema(Schema):
     type = fields.String()
     message = fields.String()
+    details = fields.Dict(metadata={"description": "When the failure has structure (a backend's refusal)."})
 
 
 class StepSchema(Schema):
@@ -62,6 +63,8 @@ class JobSchema(Schema):
     retried_from = fields.String(allow_none=True, metadata={"description": "The job this one retries."})
     retries = fields.List(fields.String(), metadata={"description": "Jobs that retry this one, oldest first. "
                                                                     "Not in listings."})
+    batch_id = fields.String(allow_none=True, metadata={"description": "The batch the job is an item of."})
+    batch_index = fields.Integer(allow_none=True, metadata={"description": "Its position in that batch."})
 
 
 class WebhookSchema(Schema):

@@ -6,6 +6,7 @@ one job system with several faces.
 
 import json
 import logging
+import time
 from functools import lru_cache
 from typing import cast
 
@@ -258,3 +259,20 @@ def retry_many(svc, tenant: str, *, statuses: list[str], kind: str | None = None
 def get_replay(svc, tenant: str, replay_id: str) -> dict:
     with redis_errors_as_unavailable():
         return replay.get_replay(svc.store, tenant, replay_id)
+def overview(svc, tenant: str, running_limit: int = 10) -> dict:
+    """What the console's overview shows: the tenant's counts per status and the jobs
+    running now, and each queue's depth and oldest waiting job, and the workers seen."""
+    now = time.time()
+    counts = svc.store.counts(tenant)
+    depth = svc.store.queue_lengths(KINDS)
+    oldest = svc.store.oldest_pending(KINDS)
+    running, _ = svc.store.list_jobs(tenant, status=JobStatus.RUNNING.value, limit=running_limit)
+    return {
+        "counts": counts,
+        "queues": [{"kind": kind, "depth": depth[kind],
+                    "oldest_waiting_seconds": None if oldest[kind] is None else max(0.0, now - oldest[kind])}
+                   for kind in KINDS],
+        "workers": [{"hostname": host, "last_seen_seconds": max(0.0, now - seen)}
+                    for host, seen in svc.store.workers()],
+        "running": running,
+    }

@@ -122,6 +122,24 @@ class LLMClient:
 
         return self._with_retries(attempt, retry_if=lambda: not streamed)
 
+    def chat_raw(self, body: dict) -> tuple[int, dict]:
+        """POST a chat completion request body as given (an OpenAI Batch API line): (status, JSON answer).
+
+        Busy and 5xx answers are retried as ``chat`` retries them; a 4xx is returned,
+        not raised, since it is that request's answer. The body's model is kept
+        (LLM_MODEL fills it in when absent); it is never streamed.
+        """
+        body = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
+        if not body.get("model") and self.model:
+            body["model"] = self.model
+
+        def attempt(http: httpx.Client) -> tuple[int, dict]:
+            response = http.post(self._url("/chat/completions"), json=body, headers=self._headers())
+            if response.status_code in RETRYABLE_STATUSES:
+                self._check_status(response)
+            return response.status_code, self._json(response)
+        return self._with_retries(attempt)
+
     def models(self) -> list[str]:
         """Ids of the models the server offers (``GET {base}/models``)."""
         def attempt(http: httpx.Client) -> list[str]:

@@ -135,6 +135,11 @@ class Settings:
     # Chat history per chat_id: kept this long after its last turn, at most this many messages.
     chat_history_seconds: int = 30 * 24 * 3600
     chat_history_max_messages: int = 40
+    # The console (/console, docs/console.md): signs its session cookies with this
+    # secret; empty: a random one made once and shared by every API process in Redis.
+    console_secret: str = field(default="", repr=False)
+    # A console session ends this long after sign-in.
+    console_session_hours: float = 12.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "broker_url", self.broker_url or self.redis_url)

@@ -22,6 +22,7 @@ from urllib.parse import quote
 import httpx
 
 from longrun_client import errors
+from longrun_client.batches import BatchHandle
 from longrun_client.errors import LongrunClientError, Unavailable, WaitTimeout
 from longrun_client.sse import Backoff, iter_sse
 
@@ -33,6 +34,8 @@ API = "/api/v1"
 SSE_READ_TIMEOUT = 60.0
 # Consecutive failed attempts (connection refused, 503) before wait() gives up.
 MAX_CONSECUTIVE_FAILURES = 8
+# The event a server sends a resuming stream whose missed events it no longer keeps.
+RESYNC_EVENT = "resync"
 # Status codes that mean "this server does not stream events here": poll instead.
 SSE_UNSUPPORTED = frozenset({404, 405, 406, 501})
 
@@ -133,6 +136,43 @@ class Client:
         if response.is_error:
             raise error_from(response)
         return response
+
+    def request_error(self, response: httpx.Response) -> LongrunClientError:
+        """The error an error response means (for callers that stream a response themselves)."""
+        return error_from(response)
+
+    # -- batches (longrun_client/batches.py) ------------------------------------------------
+
+    def submit_batch(self, kind: str, items: Iterable[Mapping[str, Any]] | None = None, *,
+                     jsonl: str | os.PathLike[str] | bytes | None = None, priority: int | None = None,
+                     timeout_seconds: int | None = None, metadata: Mapping[str, Any] | None = None,
+                     idempotency_key: str | None = None) -> BatchHandle:
+        """Submit many inputs of one kind as one batch: ``items`` (sent as JSON), or ``jsonl``
+        (a path or bytes, one input per line, uploaded as a file). One invalid item refuses it all."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        options = {k: v for k, v in (("priority", priority), ("timeout_seconds", timeout_seconds),
+                                     ("metadata", dict(metadata) if metadata is not None else None))
+                   if v is not None}
+        if jsonl is None:
+            body = {"kind": kind, "items": [dict(item) for item in items or ()], **options}
+            response = self.request("POST", f"{API}/batches", json=body, headers=headers)
+        else:
+            data = jsonl if isinstance(jsonl, bytes) else Path(jsonl).read_bytes()
+            form = {"kind": kind, **{k: json.dumps(v) if isinstance(v, dict) else str(v) for k, v in options.items()}}
+            response = self.request("POST", f"{API}/batches", data=form, headers=headers,
+                                    files=[("items", ("items.jsonl", data, "application/jsonl"))])
+        document = response.json()
+        return BatchHandle(self, document["id"], document)
+
+    def batch(self, batch_id: str) -> BatchHandle:
+        """A handle on an existing batch (no request is made until it is used)."""
+        return BatchHandle(self, batch_id)
+
+    def batches(self, limit: int | None = None, cursor: str | None = None) -> list[dict[str, Any]]:
+        """One page of this key's batches, newest first."""
+        params = {k: v for k, v in (("limit", limit), ("cursor", cursor)) if v is not None}
+        found: list[dict[str, Any]] = self.request("GET", f"{API}/batches", params=params).json()["batches"]
+        return found
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -425,10 +465,22 @@ class JobHandle:
                     payload = _event_payload(event.data)
                     if payload is None:
                         continue
+                    if event.event == RESYNC_EVENT:
+                        # Events after our Last-Event-ID were dropped: the job itself says where it is.
+                        document = self.status()
+                        tracker.feed(document.get("status"), document.get("progress"), document.get("error"))
+                        if document.get("status") in FINAL_STATUSES:
+                            return document
+                        continue
                     status = payload.get("status")
-                    tracker.feed(status, payload.get("progress"), payload.get("error"), payload.get("seq"))
                     if status in FINAL_STATUSES:
-                        return self.status()  # the full document, with result or error
+                        # The full document (result or error), whose progress is the final one
+                        # (100 when completed), as polling would report it.
+                        document = self.status()
+                        tracker.feed(status, document.get("progress") or payload.get("progress"),
+                                     payload.get("error") or document.get("error"), payload.get("seq"))
+                        return document
+                    tracker.feed(status, payload.get("progress"), payload.get("error"), payload.get("seq"))
         except httpx.TransportError as exc:  # cut off, or silent past the read timeout
             raise _unreachable(self.client.base_url, exc) from exc
         except _DeadlinePassed:

@@ -72,6 +72,21 @@ class Identifier(fields.Field):
         return text
 
 
+class ChatCompletionInput(Schema):
+    """One OpenAI Batch API request line: its body, passed through as given."""
+
+    body = fields.Dict(required=True, metadata={
+        "description": "An OpenAI chat completion request body (model, messages, temperature, ...)."})
+    custom_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=512),
+                              metadata={"description": "The caller's name for the request (Batch API lines)."})
+
+    @validates_schema
+    def has_messages(self, data, **kwargs):
+        messages = (data.get("body") or {}).get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise ValidationError("body.messages must be a non-empty list", "body")
+
+
 class ChatInput(Schema):
     input = fields.String(required=True, validate=validate.Length(min=1, max=MAX_INPUT_CHARS),
                           metadata={"description": "The user's question."})

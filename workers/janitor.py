@@ -19,8 +19,10 @@ from typing import Callable, cast
 
 from longrun import keys, replay
 from longrun.artifacts import ArtifactStore
+from longrun.batches import BatchStore
 from longrun.jobstore import JobStore
 from tasks.registry import KINDS
+from workers.webhook_task import deliver_webhook
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +61,27 @@ def run_once(store: JobStore, artifacts: ArtifactStore, publish: Publisher | Non
     reaped = reap_stale(store, publish) if publish else {}
     # Bulk replays (POST /api/v1/jobs/retry) that outgrew their request go on here, a chunk per pass.
     replays = replay.advance_active(store, artifacts, publish=publish, file_fields=_file_fields) if publish else []
-    return {"expired": expired, "trimmed": trimmed, "reaped": reaped, "replays": replays}
+    return {"expired": expired, "trimmed": trimmed, "reaped": reaped, "replays": replays,
+            **batch_pass(store, artifacts)}
 
 
 def _file_fields(kind: str) -> tuple[str, ...]:
     found = KINDS.get(kind)
     return found.file_fields if found else ()
+
+
+def batch_pass(store: JobStore, artifacts: ArtifactStore) -> dict:
+    """Batches: past their completion window (cancel the rest), past retention (go with all their
+    jobs), and just ended (their webhook fires once)."""
+    batches = BatchStore(store)
+    overdue = batches.expire_overdue()
+    expired, jobs = batches.expire_due()
+    for job_id in jobs:
+        artifacts.delete_job(job_id)
+    ended = batches.ended_deliveries()
+    for bid, delivery_id in ended:
+        deliver_webhook.apply_async(args=[bid, delivery_id], queue=keys.WEBHOOK_QUEUE)
+    return {"batches_overdue": overdue, "batches_expired": expired, "batches_notified": [b for b, _ in ended]}
 
 
 def try_run(store: JobStore, artifacts: ArtifactStore, interval: float,
