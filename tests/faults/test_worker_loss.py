@@ -69,6 +69,8 @@ def test_sigterm_mid_step_lets_the_worker_finish_the_step_before_it_exits(stack)
     worker = stack.start_worker("warm")
     job_id = stack.submit(seconds=3, steps=1)
     job_process(stack.db, worker, job_id, attempt=1)
+    # In its step (a job stopped before its first step starts is handed back at once).
+    wait_until(lambda: stack.db.hexists(keys.steps(job_id), "1"), message="the job's step to start")
 
     worker.process.terminate()  # SIGTERM: Celery's warm shutdown
 
