@@ -62,8 +62,8 @@ class Size:
 FULL = Size(http_seconds=5, http_rounds=3, jobs=10_000, job_rounds=2, progress_calls=1000, progress_rounds=4)
 QUICK = Size(http_seconds=2, http_rounds=2, jobs=400, job_rounds=2, progress_calls=200, progress_rounds=2,
              step_rounds=2)
-# Work per step of the checkpoint figures: none (pure overhead), and a short real step.
-STEP_WORK_MS = (0, 10)
+# Work per step of the checkpoint figures: none (pure overhead), and short real steps.
+STEP_WORK_MS = (0, 1, 10)
 
 # gunicorn as the orientation numbers were taken: 5 workers (x4 threads for gthread).
 GUNICORN_WORKERS = 5

@@ -1,10 +1,10 @@
 """Cost of checkpoints: a 100-step job with and without them, in a worker-like process.
 
-A: the job runs its steps through ``job.step`` with a plan (longrun/steps.py): one
-``lua/step.lua`` call per step writes the step's output, its timeline entry and
-its progress event.
+A: the job runs its steps through ``job.step`` with a plan (longrun/steps.py): a
+``lua/step.lua`` call writes steps' outputs, timeline entries and progress event
+(steps finished within the progress interval of the last write go together).
 B: the same job reporting each step the way kinds did before checkpoints:
-``job.progress.step`` (a forced progress write per step), nothing kept.
+``job.progress.step`` (coalesced like any progress report), nothing kept.
 
 Each step does ``work_ms`` of work (0: pure overhead, the worst case). Blocks of
 A and B alternate; then the Redis memory one checkpointed step takes is read
@@ -64,6 +64,8 @@ def main() -> None:
                 else:
                     job.progress.step(i, steps, name)
                     one_step(pause, i)
+            if job.steps is not None:
+                job.steps.close()  # what JobTask does when the job's function returns
             return time.perf_counter() - started, job_id
         finally:
             task.pop_request()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from importlib import resources
@@ -44,6 +45,9 @@ if TYPE_CHECKING:
 
 class Progress(Protocol):
     """What the runner needs of the job's progress reporter (longrun/job.py's ProgressReporter)."""
+
+    # Checkpoints closer together than this are written together (as progress reports are).
+    interval: float
 
     def report(self, *, force: bool = False, **fields: Any) -> None: ...
 
@@ -129,23 +133,22 @@ class StepStore:
         self,
         job_id: str,
         token: str,
-        op: str,
-        pos: int,
         *,
         entries: dict[int, dict[str, Any]] | None = None,
-        output: str | None = None,
+        outputs: dict[str, str] | None = None,
+        drop: list[str] | None = None,
         progress: dict[str, Any] | None = None,
     ) -> int:
         """One checkpoint write (lua/step.lua); LeaseLost / JobCancelled when this attempt may not write."""
         flat = [str(x) for p, entry in (entries or {}).items() for x in (p, json.dumps(entry))]
+        out = [x for field, raw in (outputs or {}).items() for x in (field, raw)]
         reply = self._run(
             "step",
             job_id,
             token=token,
-            op=op,
-            pos=str(pos),
             entries=flat or None,
-            output=output,
+            outputs=out or None,
+            drop=drop or None,
             progress=json.dumps(progress) if progress is not None else None,
         )
         if reply[0] == "lost":
@@ -212,6 +215,16 @@ class StepRunner:
         self._outputs: dict[str, str] = {}
         self._started: set[int] = set()  # started in this attempt (a finish may start the next step)
         self._resume_pending = False
+        # Finished steps not yet written: a step that ends within ``progress.interval`` of the
+        # last write waits for the next one (at most that long: a timer writes it), so a job
+        # of many quick steps costs a write per interval, not per step.
+        self._lock = threading.RLock()
+        self._held_entries: dict[int, dict[str, Any]] = {}
+        self._held_outputs: dict[str, str] = {}
+        self._held_drop: list[str] = []
+        self._held_progress: dict[str, Any] | None = None
+        self._last_write = float("-inf")
+        self._timer: threading.Timer | None = None
 
     # -- loading -----------------------------------------------------------
 
@@ -258,6 +271,7 @@ class StepRunner:
             return self._stored_output(pos)
         self.progress.check_cancelled()
         if self.draining():
+            self.close(report=True)  # what finished is written before the job goes back to its queue
             raise JobRequeued(f"the worker is shutting down: job {self.job_id} stops before step {pos} ({name})")
         self._start(pos, name, message)
         self.current, self.current_name = pos, name
@@ -309,9 +323,15 @@ class StepRunner:
             for later in range(pos + 1, len(self.names) + 1):
                 if later not in self._entries:  # type: ignore[operator]
                     entries[later] = self._entry(self.names[later - 1], "pending", None)
-        progress = {**self.progress.checkpointed(**fields), **extra}
-        self.store.write(self.job_id, self.token, "start", pos, entries=entries, progress=progress)
         self._entries.update(entries)  # type: ignore[union-attr]
+        progress = {**self.progress.checkpointed(**fields), **extra}
+        with self._lock:
+            if extra or time.monotonic() - self._last_write >= self.progress.interval:
+                self._write(entries=entries, progress=progress)
+            else:  # a quick run of steps: written with the next write, within the interval
+                self._held_entries.update(entries)
+                self._held_progress = progress
+                self._arm_timer()
         self._started.add(pos)
 
     def _finish(self, pos: int, name: str, value: Any) -> Any:
@@ -319,43 +339,99 @@ class StepRunner:
             encoded = json.dumps(value)
         except (TypeError, ValueError) as exc:
             raise CheckpointFailed(f"step {pos} ({name}) returned what JSON cannot hold: {exc}") from None
-        output = (
-            json.dumps({"value": value})
-            if len(encoded) <= self.output_max_bytes
-            else json.dumps({"file": self._save_large(pos, encoded)})
-        )
+        if len(encoded) <= self.output_max_bytes:
+            output = '{"value": ' + encoded + "}"  # json.dumps({"value": value}), without encoding twice
+        else:
+            output = json.dumps({"file": self._save_large(pos, encoded)})
         now = time.time()
         started = (self._entries or {}).get(pos, {}).get("started_at") or now
         entries = {pos: {**self._entry(name, "completed", started, now)}}
         fields = self._step_fields(pos, name, done=True)
         fields["message"] = f"step {pos} ({name}) done"
         nxt = pos + 1
-        progress: dict[str, Any] | None
+        report = True
         if self.names is not None and nxt <= len(self.names):
             # With a plan, a step's finish is the next one's start: one event for both.
             entries[nxt] = self._entry(self.names[nxt - 1], "running", now)
             fields = self._step_fields(nxt, self.names[nxt - 1], done=False)
             fields["message"] = f"step {pos} ({name}) done"
             self._started.add(nxt)
-            progress = self.progress.checkpointed(**fields)
         elif self.names is not None:
             # The plan's last step: its finish is reported by the job's final state, which
             # follows at once (a resumed attempt's event says how many steps were done).
-            self.progress.checkpointed(**fields)
-            progress = None
-        else:
-            progress = self.progress.checkpointed(**fields)
-        self.store.write(self.job_id, self.token, "finish", pos, entries=entries, output=output, progress=progress)
+            report = False
         self._entries.update(entries)  # type: ignore[union-attr]
         self._outputs[str(pos)] = output
+        with self._lock:
+            self._held_entries.update(entries)
+            self._held_outputs[str(pos)] = output
+            self._held_drop.append(f"{pos}:partial")
+            progress = self.progress.checkpointed(**fields)
+            if report:
+                self._held_progress = progress
+            if time.monotonic() - self._last_write >= self.progress.interval and report:
+                self._write()
+            else:
+                self._arm_timer()
         return json.loads(encoded)  # what a resumed attempt gets back, so both paths see the same
+
+    # -- writing ---------------------------------------------------------------
+
+    def _write(
+        self,
+        *,
+        entries: dict[int, dict[str, Any]] | None = None,
+        outputs: dict[str, str] | None = None,
+        progress: dict[str, Any] | None = None,
+    ) -> None:
+        """One checkpoint write: what is held back, then ``entries`` / ``outputs``, with one event."""
+        with self._lock:
+            all_entries = {**self._held_entries, **(entries or {})}
+            all_outputs = {**self._held_outputs, **(outputs or {})}
+            drop = [f for f in self._held_drop if f not in all_outputs]
+            event = progress if progress is not None else self._held_progress
+            if not (all_entries or all_outputs or drop or event):
+                return
+            self.store.write(
+                self.job_id, self.token, entries=all_entries, outputs=all_outputs, drop=drop, progress=event
+            )
+            self._held_entries, self._held_outputs, self._held_drop = {}, {}, []
+            self._held_progress = None
+            self._last_write = time.monotonic()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    def _arm_timer(self) -> None:
+        if self._timer is None:
+            wait = max(0.0, self.progress.interval - (time.monotonic() - self._last_write))
+            self._timer = threading.Timer(wait, self._timer_flush)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _timer_flush(self) -> None:
+        with self._lock:
+            self._timer = None
+            try:
+                self._write()
+            except Exception as exc:  # the job's own thread writes them at its next step or end
+                log.debug("job %s: held checkpoints not written yet: %s", self.job_id, exc)
+
+    def close(self, report: bool = False) -> None:
+        """Write what is held back: at the job's end (its final state is the event) or, with
+        ``report``, before it goes back to its queue."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if not report:
+                self._held_progress = None
+            self._write()
 
     def _failed(self, pos: int, name: str) -> None:
         started = (self._entries or {}).get(pos, {}).get("started_at")
         try:
-            self.store.write(
-                self.job_id, self.token, "fail", pos, entries={pos: self._entry(name, "failed", started, time.time())}
-            )
+            self._write(entries={pos: self._entry(name, "failed", started, time.time())})
         except Exception:  # the job's own failure matters more than its timeline
             log.warning("job %s: could not mark step %d failed", self.job_id, pos, exc_info=True)
 
@@ -394,7 +470,7 @@ class StepRunner:
             raise RuntimeError("save_partial is only for the step that is running")
         raw = json.dumps({"value": value})
         progress = self.progress.checkpointed(**progress_fields) if progress_fields else None
-        self.store.write(self.job_id, self.token, "partial", self.current, output=raw, progress=progress)
+        self._write(outputs={f"{self.current}:partial": raw}, progress=progress)
         self._outputs[f"{self.current}:partial"] = raw
         if self.draining():
             raise JobRequeued(f"the worker is shutting down: job {self.job_id} stops in step {self.current}")

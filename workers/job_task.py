@@ -116,10 +116,20 @@ class JobTask(Task):
                 self._cancelled(job_id, progress)
             raise JobTimedOut(f"the job ran past its timeout of {timeout} seconds") from None
         finally:
+            self._close_steps(job)
             watchdog.end_job(running)
             logs.end_job(job_id)
             # Progress still held back rides on the final state's write (result_backend).
             self.request.longrun_progress = progress.take_pending()
+
+    @staticmethod
+    def _close_steps(job: Job) -> None:
+        """Checkpoints of quick steps held back (longrun/steps.py) go before the final state."""
+        try:
+            if job.steps is not None:
+                job.steps.close()
+        except Exception as exc:  # lease lost, job over, Redis away: the final state still goes
+            log.warning("job %s: held checkpoints not written: %s", job.id, exc)
 
     def _requeue(self, job_id: str, token: str, why: str):
         """Warm shutdown: the job stopped at a step boundary; back to its queue, the attempt not charged."""

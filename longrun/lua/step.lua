@@ -1,10 +1,10 @@
--- A job's step checkpoint: the steps' entries in its timeline (and a step's
--- output, when it finished) change in the same atomic step as the progress
--- event that reports them, so a resumed attempt never sees a step done that no
--- event reported, nor the reverse. Only the attempt holding the lease writes.
--- P: token, op (start | finish | partial | fail), pos, entries? (flat list of
--- position, JSON entry: this step's and, e.g., the next one it starts),
--- output? (JSON), progress? (the event's progress JSON), keep_ttl.
+-- A job's step checkpoints: entries of its timeline and outputs of finished
+-- steps change in the same atomic step as the progress event that reports
+-- them, so a resumed attempt never sees a step done that no event reported,
+-- nor the reverse. Only the attempt holding the lease writes.
+-- P: token, keep_ttl; entries? (flat list: position, JSON entry), outputs?
+-- (flat list: field, JSON; "<pos>" a finished step's, "<pos>:partial" a running
+-- one's), drop? (output fields to remove), progress? (the event's progress JSON).
 -- Returns {'ok', seq}, {'lost'} (another attempt holds the lease) or {'over'}.
 local cur = redis.call('HGET', K.job, 'status')
 if (not cur) or FINAL[cur] then return {'over'} end
@@ -17,14 +17,11 @@ if P.entries and #P.entries > 0 then
   redis.call('HSET', steps, unpack(P.entries))
   redis.call('EXPIRE', steps, ttl)
 end
-if P.op == 'partial' then
-  redis.call('HSET', outputs, P.pos .. ':partial', P.output)
-  redis.call('EXPIRE', outputs, ttl)
-elseif P.op == 'finish' then
-  redis.call('HSET', outputs, P.pos, P.output)
-  redis.call('HDEL', outputs, P.pos .. ':partial')
+if P.outputs and #P.outputs > 0 then
+  redis.call('HSET', outputs, unpack(P.outputs))
   redis.call('EXPIRE', outputs, ttl)
 end
+if P.drop and #P.drop > 0 then redis.call('HDEL', outputs, unpack(P.drop)) end
 local seq = false
 if P.progress then
   seq = transition('running', P.progress, nil, celery_meta('running', cjson.decode(P.progress)))

@@ -13,6 +13,7 @@ from longrun.job import Job
 from longrun.states import JobStatus
 from longrun.steps import StepRunner, StepStore
 from tests.support.jobs import claim, new_job
+from tests.support.waiting import wait_until
 
 
 class Progress:
@@ -81,6 +82,7 @@ def test_a_resumed_attempt_gets_finished_steps_back_without_running_them(fake_st
     assert second.step("a", calls, "a", {"n": "other"}) == {"n": 1}
     assert second.step("b", calls, "b", None) == [1, 2]
     assert second.step("c", calls, "c", "done") == "done"
+    second.steps.close()  # the task does it when the job's function returns
 
     assert calls.made == ["a", "b", "c"]
     doc = fake_store.get(job_id)
@@ -197,3 +199,23 @@ def test_the_idempotency_key_names_the_job_and_the_step(fake_store):
     assert job.idempotency_key("mail") != seen
     again = attempt(fake_store, job_id, "w:2:b")
     assert again.step("charge", lambda: "not run") == seen
+
+
+def test_quick_steps_are_written_together_at_most_an_interval_apart(fake_store):
+    job_id = new_job(fake_store)
+    job = attempt(fake_store, job_id, "w:1:a")
+    job.progress.interval = 0.2
+    writes = []
+    store = job.steps.store
+    original = store.write
+    store.write = lambda *a, **kw: writes.append(kw) or original(*a, **kw)
+
+    for n in range(1, 6):
+        job.step(f"s{n}", lambda n=n: n)
+    assert len(writes) == 1 and not writes[0]["outputs"]  # the first start; the rest waits for the interval
+    wait_until(lambda: len(writes) == 2, timeout=5, message="the timer to write the held steps")
+    assert sorted(writes[1]["outputs"]) == ["1", "2", "3", "4", "5"]
+    assert writes[1]["progress"]["current_step"] == 5  # one event for them, the latest state
+
+    again = attempt(fake_store, job_id, "w:2:b")
+    assert [again.step(f"s{n}", lambda: "rerun") for n in range(1, 6)] == [1, 2, 3, 4, 5]
