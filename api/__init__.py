@@ -23,6 +23,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
 
+    from api.json_limits import LimitedJSONProvider
+
+    app.json = LimitedJSONProvider(app)  # every JSON body within the depth and integer limits
     cast(DefaultJSONProvider, app.json).sort_keys = False  # Flask's default provider has it
 
     from api import auth, batches, errors, extensions, jobs, limits, live, metrics, openai_batch, openapi, system

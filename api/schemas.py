@@ -1,11 +1,11 @@
 """The API's contract: marshmallow schemas that validate requests, shape
 responses and generate /openapi.json."""
 
-import json
 from datetime import timezone
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from api import json_limits
 from longrun import jsonfields
 from longrun.states import FINAL_STATUSES, JobStatus
 from longrun.webhooks import DEFAULT_EVENTS as DEFAULT_WEBHOOK_EVENTS
@@ -82,7 +82,7 @@ class JsonDict(fields.Dict):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, str):
             try:
-                value = json.loads(value) if value.strip() else {}
+                value = json_limits.loads(value, where=attr or "input") if value.strip() else {}
             except ValueError:
                 raise ValidationError("must be a JSON object") from None
         return super()._deserialize(value, attr, data, **kwargs)

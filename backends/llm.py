@@ -10,7 +10,11 @@ A backend that cannot be reached, stalls, answers 5xx/429 or sends garbage is
 retried a bounded number of times with exponential backoff; then the call
 raises an ``LLMError`` whose message says what happened, which fails the job.
 Every network wait is bounded (connect and read timeouts), so a worker never
-hangs on a model. A streamed call is retried only before its first token:
+hangs on a model. Redirects are not followed: the URL rules (longrun/urls.py)
+checked the host a job named, not where a redirect would send the prompt. An
+error names what failed and the status, never what the server answered (a
+per-job host may be anything; its body must not reach the tenant). A streamed
+call is retried only before its first token:
 after that the caller has seen part of an answer, and a silent restart would
 duplicate it.
 """
@@ -161,7 +165,7 @@ class LLMClient:
 
     def _stream(self, http: httpx.Client, body: dict, on_token, streamed: list[str]) -> ChatResult:
         with http.stream("POST", self._url("/chat/completions"), json=body, headers=self._headers()) as response:
-            if response.status_code >= 400:
+            if response.status_code >= 300:
                 response.read()
                 self._check_status(response)
             if "text/event-stream" not in response.headers.get("content-type", ""):
@@ -200,10 +204,9 @@ class LLMClient:
             try:
                 chunk = json.loads(data)
             except ValueError:
-                raise _Retryable(LLMBadResponse(
-                    f"{self.base_url} streamed a line that is not JSON: {data[:200]!r}")) from None
+                raise _Retryable(LLMBadResponse(f"{self.base_url} streamed a line that is not JSON")) from None
             if not isinstance(chunk, dict):
-                raise _Retryable(LLMBadResponse(f"{self.base_url} streamed {data[:200]!r}"))
+                raise _Retryable(LLMBadResponse(f"{self.base_url} streamed a line that is not a JSON object"))
             yield chunk
 
     def _parse_completion(self, data: dict, body: dict) -> ChatResult:
@@ -213,8 +216,7 @@ class LLMClient:
         except (KeyError, IndexError, TypeError, AttributeError):
             if isinstance(data, dict) and "error" in data:
                 raise self._error_from_body(data, 200) from None
-            raise _Retryable(LLMBadResponse(
-                f"{self.base_url} answered without choices[0].message: {json.dumps(data)[:200]}")) from None
+            raise _Retryable(LLMBadResponse(f"{self.base_url} answered without choices[0].message")) from None
         return ChatResult(content=content, model=data.get("model") or body.get("model", ""),
                           usage=data.get("usage") or {})
 
@@ -227,7 +229,7 @@ class LLMClient:
         tries = self.max_retries + 1
         for number in range(1, tries + 1):
             try:
-                with httpx.Client(timeout=self.timeout, follow_redirects=True, verify=_ssl_context()) as http:
+                with httpx.Client(timeout=self.timeout, follow_redirects=False, verify=_ssl_context()) as http:
                     return attempt(http)
             except _Retryable as exc:
                 failure, retry_after = exc.error, exc.retry_after
@@ -252,22 +254,19 @@ class LLMClient:
             time.sleep(pause)
 
     def _check_status(self, response: httpx.Response) -> None:
-        if response.status_code < 400:
+        if response.status_code < 300:
             return
-        try:
-            data = response.json()
-        except ValueError:
-            data = {"error": {"message": response.text[:200]}}
-        error = self._error_from_body(data if isinstance(data, dict) else {}, response.status_code)
+        if response.status_code < 400:
+            raise LLMRejected(f"{self.base_url} answered {response.status_code}, a redirect, which LLM calls "
+                              "do not follow (set the URL it redirects to)", details={"status": response.status_code})
+        error = self._error_from_body({}, response.status_code)
         if isinstance(error, _Retryable):
             error.retry_after = _retry_after(response)
         raise error
 
     def _error_from_body(self, data: dict, status: int):
-        detail = data.get("error") if isinstance(data.get("error"), (dict, str)) else data.get("detail", "")
-        if isinstance(detail, dict):
-            detail = detail.get("message") or json.dumps(detail)
-        message = f"{self.base_url} answered {status}: {str(detail)[:300] or 'no detail'}"
+        # The server's own words stay out: they may be anything a per-job host chose to send.
+        message = f"{self.base_url} answered {status}" + (" with an error" if status == 200 else "")
         if status in RETRYABLE_STATUSES or status == 200:
             cls = LLMUnavailable if status != 200 else LLMBadResponse
             return _Retryable(cls(message))
@@ -278,7 +277,7 @@ class LLMClient:
             return response.json()
         except ValueError:
             raise _Retryable(LLMBadResponse(
-                f"{self.base_url} answered with something that is not JSON: {response.text[:200]!r}")) from None
+                f"{self.base_url} answered {response.status_code} with something that is not JSON")) from None
 
     def _url(self, path: str) -> str:
         return self.base_url + path

@@ -35,6 +35,8 @@ APP = make_fuzz_app()
 schema = schemathesis.openapi.from_wsgi("/openapi.json", APP)
 # The key is sent by the test, not generated: wrong keys have their own tests.
 schema.config.generation.update(with_security_parameters=False)
+# Every check schemathesis has, as `schemathesis run --checks all` runs them.
+schema.config.checks.update(included_check_names=["all"])
 
 
 @pytest.fixture(scope="module", autouse=True)
