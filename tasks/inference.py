@@ -36,7 +36,7 @@ def _stream_answer(job: Job, llm: LLMClient, messages: list[dict], options: dict
     prefix = earlier["text"] if earlier else ""
     pieces: list[str] = [prefix] if prefix else []
     extra = None
-    if prefix:
+    if earlier and prefix:
         job.log.info("continuing an answer of %d characters from an earlier attempt", len(prefix))
         messages = [*messages, {"role": "assistant", "content": prefix}]
         extra = RESUME_EXTRA[resume] or None
