@@ -54,12 +54,16 @@ class Size:
     progress_calls: int
     progress_rounds: int
     chatty_steps: int = 100
+    step_rounds: int = 6
     connections: int = 32
     worker_classes: tuple = ("gthread", "sync")
 
 
 FULL = Size(http_seconds=5, http_rounds=3, jobs=10_000, job_rounds=2, progress_calls=1000, progress_rounds=4)
-QUICK = Size(http_seconds=2, http_rounds=2, jobs=400, job_rounds=2, progress_calls=200, progress_rounds=2)
+QUICK = Size(http_seconds=2, http_rounds=2, jobs=400, job_rounds=2, progress_calls=200, progress_rounds=2,
+             step_rounds=2)
+# Work per step of the checkpoint figures: none (pure overhead), and short real steps.
+STEP_WORK_MS = (0, 1, 10)
 
 # gunicorn as the orientation numbers were taken: 5 workers (x4 threads for gthread).
 GUNICORN_WORKERS = 5
@@ -86,6 +90,7 @@ class Bench:
         self.redis_server: RedisServer | None = None
         self.results: dict[str, dict] = {}  # figure -> {"longrun": [..], "baseline": [..]}
         self.memory: list[tuple[str, float, float, str]] = []
+        self.notes: list[str] = []  # lines under the tables (e.g. the Redis memory of a checkpoint)
         self.redis_port = free_port()
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         self.env = subprocess_env(**{
@@ -151,6 +156,29 @@ class Bench:
             for block in data[key]:
                 self.record("progress event CPU (µs)", side, block["cpu_us"])
                 self.record("progress event wall (µs)", side, block["wall_us"])
+
+    # -- checkpoints -----------------------------------------------------------
+
+    def step_figures(self) -> None:
+        s = self.size
+        log(f"checkpoints: {s.step_rounds} rounds of a {s.chatty_steps}-step job each side")
+        out = subprocess.run([sys.executable, "-m", "bench.steps", str(s.chatty_steps), str(s.step_rounds),
+                              *(str(ms) for ms in STEP_WORK_MS)],
+                             cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=900)
+        line = next((x for x in out.stdout.splitlines() if x.startswith("BENCH ")), None)
+        if line is None:
+            raise RuntimeError(f"bench.steps failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
+        data = json.loads(line[6:])
+        for figure in data["figures"]:
+            name = f"{data['steps']}-step job, {figure['work_ms']:g} ms steps (jobs/s)"
+            for side, key in (("longrun", "with"), ("baseline", "without")):
+                for seconds in figure[key]:
+                    self.record(name, side, 1 / seconds)
+        mem = data["memory"]
+        self.notes.append(f"- a checkpointed step takes {mem['per_step_bytes']:.0f} bytes of Redis "
+                          f"(MEMORY USAGE of a {data['steps']}-step job's timeline {mem['timeline_bytes']:,} B + "
+                          f"outputs {mem['outputs_bytes']:,} B, outputs of {mem['output_json_bytes']} B of JSON); "
+                          "the outputs are dropped when the job is final")
 
     # -- HTTP ----------------------------------------------------------------
 
@@ -360,6 +388,7 @@ TARGETS = {  # figure prefix -> (target text, check on Longrun / baseline ratio)
     "end-to-end": ("≥ 1.0", lambda r: r >= 1.0),
     "progress event": ("≤ 1.2", lambda r: r <= 1.2),
     "chatty": ("≥ 0.8", lambda r: r >= 0.8),
+    "100-step job": ("≥ 0.8", lambda r: r >= 0.8),  # with checkpoints / without
 }
 
 
@@ -422,7 +451,7 @@ def machine() -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run (~1-2 min), small counts")
-    parser.add_argument("--only", choices=["progress", "http", "jobs"], action="append",
+    parser.add_argument("--only", choices=["progress", "steps", "http", "jobs"], action="append",
                         help="run only these parts (repeatable)")
     parser.add_argument("--jobs", type=int, help="jobs per end-to-end run (default 10000; quick 400)")
     parser.add_argument("--output", type=Path, help="also write the report (markdown) to this file")
@@ -434,7 +463,7 @@ def main(argv=None) -> int:
     size = QUICK if args.quick else FULL
     if args.jobs:
         size.jobs = args.jobs
-    parts = args.only or ["progress", "http", "jobs"]
+    parts = args.only or ["progress", "steps", "http", "jobs"]
     workdir = Path(tempfile.mkdtemp(prefix="longrun-bench-"))
     bench = Bench(size, workdir)
     started = time.monotonic()
@@ -442,6 +471,8 @@ def main(argv=None) -> int:
         bench.start_redis()
         if "progress" in parts:
             bench.progress_events()
+        if "steps" in parts:
+            bench.step_figures()
         if "http" in parts:
             for wc in size.worker_classes:
                 bench.http_figures(wc)
@@ -458,7 +489,8 @@ def main(argv=None) -> int:
     report = (f"## `python -m bench{' --quick' if args.quick else ''}`\n\n{machine()}"
               f"- {size.http_rounds} alternating rounds of {size.http_seconds:g}s per HTTP figure "
               f"(wrk -t2 -c{size.connections}); {size.job_rounds} rounds of {size.jobs:,} jobs "
-              f"(celery prefork -c 2); took {time.monotonic() - started:.0f}s\n\n{table(bench)}\n")
+              f"(celery prefork -c 2); took {time.monotonic() - started:.0f}s\n\n{table(bench)}\n"
+              + ("\n" + "\n".join(bench.notes) + "\n" if bench.notes else ""))
     print(report)
     if args.output:
         args.output.write_text(report)

@@ -13,20 +13,22 @@ import time
 import uuid
 from typing import Any, cast
 
+from billiard.exceptions import WorkerLostError
 from celery import Task
 from celery.exceptions import Ignore, Reject, SoftTimeLimitExceeded
 from celery.worker.request import Request
-from billiard.exceptions import WorkerLostError
 
 from longrun.artifacts import ArtifactStore
-from longrun.errors import JobCancelled, JobTimedOut, NotReplicated, ServiceUnavailable
+from longrun.errors import JobCancelled, JobRequeued, JobTimedOut, LeaseLost, NotReplicated, ServiceUnavailable
 from longrun.job import Job
 from longrun.jobstore import worker_lost
 from longrun.settings import get_settings
 from longrun.states import JobStatus
-from workers import job_logs
+from longrun.steps import StepRunner
+from workers import drain, job_logs
 from workers.progress import ProgressReporter
-from workers.store import job_store
+from workers.publish import publish_job
+from workers.store import job_store, step_store
 from workers.watchdog import RunningJob, watchdog
 
 log = logging.getLogger(__name__)
@@ -81,19 +83,27 @@ class JobTask(Task):
         progress = ProgressReporter(self, job_id, running.cancel_event, settings.progress_interval_seconds,
                                     written_at=time.monotonic())
         running.progress = progress
+        artifacts = ArtifactStore(settings.artifacts_dir)
         job = Job(
             id=job_id,
             attempt=claim.attempts,
             progress=progress,
-            artifacts=ArtifactStore(settings.artifacts_dir),
+            artifacts=artifacts,
             timeout_seconds=timeout,
             store=store,
+            steps=StepRunner(step_store(), job_id, token, claim.attempts, progress, artifacts,
+                             draining=drain.requested, output_max_bytes=settings.step_output_max_bytes),
         )
         watchdog.start_job(running)
         logs = job_logs.handler()
         logs.start_job(job_id)
         try:
             return self.run(job, **cast(dict[str, Any], claim.input))  # a "run" claim has one
+        except JobRequeued as exc:
+            watchdog.stop_beating(running)  # a late heartbeat would take the freed lease back
+            self._requeue(job_id, token, str(exc))
+        except LeaseLost:
+            raise Ignore() from None
         except JobCancelled:
             if running.lease_lost:  # another attempt runs the job: leave it to that one
                 raise Ignore() from None
@@ -103,10 +113,28 @@ class JobTask(Task):
                 self._cancelled(job_id, progress)
             raise JobTimedOut(f"the job ran past its timeout of {timeout} seconds") from None
         finally:
+            self._close_steps(job)
             watchdog.end_job(running)
             logs.end_job(job_id)
             # Progress still held back rides on the final state's write (result_backend).
             self.request.longrun_progress = progress.take_pending()
+
+    @staticmethod
+    def _close_steps(job: Job) -> None:
+        """Checkpoints of quick steps held back (longrun/steps.py) go before the final state."""
+        try:
+            if job.steps is not None:
+                job.steps.close()
+        except Exception as exc:  # lease lost, job over, Redis away: the final state still goes
+            log.warning("job %s: held checkpoints not written: %s", job.id, exc)
+
+    def _requeue(self, job_id: str, token: str, why: str):
+        """Warm shutdown: the job stopped at a step boundary; back to its queue, the attempt not charged."""
+        job = step_store().requeue(job_id, token)
+        if job is not None:
+            publish_job(self.app, get_settings(), job_id, job["kind"], job["priority"], job["timeout"])
+            log.info("job %s re-queued: %s", job_id, why)
+        raise Ignore()
 
     @staticmethod
     def _claim(store, job_id: str, token: str, lost_error: dict, lost_meta: str):

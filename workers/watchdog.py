@@ -49,6 +49,7 @@ class Watchdog:
     def __init__(self):
         self._current: RunningJob | None = None
         self._lock = threading.Lock()
+        self._beating = threading.Lock()  # held while a heartbeat is in flight
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
 
@@ -66,6 +67,13 @@ class Watchdog:
             if self._current is job:
                 self._current = None
 
+    def stop_beating(self, job: RunningJob) -> None:
+        """End the job's heartbeats now, waiting out one in flight: a job handed back
+        to its queue must not have its freed lease renewed by a late beat."""
+        self.end_job(job)
+        with self._beating:
+            pass
+
     def _loop(self) -> None:
         store = job_store()
         settings = store.settings
@@ -75,14 +83,17 @@ class Watchdog:
                 job = self._current
             if job is None:
                 continue
-            try:
-                self._beat(store, job)
-                if job.progress is not None and not (job.done or job.lease_lost):
-                    job.progress.flush_due()
-            except REDIS_UNREACHABLE:
-                log.warning("watchdog: Redis unreachable, will retry")
-            except Exception:  # the watchdog must outlive any one bad beat
-                log.exception("watchdog: heartbeat failed")
+            with self._beating:
+                if job.done:  # ended meanwhile (stop_beating): its lease is not ours to renew
+                    continue
+                try:
+                    self._beat(store, job)
+                    if job.progress is not None and not (job.done or job.lease_lost):
+                        job.progress.flush_due()
+                except REDIS_UNREACHABLE:
+                    log.warning("watchdog: Redis unreachable, will retry")
+                except Exception:  # the watchdog must outlive any one bad beat
+                    log.exception("watchdog: heartbeat failed")
 
     def _beat(self, store, job: RunningJob) -> None:
         settings = store.settings
