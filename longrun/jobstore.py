@@ -103,7 +103,8 @@ class JobStore:
 
     # -- scripts ---------------------------------------------------------
 
-    def _run(self, name: str, job_id: str, **params):
+    def _run(self, name: str, job_id: str, _client=None, **params):
+        """Run script ``name`` for the job; with ``_client`` (a pipeline) it is only queued there."""
         now = time.time()
         params.update(
             id=job_id,
@@ -122,7 +123,7 @@ class JobStore:
         with redis_errors_as_unavailable():
             # Absent values are left out: JSON null would reach Lua as a truthy cjson.null.
             params = {k: v for k, v in params.items() if v is not None}
-            return self._scripts[name](keys=script_keys, args=[json.dumps(params)])
+            return self._scripts[name](keys=script_keys, args=[json.dumps(params)], client=_client)
 
     def create(self, *, tenant: str, kind: str, input: dict, priority: int = 0,
                timeout_seconds: int, metadata: dict | None = None, job_id: str | None = None,
@@ -195,6 +196,16 @@ class JobStore:
         lease, cancelled = self._run("renew", job_id, token=token, lease_ttl=self.settings.lease_seconds)
         return lease, bool(cancelled)
 
+    def renew_many(self, attempts: list[tuple[str, str]]) -> list[tuple[str, bool]]:
+        """``renew`` for many (job id, token) pairs in one pipelined round trip (a threads pool's jobs)."""
+        if len(attempts) == 1:
+            return [self.renew(*attempts[0])]
+        with redis_errors_as_unavailable():
+            pipe = self.redis.pipeline(transaction=False)
+            for job_id, token in attempts:
+                self._run("renew", job_id, _client=pipe, token=token, lease_ttl=self.settings.lease_seconds)
+            return [(lease, bool(cancelled)) for lease, cancelled in pipe.execute()]
+
     def release_lease(self, job_id: str, holder: str) -> bool:
         """Free the job's lease if the attempt ``holder`` (token prefix) holds it."""
         return bool(self._run("release", job_id, holder=holder))
@@ -219,10 +230,11 @@ class JobStore:
         return "requeue", {"kind": reply[1], "priority": int(reply[2]), "timeout": int(reply[3])}
 
     def transition(self, job_id: str, status: JobStatus, *, progress: dict | None = None,
-                   error: dict | None = None, meta: str | None = None) -> int | None:
-        """Move a job to ``status``; None when it is gone or already final."""
+                   error: dict | None = None, meta: str | None = None, token: str | None = None) -> int | None:
+        """Move a job to ``status``; None when it is gone or already final, or when
+        ``token`` (a running attempt's) is given and another attempt holds the lease."""
         seq = self._run(
-            "transition", job_id, status=str(status),
+            "transition", job_id, status=str(status), token=token,
             progress=json.dumps(progress) if progress is not None else None,
             error=json.dumps(error) if error is not None else None,
             meta=meta,

@@ -1,8 +1,11 @@
 """Keeps what a job logs: a handler on the root logger of each pool process.
 
-While a job runs in a process (prefork runs one at a time), every record that
-reaches the root logger at ``job_log_level`` or above (the job's own
-``job.log`` and any library logger it drives) is kept with that job. Records
+While a job runs, every record that reaches the root logger at
+``job_log_level`` or above from the job's thread (the job's own ``job.log``
+and any library logger it drives) is kept with that job. On the threads pool
+many jobs share a process: each record goes to the job of the thread that
+logged it; a record from another thread goes to the process's job when it runs
+only one (prefork always does). Records
 are buffered and written in batches (every ``FLUSH_SECONDS``, every
 ``FLUSH_LINES`` lines and when the job ends), so logging costs the job no
 Redis round trip per line. ``longrun.joblog`` caps what is kept.
@@ -25,9 +28,10 @@ class JobLogHandler(logging.Handler):
     def __init__(self, store: JobLogStore):
         super().__init__(level=logging.getLevelName(store.settings.job_log_level.upper()))
         self.store = store
-        self.logged = False  # the current job has logged something
         self.setFormatter(logging.Formatter("%(message)s"))
-        self.job_id: str | None = None
+        self._jobs: set[str] = set()  # running here
+        self._logged: set[str] = set()  # running here and have logged something
+        self._local = threading.local()  # the job of this thread
         self._buffer: list[str] = []
         self._buffer_lock = threading.Lock()
         self._flushing = threading.local()
@@ -37,18 +41,29 @@ class JobLogHandler(logging.Handler):
 
     # -- the job's life ----------------------------------------------------
 
+    @property
+    def job_id(self) -> str | None:
+        """The job a record logged by this thread belongs to."""
+        job_id = getattr(self._local, "job_id", None)
+        if job_id is None and len(self._jobs) == 1:
+            for job_id in self._jobs:
+                return job_id
+        return job_id
+
     def start_job(self, job_id: str) -> None:
-        self.flush()
-        self.logged = False
-        self.job_id = job_id
+        """From the job's thread, before it runs."""
+        self._local.job_id = job_id
+        self._jobs.add(job_id)
         if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
             self._pid = os.getpid()
             self._thread = threading.Thread(target=self._flush_loop, name="longrun-job-logs", daemon=True)
             self._thread.start()
 
     def end_job(self, job_id: str) -> None:
-        logged, self.logged = self.logged, False
-        self.job_id = None
+        self._local.job_id = None
+        self._jobs.discard(job_id)
+        logged = job_id in self._logged
+        self._logged.discard(job_id)
         with self._buffer_lock:
             last = [line for owner, line in self._buffer if owner == job_id]
             self._buffer = [(owner, line) for owner, line in self._buffer if owner != job_id]
@@ -79,7 +94,7 @@ class JobLogHandler(logging.Handler):
         except Exception:
             self.handleError(record)
             return
-        self.logged = True
+        self._logged.add(job_id)
         with self._buffer_lock:
             self._buffer.append((job_id, line))
             full = len(self._buffer) >= FLUSH_LINES

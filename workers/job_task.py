@@ -23,7 +23,7 @@ from longrun.job import Job
 from longrun.jobstore import worker_lost
 from longrun.settings import get_settings
 from longrun.states import JobStatus
-from workers import job_logs
+from workers import job_logs, pools
 from workers.progress import ProgressReporter
 from workers.store import job_store
 from workers.watchdog import RunningJob, watchdog
@@ -72,12 +72,15 @@ class JobTask(Task):
             log.info("job %s not run: %s", job_id, claim.verdict)
             raise Ignore()
 
-        running = RunningJob(job_id, token)
         timeout = int(self.request.timelimit[1] or 0) if self.request.timelimit else 0
+        # Outside prefork the watchdog enforces the timeout (Celery's limits exist only there).
+        watched = pools.watched()
+        running = RunningJob(job_id, token, timeout=timeout, grace=settings.job_grace_seconds, watched=watched)
+        self.request.longrun_token = token  # the backend's writes for this attempt carry it
         # The claim has just written the "running" event: a report right after
         # it is coalesced like any other, not written a second time at once.
         progress = ProgressReporter(self, job_id, running.cancel_event, settings.progress_interval_seconds,
-                                    written_at=time.monotonic())
+                                    written_at=time.monotonic(), stop_error=running.stop_error)
         running.progress = progress
         job = Job(
             id=job_id,
@@ -87,11 +90,18 @@ class JobTask(Task):
             timeout_seconds=timeout,
             store=store,
         )
-        watchdog.start_job(running)
         logs = job_logs.handler()
-        logs.start_job(job_id)
+
+        def work():
+            logs.start_job(job_id)  # in the job's own thread: its records are the job's
+            try:
+                return self.run(job, **claim.input)
+            finally:
+                logs.end_job(job_id)
+
+        watchdog.start_job(running)
         try:
-            return self.run(job, **claim.input)
+            return pools.run_watched(running, work) if watched else work()
         except JobCancelled:
             if running.lease_lost:  # another attempt runs the job: leave it to that one
                 raise Ignore() from None
@@ -102,7 +112,6 @@ class JobTask(Task):
             raise JobTimedOut(f"the job ran past its timeout of {timeout} seconds") from None
         finally:
             watchdog.end_job(running)
-            logs.end_job(job_id)
             # Progress still held back rides on the final state's write (result_backend).
             self.request.longrun_progress = progress.take_pending()
 

@@ -61,5 +61,7 @@ class LongrunBackend(RedisBackend):
             progress = getattr(request, "longrun_progress", None)
         if status == JobStatus.FAILED:
             error = describe_error(result)
-        job_store().transition(task_id, status, progress=progress, error=error, meta=json.dumps(meta))
+        # The attempt's token: its writes are refused once another attempt holds the job.
+        token = getattr(request, "longrun_token", None)
+        job_store().transition(task_id, status, progress=progress, error=error, meta=json.dumps(meta), token=token)
         return result
