@@ -85,7 +85,7 @@ broker_connection_retry_on_startup = True
 # socket timeout (LONGRUN_REDIS_TIMEOUT_SECONDS) even when Redis hangs; each
 # kombu retry would add a reconnect and another timeout. redis-py still
 # reconnects a connection that went stale when Redis restarted, so a restart
-# costs no 503. (tests/test_fault_redis.py)
+# costs no 503. (tests/faults/test_redis_outage.py)
 task_publish_retry_policy = {"max_retries": 0}
 redis_backend_health_check_interval = 10
 result_backend_always_retry = True

@@ -1,6 +1,6 @@
 """Load test (not a test in the suite): many submits from concurrent clients.
 
-    .venv/bin/python bench/load.py [--submits 5000] [--clients 32] [--workers 2]
+    .venv/bin/python -m bench.load [--submits 5000] [--clients 32] [--workers 2]
 
 Starts everything it talks to on loopback and ends it by pid: a redis-server
 on a free port (append-only, fsync every second, as in compose), gunicorn
@@ -20,12 +20,8 @@ the bench key (the point is the system's capacity, not the limiter's).
 
 import argparse
 import hashlib
-import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,30 +30,21 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import redis
-import requests
+if __package__ in (None, ""):  # run as a script (python bench/load.py): the repository's packages
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-ROOT = Path(__file__).resolve().parent.parent
+import redis  # noqa: E402
+import requests  # noqa: E402
+
+from longrun import keys  # noqa: E402
+from longrun.states import JobStatus  # noqa: E402
+from tests.support.processes import ChildProcess, LiveServer, celery_worker_args, subprocess_env  # noqa: E402
+from tests.support.redis_server import MISSING as REDIS_MISSING  # noqa: E402
+from tests.support.redis_server import RedisServer, redis_server_binary  # noqa: E402
+from tests.support.waiting import wait_until  # noqa: E402
+
 KEY = "bench-key-" + uuid.uuid4().hex
 TENANT = "bench"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except Exception:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"gave up waiting for {what} after {timeout:.0f}s")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -70,59 +57,44 @@ class Stack:
 
     def __init__(self, workdir: Path, workers: int, concurrency: int, api_workers: int):
         self.workdir = workdir
-        self.redis_port, self.api_port = free_port(), free_port()
-        self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
-        self.api_url = f"http://127.0.0.1:{self.api_port}"
         self.workers, self.concurrency, self.api_workers = workers, concurrency, api_workers
-        self.processes: list[subprocess.Popen] = []
-        self.env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "REDIS_URL": self.redis_url,
-            "LONGRUN_API_KEYS": f"{TENANT}={hashlib.sha256(KEY.encode()).hexdigest()}",
-            "LONGRUN_RATE_LIMIT_REQUESTS": "0",
-            "LONGRUN_ARTIFACTS_DIR": str(workdir / "artifacts"),
-            "LONGRUN_PROGRESS_INTERVAL_SECONDS": "0.2",
-        }
-
-    def _start(self, args: list[str], log_name: str) -> subprocess.Popen:
-        with open(self.workdir / log_name, "ab") as log:
-            proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-        self.processes.append(proc)
-        return proc
+        # Append-only, fsync every second, as in compose.
+        self.redis = RedisServer(workdir / "redis", appendonly=True, appendfsync="everysec")
+        self.redis_port = self.redis.port
+        self.redis_url = self.redis.url
+        self.processes: list[ChildProcess] = []
+        self.env = subprocess_env(
+            REDIS_URL=self.redis_url,
+            LONGRUN_API_KEYS=f"{TENANT}={hashlib.sha256(KEY.encode()).hexdigest()}",
+            LONGRUN_RATE_LIMIT_REQUESTS="0",
+            LONGRUN_ARTIFACTS_DIR=str(workdir / "artifacts"),
+            LONGRUN_PROGRESS_INTERVAL_SECONDS="0.2",
+        )
+        self.api = LiveServer(self.env, api_workers, "gthread", 16, log_dir=workdir, name="gunicorn",
+                              options=("--timeout", "120", "--log-level", "warning"), ready_timeout=90)
+        self.api_port, self.api_url = self.api.port, self.api.url
 
     def start(self) -> None:
-        if not shutil.which("redis-server"):
-            raise SystemExit("redis-server is not installed (apt-get install redis-server)")
-        (self.workdir / "redis").mkdir()
-        self._start(["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
-                     "--dir", str(self.workdir / "redis"), "--save", "", "--appendonly", "yes",
-                     "--appendfsync", "everysec"], "redis.log")
-        client = redis.Redis.from_url(self.redis_url)
-        wait_for(client.ping, 10, "redis-server")
-        client.close()
+        if not shutil.which(redis_server_binary()):
+            raise SystemExit(REDIS_MISSING)
+        self.redis.start()
         for i in range(self.workers):
-            self._start([sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-                         "-n", f"bench{i}-{uuid.uuid4().hex[:4]}@loadtest", "-c", str(self.concurrency),
-                         "-P", "prefork", "-l", "warning", "--without-gossip", "--without-mingle"],
-                        f"worker{i}.log")
-        self._start([sys.executable, "-m", "gunicorn", "api.wsgi:app", "-b", f"127.0.0.1:{self.api_port}",
-                     "-k", "gthread", "-w", str(self.api_workers), "--threads", "16",
-                     "--timeout", "120", "--log-level", "warning"], "gunicorn.log")
-        wait_for(lambda: requests.get(self.api_url + "/api/v1/health", timeout=2).status_code == 200,
-                 90, "the API and a worker (GET /api/v1/health)")
+            hostname = f"bench{i}-{uuid.uuid4().hex[:4]}@loadtest"
+            args = celery_worker_args("workers.celery_app", hostname, self.concurrency, loglevel="warning")
+            self.processes.append(ChildProcess(f"worker{i}", args, self.env, self.workdir / f"worker{i}.log").spawn())
+        self.processes.append(self.api)
+        self.api.start()
+
+        def healthy() -> bool:
+            return requests.get(self.api_url + "/api/v1/health", timeout=2).status_code == 200
+        wait_until(healthy, timeout=90, interval=0.2, message="the API and a worker (GET /api/v1/health)")
 
     def stop(self) -> None:
+        for proc in reversed(self.processes):  # all shut down at once, Redis last
+            proc.terminate()
         for proc in reversed(self.processes):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in reversed(self.processes):
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+            proc.wait_or_kill(timeout=20)
+        self.redis.stop()
 
 
 def run_clients(total: int, clients: int, request) -> tuple[list, float]:
@@ -206,7 +178,8 @@ def main() -> int:
         finished_by = None
         drain_started = time.monotonic()
         while time.monotonic() < deadline:
-            pending = store.zcard(f"lr:t:{TENANT}:s:pending") + store.zcard(f"lr:t:{TENANT}:s:running")
+            pending = (store.zcard(keys.tenant_index(TENANT, JobStatus.PENDING))
+                       + store.zcard(keys.tenant_index(TENANT, JobStatus.RUNNING)))
             if pending == 0:
                 finished_by = time.monotonic()
                 break
@@ -216,9 +189,9 @@ def main() -> int:
             return 1
         pipe = store.pipeline(transaction=False)
         for job_id in ids:
-            pipe.hmget(f"lr:job:{job_id}", "status", "attempts")
+            pipe.hmget(keys.job(job_id), "status", "attempts")
         records = pipe.execute()
-        indexed = set(store.zrange(f"lr:t:{TENANT}:jobs", 0, -1))
+        indexed = set(store.zrange(keys.tenant_index(TENANT), 0, -1))
         store.close()
         completed = sum(1 for status, attempts in records if status == "completed" and attempts == "1")
         lost = [i for i, (status, _) in zip(ids, records) if status != "completed"]

@@ -18,8 +18,6 @@ import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,7 +29,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from longrun import keys
+from longrun.states import JobStatus
+from tests.support.paths import ROOT
+from tests.support.ports import free_port
+from tests.support.processes import ChildProcess, LiveServer, celery_worker_args, subprocess_env
+from tests.support.redis_server import MISSING as REDIS_MISSING
+from tests.support.redis_server import RedisServer, redis_server_binary
+from tests.support.waiting import wait_until
+
 API_KEY = "bench-key-0123456789abcdef"
 AUTH = f"Bearer {API_KEY}"
 TENANT = "default"
@@ -55,73 +61,14 @@ class Size:
 FULL = Size(http_seconds=5, http_rounds=3, jobs=10_000, job_rounds=2, progress_calls=1000, progress_rounds=4)
 QUICK = Size(http_seconds=2, http_rounds=2, jobs=400, job_rounds=2, progress_calls=200, progress_rounds=2)
 
-# gunicorn as the first orientation numbers were taken: 5 workers (x4 threads).
-GUNICORN = {"gthread": ["-k", "gthread", "-w", "5", "--threads", "4"], "sync": ["-k", "sync", "-w", "5"]}
+# gunicorn as the orientation numbers were taken: 5 workers (x4 threads for gthread).
+GUNICORN_WORKERS = 5
+GUNICORN_THREADS = {"gthread": 4, "sync": None}
+GUNICORN_OPTIONS = ("--timeout", "60", "--graceful-timeout", "5", "--backlog", "2048")
 
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
-
-
-# -- processes ---------------------------------------------------------------
-
-class Proc:
-    """A child process in its own session, ended by its pid (group) only."""
-
-    def __init__(self, name: str, args: list[str], env: dict, workdir: Path):
-        self.name = name
-        self.log_path = workdir / f"{name}.log"
-        with open(self.log_path, "ab") as out:
-            self.popen = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                          start_new_session=True)
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def check(self) -> None:
-        if not self.alive():
-            tail = self.log_path.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"{self.name} exited ({self.popen.returncode}); {self.log_path}:\n{tail}")
-
-    def children(self) -> list[int]:
-        pids = []
-        for task in Path(f"/proc/{self.pid}/task").glob("*"):
-            try:
-                pids += [int(p) for p in (task / "children").read_text().split()]
-            except OSError:
-                pass
-        return pids
-
-    def stop(self, timeout: float = 20) -> None:
-        if not self.alive():
-            return
-        self.popen.send_signal(signal.SIGTERM)
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.pid, signal.SIGKILL)
-            self.popen.wait(10)
 
 
 def rss_mb(pid: int) -> float:
@@ -135,14 +82,13 @@ class Bench:
     def __init__(self, size: Size, workdir: Path):
         self.size = size
         self.workdir = workdir
-        self.procs: list[Proc] = []
+        self.procs: list[ChildProcess] = []
+        self.redis_server: RedisServer | None = None
         self.results: dict[str, dict] = {}  # figure -> {"longrun": [..], "baseline": [..]}
         self.memory: list[tuple[str, float, float, str]] = []
         self.redis_port = free_port()
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
-        self.env = dict(os.environ)
-        self.env.update({
-            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        self.env = subprocess_env(**{
             "REDIS_URL": self.redis_url,
             "LONGRUN_API_KEYS": f"{TENANT}=" + hashlib.sha256(API_KEY.encode()).hexdigest(),
             "LONGRUN_ARTIFACTS_DIR": str(workdir / "artifacts"),
@@ -156,12 +102,12 @@ class Bench:
         for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
             self.env.pop(name, None)
 
-    def start(self, name: str, args: list[str]) -> Proc:
-        proc = Proc(name, args, self.env, self.workdir)
+    def start(self, name: str, args: list[str]) -> ChildProcess:
+        proc = ChildProcess(name, args, self.env, self.workdir / f"{name}.log").spawn()
         self.procs.append(proc)
         return proc
 
-    def stop(self, proc: Proc) -> None:
+    def stop(self, proc: ChildProcess) -> None:
         proc.stop()
         self.procs.remove(proc)
 
@@ -172,6 +118,8 @@ class Bench:
             except Exception as exc:  # keep ending the others
                 log(f"could not stop {proc.name}: {exc}")
         self.procs.clear()
+        if self.redis_server:
+            self.redis_server.stop()
 
     def record(self, figure: str, side: str, value: float) -> None:
         self.results.setdefault(figure, {"longrun": [], "baseline": []})[side].append(value)
@@ -179,25 +127,14 @@ class Bench:
     # -- redis ---------------------------------------------------------------
 
     def start_redis(self) -> None:
-        if shutil.which("redis-server") is None:
-            raise SystemExit("redis-server is not installed (apt-get install redis-server)")
-        (self.workdir / "redis").mkdir()
-        self.redis_proc = self.start("redis", [
-            "redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(self.workdir / "redis")])
+        if shutil.which(redis_server_binary()) is None:
+            raise SystemExit(REDIS_MISSING)
+        self.redis_server = RedisServer(self.workdir / "redis", port=self.redis_port).start()
         # Everything Longrun reads its settings from the environment once, at import.
         os.environ.update(self.env)
         sys.path.insert(0, str(ROOT))
         import redis
         self.redis = redis.Redis.from_url(self.redis_url, decode_responses=True)
-
-        def pings():
-            self.redis_proc.check()
-            try:
-                return self.redis.ping()
-            except redis.ConnectionError:
-                return False
-        wait_for(pings, 15, "redis-server")
 
     # -- progress events -----------------------------------------------------
 
@@ -217,12 +154,14 @@ class Bench:
 
     # -- HTTP ----------------------------------------------------------------
 
-    def gunicorn(self, name: str, wsgi: str, worker_class: str) -> tuple[Proc, str]:
-        port = free_port()
-        proc = self.start(name, [sys.executable, "-m", "gunicorn", wsgi, "-b", f"127.0.0.1:{port}",
-                                 *GUNICORN[worker_class], "--timeout", "60", "--graceful-timeout", "5",
-                                 "--backlog", "2048"])
-        return proc, f"http://127.0.0.1:{port}"
+    def gunicorn(self, name: str, wsgi: str, worker_class: str, ready_path: str) -> tuple[LiveServer, str]:
+        """Spawned, not yet ready: both servers of a figure boot at once (``wait_ready``)."""
+        server = LiveServer(self.env, GUNICORN_WORKERS, worker_class, GUNICORN_THREADS[worker_class],
+                            log_dir=self.workdir, name=name, app=wsgi, options=GUNICORN_OPTIONS,
+                            ready_path=ready_path, ready_timeout=60)
+        server.spawn()
+        self.procs.append(server)
+        return server, server.url
 
     @staticmethod
     def http(url: str, method: str = "GET", body: str | None = None) -> dict:
@@ -230,18 +169,6 @@ class Bench:
                                      headers={"Authorization": AUTH, "Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read())
-
-    def wait_http(self, proc: Proc, url: str) -> None:
-        def up():
-            proc.check()
-            try:
-                urllib.request.urlopen(url, timeout=2).close()
-                return True
-            except urllib.error.HTTPError:
-                return True  # it answers
-            except OSError:
-                return False
-        wait_for(up, 60, f"{proc.name} at {url}", interval=0.3)
 
     def wrk(self, url: str, method: str = "GET", body: str = "", seconds: float | None = None) -> dict:
         seconds = seconds or self.size.http_seconds
@@ -262,10 +189,10 @@ class Bench:
 
     def http_figures(self, worker_class: str) -> None:
         s = self.size
-        lr_proc, lr = self.gunicorn(f"api-{worker_class}", "api.wsgi:app", worker_class)
-        base_proc, base = self.gunicorn(f"baseline-{worker_class}", "bench.baseline_app:app", worker_class)
-        self.wait_http(lr_proc, lr + "/openapi.json")
-        self.wait_http(base_proc, base + "/hello")
+        lr_proc, lr = self.gunicorn(f"api-{worker_class}", "api.wsgi:app", worker_class, "/openapi.json")
+        base_proc, base = self.gunicorn(f"baseline-{worker_class}", "bench.baseline_app:app", worker_class, "/hello")
+        lr_proc.wait_ready()
+        base_proc.wait_ready()
         job_id = self.http(lr + "/api/v1/jobs", "POST", SUBMIT_BODY)["id"]
         task_id = self.http(base + "/submit", "POST", "{}")["id"]
         pairs = [
@@ -349,18 +276,18 @@ class Bench:
         if variant == "raw":
             pipe = self.redis.pipeline(transaction=False)
             for start in range(0, len(ids), 1000):
-                pipe.exists(*[f"celery-task-meta-{i}" for i in ids[start:start + 1000]])
+                pipe.exists(*[keys.meta(i) for i in ids[start:start + 1000]])
             return sum(pipe.execute())
-        failed = self.redis.zcard(f"lr:t:{TENANT}:s:failed")
+        failed = self.redis.zcard(keys.tenant_index(TENANT, JobStatus.FAILED))
         if failed:
             raise RuntimeError(f"{failed} Longrun jobs failed")
-        return self.redis.zcard(f"lr:t:{TENANT}:s:completed")
+        return self.redis.zcard(keys.tenant_index(TENANT, JobStatus.COMPLETED))
 
     def span_throughput(self, ids: list[str]) -> float:
         """Jobs/s between the first and the last job's date_done (worker startup excluded)."""
         done = []
         for start in range(0, len(ids), 1000):
-            for raw in self.redis.mget([f"celery-task-meta-{i}" for i in ids[start:start + 1000]]):
+            for raw in self.redis.mget([keys.meta(i) for i in ids[start:start + 1000]]):
                 done.append(datetime.fromisoformat(json.loads(raw)["date_done"]).timestamp())
         return (len(done) - 1) / (max(done) - min(done))
 
@@ -370,19 +297,24 @@ class Bench:
         t0 = time.monotonic()
         ids = self.prefill(variant, n)
         log(f"{variant}: queued {n} jobs in {time.monotonic() - t0:.1f}s")
-        app, queue = {"raw": ("bench.raw_celery", "bench.raw"), "quiet": ("bench.longrun_worker", "longrun.sleep")}.get(
-            variant, ("bench.longrun_worker", "longrun.bench_chatty"))
+        if variant == "raw":
+            app, queue = "bench.raw_celery", "bench.raw"
+        elif variant == "quiet":
+            app, queue = "bench.longrun_worker", keys.queue("sleep")
+        else:
+            from bench.kinds import NAME
+            app, queue = "bench.longrun_worker", keys.queue(NAME)
         hostname = f"{variant}-{round_no}-{uuid.uuid4().hex[:4]}@bench"
-        worker = self.start(f"worker-{hostname}", [
-            sys.executable, "-m", "celery", "-A", app, "worker", "-n", hostname, "-c", "2", "-P", "prefork",
-            "-Q", IDLE_QUEUE, "-l", "warning", "--without-gossip", "--without-mingle"])
+        worker = self.start(f"worker-{hostname}",
+                            celery_worker_args(app, hostname, 2, loglevel="warning", queues=IDLE_QUEUE))
         control = self.control()
 
         def ready():
             worker.check()
             return control.ping(destination=[hostname], timeout=1)
-        wait_for(ready, 90, f"worker {hostname}")
-        pool = wait_for(lambda: worker.children() if len(worker.children()) >= 2 else None, 30, "pool processes")
+        wait_until(ready, 90, message=f"worker {hostname}")
+        pool = wait_until(lambda: worker.children() if len(worker.children()) >= 2 else None, 30,
+                          message="pool processes")
         time.sleep(1)
         idle = [rss_mb(p) for p in [worker.pid, *pool]]
         reply = control.add_consumer(queue, destination=[hostname], reply=True, timeout=10)
@@ -394,7 +326,7 @@ class Bench:
         def finished():
             worker.check()
             return self.done_count(variant, ids) >= n
-        wait_for(finished, timeout, f"{n} {variant} jobs", interval=0.5)
+        wait_until(finished, timeout, interval=0.5, message=f"{n} {variant} jobs")
         wall = time.monotonic() - t0
         after = [rss_mb(p) for p in [worker.pid, *pool]]
         rate = self.span_throughput(ids)
@@ -407,7 +339,8 @@ class Bench:
         else:
             self.record(f"chatty jobs/s ({self.size.chatty_steps} reports vs none)",
                         "longrun" if variant == "chatty" else "baseline", rate)
-        label = {"raw": "raw Celery", "quiet": "Longrun", "chatty": "Longrun chatty", "silent": "Longrun silent"}[variant]
+        label = {"raw": "raw Celery", "quiet": "Longrun", "chatty": "Longrun chatty",
+                 "silent": "Longrun silent"}[variant]
         self.memory.append((f"{label} worker main process", idle[0], after[0], f"after {n:,} jobs"))
         self.memory.append((f"{label} worker pool process (mean of 2)", statistics.mean(idle[1:]),
                             statistics.mean(after[1:]), f"after {n:,} jobs"))
@@ -476,11 +409,13 @@ def machine() -> str:
                 if line.startswith("model name")), platform.processor())
     pkgs = ", ".join(f"{p} {version(p)}" for p in ("celery", "kombu", "redis", "hiredis", "flask", "gunicorn",
                                                    "flask-smorest", "marshmallow"))
-    redis_v = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2].removeprefix("v=")
+    redis_v = subprocess.run([redis_server_binary(), "--version"], capture_output=True,
+                             text=True).stdout.split()[2].removeprefix("v=")
     wrk_v = " ".join(subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split()[:2])
     load = os.getloadavg()
     return (f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}\n"
-            f"- machine: {os.cpu_count()} CPUs ({cpu}), load average at end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}\n"
+            f"- machine: {os.cpu_count()} CPUs ({cpu}), "
+            f"load average at end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}\n"
             f"- Python {platform.python_version()}; {pkgs}; redis-server {redis_v}; {wrk_v}\n")
 
 

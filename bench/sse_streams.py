@@ -7,43 +7,31 @@ opens N event streams on it, then times ordinary GET /api/v1/jobs/{id}
 requests and prints them as ratios against the same requests with no stream
 open, measured in the same run.
 
-    .venv/bin/python bench/sse_streams.py --threads 8 --streams 12
+    .venv/bin/python -m bench.sse_streams --threads 8 --streams 12
 """
 
 import argparse
+import hashlib
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-import requests
+if __package__ in (None, ""):  # run as a script (python bench/sse_streams.py): the repository's packages
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-ROOT = Path(__file__).resolve().parent.parent
-HEADERS = {"Authorization": f"Bearer {os.environ.get('LONGRUN_BENCH_API_KEY', 'bench-key')}"}
+import requests  # noqa: E402
 
+from tests.support.paths import ROOT  # noqa: E402
+from tests.support.processes import LiveServer, subprocess_env  # noqa: E402
+from tests.support.redis_server import RedisServer  # noqa: E402
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_up(url: str, proc) -> None:
-    for _ in range(300):
-        if proc.poll() is not None:
-            raise SystemExit(f"{url} exited")
-        try:
-            requests.get(url, timeout=1)
-            return
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise SystemExit(f"{url} did not come up")
+API_KEY = os.environ.get("LONGRUN_BENCH_API_KEY", "bench-key")
+HEADERS = {"Authorization": f"Bearer {API_KEY}"}
 
 
 def time_requests(url: str, n: int) -> tuple[list[float], int]:
@@ -61,20 +49,17 @@ def time_requests(url: str, n: int) -> tuple[list[float], int]:
 
 def run(threads: int, streams: int, capped: bool, n: int) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-sse-"))
-    redis_port, api_port = free_port(), free_port()
-    procs = []
+    redis = RedisServer(tmp / "redis")
+    api = None
     try:
-        procs.append(subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "", "--dir", str(tmp)],
-                                      stdout=subprocess.DEVNULL))
-        env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "PYTHONPATH": str(ROOT),
-               "LONGRUN_SSE_MAX_STREAMS_PER_TENANT": "10000", "LONGRUN_SSE_HEARTBEAT_SECONDS": "5"}
+        redis.start()
+        env = subprocess_env(REDIS_URL=redis.url, LONGRUN_SSE_MAX_STREAMS_PER_TENANT="10000",
+                             LONGRUN_SSE_HEARTBEAT_SECONDS="5",
+                             # The API knows the key we send (it refuses every request otherwise).
+                             LONGRUN_API_KEYS="default=" + hashlib.sha256(API_KEY.encode()).hexdigest())
         config = str(ROOT / "gunicorn.conf.py") if capped else "/dev/null"
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "api.wsgi:app", "-c", config, "-b", f"127.0.0.1:{api_port}",
-             "-w", "1", "-k", "gthread", "--threads", str(threads)],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        base = f"http://127.0.0.1:{api_port}"
-        wait_up(base + "/openapi.json", procs[-1])
+        api = LiveServer(env, 1, "gthread", threads, log_dir=tmp, options=("-c", config)).start()
+        base = api.url
         job = requests.post(base + "/api/v1/jobs", headers=HEADERS, timeout=10,
                             json={"kind": "sleep", "input": {}}).json()["id"]
         url = f"{base}/api/v1/jobs/{job}"
@@ -107,12 +92,9 @@ def run(threads: int, streams: int, capped: bool, n: int) -> None:
               f"open={len(opened):3d} refused={len(refused):3d}  GET p50 x{p50:5.2f} vs no streams "
               f"(baseline {statistics.median(baseline) * 1000:.1f} ms), {timeouts}/{n} timed out (3 s)")
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        if api:
+            api.stop()
+        redis.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

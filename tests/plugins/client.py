@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from conftest import ROOT, subprocess_env
+from tests.support.paths import ROOT
+from tests.support.processes import subprocess_env
 
 
 def api_key(api_headers: dict) -> str:

@@ -1,19 +1,15 @@
-"""Fixtures of the fault tests: a fakeredis job store for unit tests of our
-Lua scripts, and helpers to find and kill the process that runs a job."""
-
-import json
-import os
-import signal
+"""Fixtures of the fault and job-store tests: a fakeredis job store for unit
+tests of our Lua scripts. The helpers that find and kill the process running
+a job are in tests/support/jobs.py."""
 
 import pytest
-
-from conftest import wait_until
 
 
 @pytest.fixture
 def fake_store():
     """A JobStore over fakeredis (with Lua), with a cap of 3 attempts."""
     import fakeredis
+
     from longrun.jobstore import JobStore
     from longrun.settings import Settings
 
@@ -22,59 +18,3 @@ def fake_store():
                                       visibility_timeout_seconds=600))
     yield store
     client.close()
-
-
-def new_job(store, *, tenant="t1", kind="sleep", seconds=1.0, priority=0, timeout=60) -> str:
-    job_id, outcome, _ = store.create(tenant=tenant, kind=kind, input={"seconds": seconds},
-                                      priority=priority, timeout_seconds=timeout)
-    assert outcome == "created"
-    return job_id
-
-
-def claim(store, job_id, token="worker-a:1:abc"):
-    from longrun.jobstore import worker_lost
-    error, meta = worker_lost(store.settings.max_attempts)
-    return store.claim(job_id, token, lost_error=error, lost_meta=meta)
-
-
-def events(redis_client, job_id) -> list[dict]:
-    """The job's event stream, oldest first."""
-    return [fields for _, fields in redis_client.xrange(f"lr:ev:{job_id}")]
-
-
-def runs(redis_client, job_id) -> int:
-    """How many times the job's code started: each run of `sleep` reports step 1 once."""
-    return sum(1 for e in events(redis_client, job_id)
-               if e.get("progress") and json.loads(e["progress"]).get("current_step") == 1)
-
-
-def job_process(redis_client, worker, job_id, attempt: int, timeout: float = 30) -> int:
-    """The pid of the pool process running ``attempt`` of the job, read from its lease
-    token (``<hostname>:<pid>:<nonce>``); checked to be a child of ``worker``."""
-    def running():
-        record = redis_client.hmget(f"lr:job:{job_id}", "status", "attempts")
-        token = redis_client.get(f"lr:lease:{job_id}")
-        if record == ["running", str(attempt)] and token:
-            return token
-        return None
-    token = wait_until(running, timeout=timeout, message=f"attempt {attempt} of job {job_id} to run")
-    hostname, pid, _ = token.rsplit(":", 2)
-    assert hostname == worker.hostname
-    pid = int(pid)
-    assert pid in worker.pool_pids(), "the lease names a process that is not our worker's child"
-    return pid
-
-
-def kill_job_process(redis_client, worker, job_id, attempt: int) -> int:
-    pid = job_process(redis_client, worker, job_id, attempt)
-    os.kill(pid, signal.SIGKILL)
-    return pid
-
-
-def broker_copies(redis_client, job_id, kind="sleep") -> int:
-    """Copies of the job's message in the broker: queued, or delivered and not yet acked."""
-    from longrun import keys
-    queued = sum(job_id in message for key in keys.queue_keys(kind)
-                 for message in redis_client.lrange(key, 0, -1))
-    unacked = sum(job_id in message for message in redis_client.hvals("unacked"))
-    return queued + unacked

@@ -1,23 +1,12 @@
 """Fixtures for the security and limits tests: apps on the session Redis (or
-another one) that know several tenants' API keys and their own limits."""
+another one) that know several tenants' API keys (tests/support/tenants.py)
+and their own limits."""
 
-import hashlib
 import os
 
 import pytest
 
-from conftest import TEST_API_KEY
-
-# Raw keys of the tenants the security tests use (the session key is "default").
-TENANT_KEYS = {"default": TEST_API_KEY, "alice": "alice-key-5f1e0c2a9b", "bob": "bob-key-77d3a01c4e"}
-
-
-def api_keys_setting(keys: dict[str, str] = TENANT_KEYS) -> str:
-    return ",".join(f"{tenant}={hashlib.sha256(key.encode()).hexdigest()}" for tenant, key in keys.items())
-
-
-def bearer(tenant: str) -> dict:
-    return {"Authorization": f"Bearer {TENANT_KEYS[tenant]}"}
+from tests.support.tenants import api_keys_setting, bearer
 
 
 @pytest.fixture(scope="session")

