@@ -51,6 +51,10 @@ def from_settings(s: Settings) -> dict:
         "task_soft_time_limit": s.max_timeout_seconds,
         # Profile key inference.max_concurrent_tasks; "celery worker -c N" still wins.
         **({"worker_concurrency": s.worker_concurrency} if s.worker_concurrency else {}),
+        # An "io" worker waits on HTTP: many threads in one process, not a process per job
+        # (docs/pools.md); "celery worker -P/-c" still win.
+        **({"worker_pool": "threads", "worker_concurrency": s.io_concurrency}
+           if s.worker_role == "io" else {}),
     }
 
 
@@ -66,6 +70,7 @@ task_time_limit = _derived["task_time_limit"]
 task_soft_time_limit = _derived["task_soft_time_limit"]
 # None: one process per CPU (Celery's default).
 worker_concurrency = _derived.get("worker_concurrency")
+worker_pool = _derived.get("worker_pool", "prefork")
 
 # JSON only: a pickle message is refused before it reaches a task.
 task_serializer = "json"

@@ -17,6 +17,8 @@ duplicate it.
 
 import json
 import logging
+import os
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -61,6 +63,28 @@ class _Retryable(Exception):
 def _ssl_context():
     # Loading the CA bundle takes ~0.2 s; each call's short-lived httpx.Client shares one.
     return httpx.create_ssl_context()
+
+
+_clients: dict[tuple, httpx.Client] = {}
+_clients_lock = threading.Lock()
+
+
+def _http_client(timeout: httpx.Timeout) -> httpx.Client:
+    """This process's one connection pool (per timeout): every LLM call of every job
+    thread reuses its keep-alive connections instead of a TCP (and TLS) setup per call.
+    httpx.Client is thread-safe; a forked child builds its own."""
+    key = (os.getpid(), timeout.connect, timeout.read)
+    client = _clients.get(key)
+    if client is None:
+        with _clients_lock:
+            client = _clients.get(key)
+            if client is None:
+                # No cap on connections: the pool's concurrency bounds them (a threads
+                # pool of 200 streams 200 at once); keep-alive ones are kept for reuse.
+                limits = httpx.Limits(max_connections=None, max_keepalive_connections=256)
+                client = _clients[key] = httpx.Client(timeout=timeout, follow_redirects=True,
+                                                      verify=_ssl_context(), limits=limits)
+    return client
 
 
 def normalize_base_url(url: str) -> str:
@@ -207,8 +231,7 @@ class LLMClient:
         tries = self.max_retries + 1
         for number in range(1, tries + 1):
             try:
-                with httpx.Client(timeout=self.timeout, follow_redirects=True, verify=_ssl_context()) as http:
-                    return attempt(http)
+                return attempt(_http_client(self.timeout))
             except _Retryable as exc:
                 failure, retry_after = exc.error, exc.retry_after
             except httpx.TimeoutException as exc:
