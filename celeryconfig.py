@@ -93,6 +93,8 @@ broker_connection_retry_on_startup = True
 # costs no 503. (tests/faults/test_redis_outage.py)
 task_publish_retry_policy = {"max_retries": 0}
 redis_backend_health_check_interval = 10
+# redis-py's default cap (100) raises past it; a threads pool runs hundreds of jobs per process.
+redis_max_connections = 10_000
 result_backend_always_retry = True
 result_backend_max_retries = 10
 

@@ -98,6 +98,9 @@ class JobStore:
             socket_timeout=settings.redis_timeout_seconds,
             socket_connect_timeout=settings.redis_timeout_seconds,
             health_check_interval=30,
+            # redis-py caps a pool at 100 connections and then raises: a threads
+            # pool of 200 jobs needs more. A process opens only as many as it uses at once.
+            max_connections=10_000,
         )
         return cls(client, settings)
 

@@ -104,7 +104,8 @@ def test_api_and_workers_share_the_artifacts_volume(config):
 def test_every_published_port_is_behind_credentials(config):
     published = {name for name, service in config["services"].items() if service.get("ports")}
 
-    assert published == {"api", "flower"}
+    assert published == {"api", "streams", "flower"}
+    assert config["services"]["streams"]["environment"]["LONGRUN_API_KEYS"] == SECRETS["LONGRUN_API_KEYS"]
     assert config["services"]["api"]["environment"]["LONGRUN_API_KEYS"] == SECRETS["LONGRUN_API_KEYS"]
     assert "LONGRUN_AUTH" not in config["services"]["api"]["environment"]
     assert config["services"]["flower"]["environment"]["FLOWER_BASIC_AUTH"] == SECRETS["FLOWER_BASIC_AUTH"]
@@ -113,7 +114,7 @@ def test_every_published_port_is_behind_credentials(config):
 def test_the_dockerfile_installs_flower_and_chromium_and_runs_unprivileged():
     dockerfile = (ROOT / "Dockerfile").read_text()
 
-    assert '.[flower,browser]' in dockerfile
+    assert '.[flower,browser,streams]' in dockerfile
     assert "apt-get install -y --no-install-recommends chromium" in dockerfile
     assert "USER longrun" in dockerfile
 
