@@ -29,7 +29,13 @@ def stream_figures(bench: Bench) -> None:
     bench.env = {**saved, "LONGRUN_SSE_MAX_STREAMS_PER_TENANT": "100000", "LONGRUN_SSE_HEARTBEAT_SECONDS": "15"}
     try:
         api, api_url = bench.gunicorn_with("streams-api", ["-c", str(ROOT / "gunicorn.conf.py")])
-        hub, hub_url = bench.gunicorn_with("streams-hub", ["-c", str(ROOT / "gunicorn_streams.conf.py")])
+        hub, hub_url = bench.gunicorn_with(
+            "streams-hub",
+            ["-c", str(ROOT / "gunicorn_streams.conf.py")],
+            worker_class="gevent",
+            workers=1,
+            threads=None,
+        )
     finally:
         bench.env = saved
     job_id = bench.http(api_url + "/api/v1/jobs", "POST", SUBMIT_BODY)["id"]  # no worker: stays pending
