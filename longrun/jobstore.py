@@ -27,7 +27,7 @@ from longrun.states import FINAL_STATUSES, JobStatus
 
 log = logging.getLogger(__name__)
 
-SCRIPT_NAMES = ("create", "claim", "transition", "cancel", "reap", "release", "renew")
+SCRIPT_NAMES = ("create", "claim", "transition", "cancel", "reap", "release", "renew", "finish")
 EMPTY_PROGRESS = {"percentage": 0, "current_step": 0, "total_steps": None, "step_name": None, "message": None}
 
 
@@ -233,14 +233,16 @@ class JobStore:
         return "requeue", {"kind": reply[1], "priority": int(reply[2]), "timeout": int(reply[3])}
 
     def transition(self, job_id: str, status: JobStatus, *, progress: dict | None = None,
-                   error: dict | None = None, meta: str | None = None, token: str | None = None) -> int | None:
+                   error: dict | None = None, meta: str | None = None, token: str | None = None,
+                   log_tail: dict | None = None) -> int | None:
         """Move a job to ``status``; None when it is gone or already final, or when
         ``token`` (a running attempt's) is given and another attempt holds the lease."""
+        # With ``log_tail`` (the job log's last lines, workers/job_logs.py) they go in the same step.
         seq = self._run(
-            "transition", job_id, status=str(status), token=token,
+            "finish" if log_tail is not None else "transition", job_id, status=str(status), token=token,
             progress=json.dumps(progress) if progress is not None else None,
             error=json.dumps(error) if error is not None else None,
-            meta=meta,
+            meta=meta, **(log_tail or {}),
         )
         if seq:
             self._notify(job_id, status, progress)

@@ -15,6 +15,7 @@ import logging
 import os
 import threading
 
+from longrun import keys
 from longrun.job import JOB_LOGGER
 from longrun.joblog import JobLogStore, make_line
 
@@ -59,7 +60,12 @@ class JobLogHandler(logging.Handler):
             self._thread = threading.Thread(target=self._flush_loop, name="longrun-job-logs", daemon=True)
             self._thread.start()
 
-    def end_job(self, job_id: str) -> None:
+    def end_job(self, job_id: str, defer: bool = False) -> dict | None:
+        """The job ended: write its last lines and give its log the job's retention.
+
+        With ``defer`` nothing is written; the returned parameters (None: the job
+        logged nothing) go with the job's final state in one script
+        (JobStore.transition's ``log_tail``), or to ``write_tail``."""
         self._local.job_id = None
         self._jobs.discard(job_id)
         logged = job_id in self._logged
@@ -67,14 +73,24 @@ class JobLogHandler(logging.Handler):
         with self._buffer_lock:
             last = [line for owner, line in self._buffer if owner == job_id]
             self._buffer = [(owner, line) for owner, line in self._buffer if owner != job_id]
-        self.flush()
         if not logged:
-            return  # nothing was kept for this job: no round trip
+            return None  # nothing was kept for this job: no round trip
+        s = self.store.settings
+        tail = {"log_key": keys.job_log(job_id), "log_meta_key": keys.job_log_meta(job_id),
+                "log_max_lines": s.job_log_max_lines, "log_max_bytes": s.job_log_max_bytes,
+                "log_ttl": s.retention_seconds, "log_lines": last}
+        if not defer:
+            self.write_tail(job_id, tail)
+            return None
+        return tail
+
+    def write_tail(self, job_id: str, tail: dict) -> None:
+        """Write what ``end_job(defer=True)`` returned, on its own (no final state goes with it)."""
         # The job's last lines and its log's final expiry go in one script call.
         self._flushing.active = True
         try:
-            if last:
-                self.store.append(job_id, last, ttl=self.store.settings.retention_seconds or None)
+            if tail["log_lines"]:
+                self.store.append(job_id, tail["log_lines"], ttl=tail["log_ttl"] or None)
             else:
                 self.store.expire_with_job(job_id)
         except Exception:

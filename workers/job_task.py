@@ -92,31 +92,39 @@ class JobTask(Task):
         )
         logs = job_logs.handler()
 
+        log_tail: list[dict | None] = [None]
+
         def work():
             logs.start_job(job_id)  # in the job's own thread: its records are the job's
             try:
                 return self.run(job, **claim.input)
             finally:
-                logs.end_job(job_id)
+                # In the task's own thread the log's last lines ride on the final state's
+                # write; a watched job's thread may outlive its task, so it writes its own.
+                log_tail[0] = logs.end_job(job_id, defer=not watched)
 
         watchdog.start_job(running)
         try:
             return pools.run_watched(running, work) if watched else work()
         except JobCancelled:
             if running.lease_lost:  # another attempt runs the job: leave it to that one
+                if log_tail[0] is not None:
+                    logs.write_tail(job_id, log_tail[0])
                 raise Ignore() from None
-            self._cancelled(job_id, progress)
+            self._cancelled(job_id, progress, log_tail.pop())
         except SoftTimeLimitExceeded:
             if running.cancel_event.is_set() or running.interrupted:
-                self._cancelled(job_id, progress)
+                self._cancelled(job_id, progress, log_tail.pop())
             raise JobTimedOut(f"the job ran past its timeout of {timeout} seconds") from None
         finally:
             watchdog.end_job(running)
-            # Progress still held back rides on the final state's write (result_backend).
+            # Progress still held back, and the log's last lines, ride on the final state's write (result_backend).
             self.request.longrun_progress = progress.take_pending()
+            self.request.longrun_log_tail = log_tail[0] if log_tail else None
 
     @staticmethod
-    def _cancelled(job_id: str, progress: ProgressReporter):
+    def _cancelled(job_id: str, progress: ProgressReporter, log_tail: dict | None = None):
         job_store().transition(job_id, JobStatus.CANCELLED, progress=progress.take_pending(),
-                               error={"type": "Cancelled", "message": "cancelled while running"})
+                               error={"type": "Cancelled", "message": "cancelled while running"},
+                               log_tail=log_tail)
         raise Ignore()

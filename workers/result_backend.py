@@ -63,5 +63,8 @@ class LongrunBackend(RedisBackend):
             error = describe_error(result)
         # The attempt's token: its writes are refused once another attempt holds the job.
         token = getattr(request, "longrun_token", None)
-        job_store().transition(task_id, status, progress=progress, error=error, meta=json.dumps(meta), token=token)
+        # A final state carries the job log's last lines into the same script (workers/job_logs.py).
+        log_tail = getattr(request, "longrun_log_tail", None) if status.is_final else None
+        job_store().transition(task_id, status, progress=progress, error=error, meta=json.dumps(meta), token=token,
+                               log_tail=log_tail)
         return result
