@@ -9,22 +9,16 @@ turn it into one line naming the key. The delivery settings give at-least-once
 execution (docs/guarantees.md).
 """
 
-from urllib.parse import urlparse
-
-from longrun import keys
+from longrun import keys, redis_conn
 from longrun.settings import Settings, get_settings
 
 
 def from_settings(s: Settings) -> dict:
     """The settings that follow from Longrun's own (URLs, retention, limits)."""
+    # Broker and backend: one Redis or Sentinel, computed in one place (longrun/redis_conn.py).
+    connection = redis_conn.celery_settings(s)
     return {
-        "broker_url": s.broker_url,
-        # kombu's Redis transport, plus handing a job's message to the job
-        # store's create script (one round trip per submit; workers/broker.py).
-        "broker_transport": "workers.broker:Transport" if urlparse(s.broker_url).scheme == "redis" else None,
-        # Our backend subclass writes each job state change atomically with the
-        # job index and event stream (workers/result_backend.py).
-        "result_backend": "workers.result_backend:LongrunBackend+" + s.result_backend_url,
+        **connection,
         "result_expires": s.retention_seconds or None,
         "broker_transport_options": {
             "visibility_timeout": s.visibility_timeout_seconds,
@@ -44,6 +38,7 @@ def from_settings(s: Settings) -> dict:
             # another socket timeout (a publish took 28 s with it on).
             "retry_on_timeout": False,
             "health_check_interval": 10,
+            **connection["broker_transport_options"],
         },
         "redis_socket_timeout": s.redis_timeout_seconds,
         "redis_socket_connect_timeout": s.redis_timeout_seconds,
@@ -63,6 +58,7 @@ broker_url = _derived["broker_url"]
 broker_transport = _derived["broker_transport"]
 broker_transport_options = _derived["broker_transport_options"]
 result_backend = _derived["result_backend"]
+result_backend_transport_options = _derived["result_backend_transport_options"]
 result_expires = _derived["result_expires"]
 redis_socket_timeout = _derived["redis_socket_timeout"]
 redis_socket_connect_timeout = _derived["redis_socket_connect_timeout"]

@@ -1,6 +1,9 @@
 """The HTTP API: a Flask app factory, served by gunicorn as ``api.wsgi:app``."""
 
+from typing import cast
+
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from longrun import __version__
 
@@ -15,13 +18,12 @@ def create_app(test_config: dict | None = None) -> Flask:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_REDOC_PATH="docs",
-        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js",
+        # /docs is served by api.console.docs from installed assets (no CDN).
     )
     if test_config:
         app.config.update(test_config)
 
-    app.json.sort_keys = False
+    cast(DefaultJSONProvider, app.json).sort_keys = False  # Flask's default provider has it
 
     from api import auth, errors, extensions, jobs, limits, live, metrics, openapi, system
 
@@ -38,5 +40,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.register_blueprint(metrics.blp)
     from api import compat  # the older systems' APIs (docs/compatibility.md)
     compat.register(app)
+    from api import console  # the job console (/console) and the offline /docs
+    console.init_app(app)
     openapi.init_api(api, settings)  # keep last: documents every registered route
     return app

@@ -19,6 +19,7 @@ import logging
 import re
 import secrets
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Flask, g, request
@@ -35,6 +36,12 @@ SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 # Routes anyone may call: the contract, its docs page and liveness/readiness.
 PUBLIC_PATHS = frozenset({"/openapi.json", "/docs", "/api/v1/health"})
+# Paths whose blueprint checks the caller itself: the console (its own session,
+# api/console) and the docs page's assets.
+SELF_CHECKED_PREFIXES = ("/console/", "/docs/")
+# A signed-in console session may stand for its key on these methods only; a
+# state change always needs the key itself, or the console's CSRF-checked forms.
+SESSION_METHODS = frozenset({"GET", "HEAD"})
 
 UNAUTHORIZED_MESSAGE = "missing or invalid API key"
 
@@ -93,6 +100,8 @@ class Authenticator:
     def __init__(self, settings: Settings):
         self.enabled = settings.auth == "on"
         self.keys = parse_api_keys(settings.api_keys)
+        # Set by the console: the configured key a browser's signed session stands for, if any.
+        self.session_key: Callable[[tuple[ApiKey, ...]], ApiKey | None] | None = None
 
     def __call__(self):
         if not self.enabled:
@@ -101,8 +110,11 @@ class Authenticator:
             return
         presented = presented_key()
         key = find_key(presented, self.keys) if presented else None
+        if key is None and not presented and self.session_key and request.method in SESSION_METHODS:
+            key = self.session_key(self.keys)
         if key is None:
-            if request.path in PUBLIC_PATHS:
+            if request.path in PUBLIC_PATHS or request.path == "/console" \
+                    or request.path.startswith(SELF_CHECKED_PREFIXES):
                 g.tenant = g.api_key = None
                 return
             raise Unauthorized(UNAUTHORIZED_MESSAGE)
@@ -119,6 +131,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         log.warning("no API keys configured (LONGRUN_API_KEYS): every request but %s will be refused",
                     ", ".join(sorted(PUBLIC_PATHS)))
     app.before_request(authenticator)
+    app.extensions["longrun.auth"] = authenticator
 
 
 def current_tenant() -> str:

@@ -6,6 +6,7 @@ compatibility routes register their own envelopes on their blueprints.
 """
 
 import logging
+from typing import cast
 
 from flask import jsonify
 from flask_smorest import Api
@@ -73,9 +74,9 @@ class LongrunApi(Api):
     def handle_http_exception(self, error: HTTPException):
         data = getattr(error, "data", None) or {}
         # Keep the exception's own headers (Allow on 405, WWW-Authenticate...), not its HTML type.
-        headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+        headers: dict[str, str | int] = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
         headers.update(data.get("headers") or {})
-        code = HTTP_CODES.get(error.code, "error")
+        code = HTTP_CODES.get(cast(int, error.code), "error")  # an HTTPException that reaches here has one
         message = data.get("message") or error.description or error.name
         details = {}
         if "messages" in data or "errors" in data:
@@ -85,13 +86,13 @@ class LongrunApi(Api):
             message = "internal error"
         if error.code == 503:
             headers.setdefault("Retry-After", ServiceUnavailable.retry_after)
-        return error_response(error.code, code, message, details, headers)
+        return error_response(cast(int, error.code), code, message, details, headers)
 
 
 def handle_longrun_error(error: LongrunError):
     headers = {}
-    if getattr(error, "retry_after", None):  # 503 and 429
-        headers["Retry-After"] = error.retry_after
+    if retry_after := getattr(error, "retry_after", None):  # 503 and 429
+        headers["Retry-After"] = retry_after
     if isinstance(error, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="longrun"'
     return error_response(error.status, error.code, error.message, error.details, headers)
@@ -111,6 +112,8 @@ def handle_unexpected(error: Exception):
 
 def init_app(app) -> None:
     app.register_error_handler(LongrunError, handle_longrun_error)
+    # During a Sentinel failover redis-py raises MasterNotFoundError or ReadOnlyError: those are in
+    # REDIS_UNREACHABLE too, so a failover answers 503, not 500 (docs/ha.md).
     for exc in (*REDIS_UNREACHABLE, OperationalError):
         app.register_error_handler(exc, handle_infrastructure_error)
     app.register_error_handler(Exception, handle_unexpected)

@@ -47,7 +47,12 @@ PROCESS_STREAMS = ProcessStreams()
 @blp.route("/<string:job_id>/events")
 class JobEvents(MethodView):
     @blp.response(200, description="text/event-stream: `status` and `progress` events, then the final "
-                                   "state (with `result`), then the stream ends.",
+                                   "state (with `result` and the last `progress`), then the stream ends. "
+                                   "Progress is coalesced (at most one event per progress interval) and the "
+                                   "oldest progress events are dropped past the stream's cap; lifecycle events "
+                                   "(pending, each attempt, final) are always kept. `resync` (no `id`): your "
+                                   "Last-Event-ID is older than the newest dropped event, so re-read the job "
+                                   "(GET /api/v1/jobs/{id}); the stream then goes on after your id.",
                   content_type="text/event-stream")
     def get(self, job_id):
         """Follow the job live (Server-Sent Events); resume with Last-Event-ID."""
@@ -146,9 +151,7 @@ class JobWebhooks(MethodView):
     @blp.response(200, WebhookDeliveryListSchema)
     def get(self, job_id):
         """The job's webhook deliveries, oldest first, each with every attempt."""
-        svc = services()
-        svc.store.load(job_id, current_tenant())
-        return {"deliveries": DeliveryLog(svc.store.redis, svc.settings).list(job_id)}
+        return {"deliveries": deliveries(services(), current_tenant(), job_id)}
 
 
 @blp.route("/<string:job_id>/webhooks/<string:delivery_id>/redeliver")
@@ -156,10 +159,20 @@ class JobWebhookRedeliver(MethodView):
     @blp.response(202, WebhookDeliverySchema)
     def post(self, job_id, delivery_id):
         """Send a delivery again (same webhook-id and body, new timestamp and signature)."""
-        svc = services()
-        svc.store.load(job_id, current_tenant())
-        log = DeliveryLog(svc.store.redis, svc.settings)
-        log.get(job_id, delivery_id)  # 404 for an unknown delivery
-        log.set_state(job_id, delivery_id, "pending")
-        publish_webhook(svc.celery, job_id, delivery_id)
-        return _delivery(log, job_id, delivery_id)
+        return redeliver(services(), current_tenant(), job_id, delivery_id)
+
+
+def deliveries(svc, tenant: str, job_id: str) -> list[dict]:
+    """The job's webhook deliveries (this route and the console)."""
+    svc.store.load(job_id, tenant)
+    return DeliveryLog(svc.store.redis, svc.settings).list(job_id)
+
+
+def redeliver(svc, tenant: str, job_id: str, delivery_id: str) -> dict:
+    """Queue a delivery again (this route and the console's button)."""
+    svc.store.load(job_id, tenant)
+    log = DeliveryLog(svc.store.redis, svc.settings)
+    log.get(job_id, delivery_id)  # 404 for an unknown delivery
+    log.set_state(job_id, delivery_id, "pending")
+    publish_webhook(svc.celery, job_id, delivery_id)
+    return _delivery(log, job_id, delivery_id)

@@ -25,4 +25,6 @@ class Metrics(MethodView):
     @blp.response(200, description="Prometheus text exposition format.", content_type=CONTENT_TYPE_LATEST)
     def get(self):
         """Jobs submitted/finished, run-time and queue-wait histograms, queues, running jobs, workers."""
-        return Response(generate_latest(registry_for(services().store.redis)), mimetype=CONTENT_TYPE_LATEST)
+        # content_type, not mimetype: CONTENT_TYPE_LATEST already names its charset, and
+        # Flask appends one more to a mimetype.
+        return Response(generate_latest(registry_for(services().store.redis)), content_type=CONTENT_TYPE_LATEST)

@@ -18,7 +18,7 @@ from api.auth import PUBLIC_PATHS
 from longrun.settings import Settings
 from tasks.registry import KINDS
 
-SECURITY = [{"bearerAuth": []}, {"apiKeyHeader": []}]
+SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"apiKeyHeader": []}]
 SPEC_OPTIONS = {"security": SECURITY}
 SUBMIT_PATH = "/api/v1/jobs"
 METHODS = {"get", "put", "post", "delete", "patch"}

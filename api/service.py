@@ -6,13 +6,16 @@ one job system with several faces.
 
 import json
 import logging
+import time
 from functools import lru_cache
+from typing import cast
 
 from kombu.exceptions import OperationalError
 from kombu.transport import get_transport_cls
 from marshmallow import ValidationError
 import redis
 
+from longrun import redis_conn
 from longrun.errors import (CannotCapture, IdempotencyConflict, InvalidInput, InvalidUpload, JobAlreadyFinished,
                             JobHasNoResult, JobNotFinished, JobNotFound, QueueFull, ServiceUnavailable, UnknownKind,
                             redis_errors_as_unavailable)
@@ -51,7 +54,7 @@ def validate_input(kind_name: str, raw_input: dict) -> dict:
         return _input_schema(kind_name).load(raw_input)
     except ValidationError as exc:
         raise InvalidInput("invalid input: " + "; ".join(f"input.{k}: {v[0] if isinstance(v, list) else v}"
-                                                          for k, v in exc.messages.items()),
+                                                          for k, v in cast(dict, exc.messages).items()),
                            details={"input": exc.messages}) from None
 
 
@@ -77,13 +80,13 @@ def enqueue(svc, job_id: str, kind: str, priority: int, timeout: int) -> None:
 @lru_cache(maxsize=8)
 def _publishes_through_broker_module(celery_app) -> bool:
     with celery_app.connection_for_write() as conn:  # builds no socket
-        return issubclass(get_transport_cls(conn.transport_cls), broker.Transport)
+        return issubclass(cast(type, get_transport_cls(conn.transport_cls)), broker.CAPTURING_TRANSPORTS)
 
 
 def prepare_message(svc, job_id: str, kind: str, priority: int, timeout: int) -> tuple[str, str] | None:
     """The job's broker message as (list key, payload), for the create script
     to push; None when the broker is not the job store's Redis."""
-    if svc.settings.broker_url != svc.settings.redis_url or not _publishes_through_broker_module(svc.celery):
+    if not redis_conn.broker_is_store(svc.settings) or not _publishes_through_broker_module(svc.celery):
         return None
 
     def build(any_id: str) -> tuple[str, str] | None:
@@ -215,3 +218,22 @@ def artifact_path(svc, tenant: str, job_id: str, name: str):
 def artifact_names(svc, tenant: str, job_id: str) -> list[str]:
     svc.store.load(job_id, tenant)
     return svc.artifacts.names(job_id)
+
+
+def overview(svc, tenant: str, running_limit: int = 10) -> dict:
+    """What the console's overview shows: the tenant's counts per status and the jobs
+    running now, and each queue's depth and oldest waiting job, and the workers seen."""
+    now = time.time()
+    counts = svc.store.counts(tenant)
+    depth = svc.store.queue_lengths(KINDS)
+    oldest = svc.store.oldest_pending(KINDS)
+    running, _ = svc.store.list_jobs(tenant, status=JobStatus.RUNNING.value, limit=running_limit)
+    return {
+        "counts": counts,
+        "queues": [{"kind": kind, "depth": depth[kind],
+                    "oldest_waiting_seconds": None if oldest[kind] is None else max(0.0, now - oldest[kind])}
+                   for kind in KINDS],
+        "workers": [{"hostname": host, "last_seen_seconds": max(0.0, now - seen)}
+                    for host, seen in svc.store.workers()],
+        "running": running,
+    }

@@ -46,12 +46,15 @@ class Kinds(MethodView):
     @blp.response(200, KindListSchema)
     def get(self):
         """The job kinds this deployment runs, with the JSON schema of their input."""
-        converter = current_app.extensions["flask-smorest"]["apis"][""]["ext_obj"].ma_plugin.converter
-        return {"kinds": [
-            {"name": kind.name, "description": kind.description, "file_fields": list(kind.file_fields),
+        return {"kinds": kind_documents()}
+
+
+def kind_documents() -> list[dict]:
+    """Each kind with the JSON schema of its input (GET /api/v1/kinds; the console's forms)."""
+    converter = current_app.extensions["flask-smorest"]["apis"][""]["ext_obj"].ma_plugin.converter
+    return [{"name": kind.name, "description": kind.description, "file_fields": list(kind.file_fields),
              "input_schema": converter.schema2jsonschema(kind.input_schema)}
-            for kind in KINDS.values()
-        ]}
+            for kind in KINDS.values()]
 
 
 def _now() -> float:

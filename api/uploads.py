@@ -67,7 +67,7 @@ def submit(svc, tenant: str, *, kind: str, input: dict, files, idempotency_key: 
            original_names: bool = True, **options) -> tuple[dict, bool]:
     """Submit a job of a kind that takes files; returns (job document, newly created)."""
     contents = checked_files(kind, files, svc.settings.max_upload_bytes)
-    suffix = KINDS[kind].upload_type.suffix if KINDS[kind].upload_type else ""
+    suffix = upload_type.suffix if (upload_type := KINDS[kind].upload_type) else ""
     stored = {name: f"{name}{suffix}" for name in contents}
     job_input = {**input, **stored}
     service.validate_input(kind, job_input)  # before any file is written

@@ -18,6 +18,7 @@ import logging
 import select
 import socket
 import threading
+from typing import cast
 from urllib.parse import urlsplit
 
 from longrun.errors import UnsafeURL
@@ -141,7 +142,7 @@ class EgressProxy:
             return None
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        targets = [str(a) for a in addresses] or [parts.hostname]  # allow-listed by name
+        targets = [str(a) for a in addresses] or [cast(str, parts.hostname)]  # allow-listed by name (so it has one)
         last_error = None
         for target in targets:
             try:

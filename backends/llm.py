@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 import httpx
@@ -176,6 +176,7 @@ class LLMClient:
                 streamed.append(result.content)
                 on_token(result.content)
                 return result
+            usage: dict[str, Any]
             model, usage, finished = body.get("model", ""), {}, False
             for chunk in self._events(response):
                 if "error" in chunk:

@@ -101,7 +101,7 @@ class LocalModelServer:
             self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, env=server_env(),
                                             stdin=subprocess.DEVNULL, start_new_session=True)
         finally:
-            if self.log_path:
+            if not isinstance(log, int):  # a file we opened, not DEVNULL
                 log.close()  # the child keeps its own descriptor
         deadline = time.monotonic() + timeout
         while not self._answers():

@@ -31,7 +31,7 @@ class Allowlist:
     address_ports: frozenset[tuple[IPAddress, int]] = frozenset()
 
     @classmethod
-    def parse(cls, spec: str | list[str] | tuple[str, ...] | None) -> "Allowlist":
+    def parse(cls, spec: Allowlist | str | list[str] | tuple[str, ...] | None) -> Allowlist:
         if isinstance(spec, Allowlist):
             return spec
         entries = spec.split(",") if isinstance(spec, str) else list(spec or ())

@@ -6,10 +6,16 @@ reports its class name as the error's ``type``. ``redis_errors_as_unavailable``
 is the one place a lost Redis becomes ServiceUnavailable (503 + Retry-After).
 """
 
+from typing import Any, Literal
+
 import redis
 
-# What a Redis that cannot be reached in time raises (redis-py).
-REDIS_UNREACHABLE: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
+# What a Redis that cannot be reached in time raises (redis-py). During a
+# Sentinel failover (docs/ha.md) that includes no master known yet
+# (MasterNotFoundError, a ConnectionError), a master still loading its data
+# (BusyLoadingError, also one), and a write that reached a server just demoted
+# to replica (ReadOnlyError).
+REDIS_UNREACHABLE: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError)
 
 
 class LongrunError(Exception):
@@ -18,9 +24,9 @@ class LongrunError(Exception):
     status = 500
     code = "internal_error"
 
-    def __init__(self, message: str = "", details: dict | None = None):
-        super().__init__(message or self.__doc__.splitlines()[0])
-        self.message = message or self.__doc__.splitlines()[0]
+    def __init__(self, message: str = "", details: dict[str, Any] | None = None):
+        super().__init__(message or (self.__doc__ or "").splitlines()[0])
+        self.message = message or (self.__doc__ or "").splitlines()[0]
         self.details = details or {}
 
 
@@ -143,6 +149,13 @@ class ServiceUnavailable(LongrunError):
     retry_after = 5
 
 
+class NotReplicated(ServiceUnavailable):
+    """Raised when a write did not reach LONGRUN_REDIS_MIN_REPLICAS replicas in time (docs/ha.md)."""
+
+    code = "not_replicated"
+    retry_after = 2
+
+
 class QueueFull(ServiceUnavailable):
     """Raised when a kind's queue is deeper than max_queue_depth (backpressure; seed 003's "overloaded")."""
 
@@ -260,7 +273,7 @@ class _RedisErrorsAsUnavailable:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> Literal[False]:
         if exc_type is not None and issubclass(exc_type, self.errors):
             raise ServiceUnavailable(self.message) from exc
         return False

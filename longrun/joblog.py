@@ -8,6 +8,9 @@ grow Redis without bound. The keys expire with the job and are deleted with it.
 """
 
 import json
+from typing import Any, cast
+
+import redis
 
 from longrun import keys
 from longrun.jobstore import iso
@@ -55,7 +58,7 @@ def make_line(created: float, level: str, logger: str, message: str, line_bytes:
 
 
 class JobLogStore:
-    def __init__(self, client, settings: Settings):
+    def __init__(self, client: redis.Redis, settings: Settings):
         self.redis = client
         self.settings = settings
         self._append = client.register_script(APPEND)
@@ -71,8 +74,8 @@ class JobLogStore:
             return 0
         s = self.settings
         ttl = self.running_ttl() if ttl is None else ttl
-        return self._append(keys=[keys.job_log(job_id), keys.job_log_meta(job_id)],
-                            args=[s.job_log_max_lines, s.job_log_max_bytes, ttl, *lines])
+        return cast(int, self._append(keys=[keys.job_log(job_id), keys.job_log_meta(job_id)],  # lines dropped
+                                      args=[s.job_log_max_lines, s.job_log_max_bytes, ttl, *lines]))
 
     def expire_with_job(self, job_id: str) -> None:
         """The job finished: keep its log exactly as long as the job."""
@@ -83,7 +86,7 @@ class JobLogStore:
             pipe.expire(keys.job_log_meta(job_id), ttl)
             pipe.execute()
 
-    def read(self, job_id: str, tail: int | None = None) -> dict:
+    def read(self, job_id: str, tail: int | None = None) -> dict[str, Any]:
         pipe = self.redis.pipeline(transaction=False)
         pipe.lrange(keys.job_log(job_id), -tail if tail else 0, -1)
         pipe.hgetall(keys.job_log_meta(job_id))
@@ -92,5 +95,5 @@ class JobLogStore:
                 "dropped": int(meta.get("dropped", 0)), "bytes": int(meta.get("bytes", 0))}
 
 
-def as_text(lines: list[dict]) -> str:
+def as_text(lines: list[dict[str, Any]]) -> str:
     return "".join(f"{l['ts']} {l['level']:<8} {l['logger']}: {l['message']}\n" for l in lines)

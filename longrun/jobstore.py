@@ -15,19 +15,20 @@ from datetime import datetime, timezone
 from importlib import resources
 
 import logging
-from typing import Callable
+from typing import Any, Callable, Iterable, cast
 
 import redis
 
-from longrun import keys
-from longrun.errors import JobExpired, JobNotFound, redis_errors_as_unavailable
+from longrun import keys, redis_conn
+from longrun.errors import JobExpired, JobNotFound, NotReplicated, ServiceUnavailable, redis_errors_as_unavailable
 from longrun.metrics import BUCKETS
+from longrun.redis_replies import ScoredMembers, XReadReply
 from longrun.settings import Settings
 from longrun.states import FINAL_STATUSES, JobStatus
 
 log = logging.getLogger(__name__)
 
-SCRIPT_NAMES = ("create", "claim", "transition", "cancel", "reap", "release", "renew", "finish")
+SCRIPT_NAMES = ("create", "claim", "transition", "cancel", "reap", "release", "renew", "reconcile", "adopt", "finish")
 EMPTY_PROGRESS = {"percentage": 0, "current_step": 0, "total_steps": None, "step_name": None, "message": None}
 
 
@@ -56,11 +57,11 @@ def iso(ts: float | str | None) -> str | None:
     return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _loads(value, default=None):
+def _loads(value: str | None, default: Any = None) -> Any:
     return json.loads(value) if value else default
 
 
-def worker_lost(max_attempts: int) -> tuple[dict, str]:
+def worker_lost(max_attempts: int) -> tuple[dict[str, str], str]:
     """The error (job document, Celery meta) of a job whose worker died at every attempt."""
     message = f"worker lost: the job's process died in each of its {max_attempts} attempts"
     meta = json.dumps({"status": "FAILURE", "traceback": None, "children": [], "date_done": None,
@@ -74,7 +75,7 @@ class Claim:
     """What a worker may do with a job it received (see lua/claim.lua)."""
 
     verdict: str  # run | busy | tenant_busy | done | gone | cancelled | exhausted
-    input: dict | None = None
+    input: dict[str, Any] | None = None
     attempts: int = 0
     retry_in: int = 0
 
@@ -87,30 +88,19 @@ class JobStore:
         self.settings = settings
         # Called as on_transition(job_id, status, progress) after every state
         # change this store made (webhooks hang here); never lets an error out.
-        self.on_transition: Callable[[str, JobStatus, dict | None], None] | None = None
+        self.on_transition: Callable[[str, JobStatus, dict[str, Any] | None], object] | None = None
         self._scripts = {name: client.register_script(src) for name, src in SCRIPTS.items()}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "JobStore":
-        client = redis.Redis.from_url(
-            settings.redis_url,
-            decode_responses=True,
-            socket_timeout=settings.redis_timeout_seconds,
-            socket_connect_timeout=settings.redis_timeout_seconds,
-            health_check_interval=30,
-            # redis-py caps a pool at 100 connections and then raises: a threads
-            # pool of 200 jobs needs more. A process opens only as many as it uses at once.
-            max_connections=10_000,
-        )
-        return cls(client, settings)
+        # One Redis, or the master Sentinel names now (followed after a failover).
+        return cls(redis_conn.client(settings), settings)
 
     # -- scripts ---------------------------------------------------------
 
-    def _run(self, name: str, job_id: str, _client=None, **params):
-        """Run script ``name`` for the job; with ``_client`` (a pipeline) it is only queued there."""
+    def _params(self, **params: Any) -> str:
         now = time.time()
         params.update(
-            id=job_id,
             prefix=keys.PREFIX,
             now=f"{now:.6f}",
             now_iso=datetime.fromtimestamp(now, tz=timezone.utc).isoformat(),
@@ -119,20 +109,77 @@ class JobStore:
             maxlen=self.settings.events_maxlen,
             buckets=[format(b, "g") for b in BUCKETS],
         )
+        # Absent values are left out: JSON null would reach Lua as a truthy cjson.null.
+        return json.dumps({k: v for k, v in params.items() if v is not None})
+
+    def _run(self, name: str, job_id: str, replicate: bool = False, _client: Any = None,
+             **params: Any) -> Any:  # a Lua script's reply
+        """Run a job's script; with ``replicate`` (and LONGRUN_REDIS_MIN_REPLICAS)
+        return only once that many replicas have its writes (NotReplicated if not in time).
+        With ``_client`` (a pipeline) it is only queued there."""
+        args = [self._params(id=job_id, **params)]
         script_keys = [
             keys.job(job_id), keys.meta(job_id), keys.events(job_id),
             keys.lease(job_id), keys.tombstone(job_id), keys.cancel(job_id),
         ]
         with redis_errors_as_unavailable():
-            # Absent values are left out: JSON null would reach Lua as a truthy cjson.null.
-            params = {k: v for k, v in params.items() if v is not None}
-            return self._scripts[name](keys=script_keys, args=[json.dumps(params)], client=_client)
+            if replicate and self.settings.redis_min_replicas:
+                reply, replicas = self._pipelined(("EVALSHA", self._scripts[name].sha, len(script_keys),
+                                                   *script_keys, *args), name)
+                self._require_replicas(replicas, job_id)
+                return reply
+            return self._scripts[name](keys=script_keys, args=args, client=_client)
 
-    def create(self, *, tenant: str, kind: str, input: dict, priority: int = 0,
-               timeout_seconds: int, metadata: dict | None = None, job_id: str | None = None,
+    def _run_batch(self, name: str, **params: Any) -> Any:
+        """Run a script that names its keys in its parameters (reconcile, adopt)."""
+        with redis_errors_as_unavailable():
+            return self._scripts[name](keys=[], args=[self._params(**params)])
+
+    # -- replication (LONGRUN_REDIS_MIN_REPLICAS, docs/ha.md) ------------
+
+    def _pipelined(self, command: tuple[Any, ...], script: str | None = None) -> tuple[Any, int]:
+        """``command`` then WAIT on the same connection (WAIT covers what this
+        connection wrote): one round trip; returns (reply, replicas that have it)."""
+        timeout_ms = max(1, int(self.settings.redis_replica_timeout_seconds * 1000))
+        wait = ("WAIT", self.settings.redis_min_replicas, timeout_ms)
+        for _ in range(2):
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.execute_command(*command)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+            pipe.execute_command(*wait)  # type: ignore[no-untyped-call]
+            reply, replicas = pipe.execute(raise_on_error=False)
+            if isinstance(reply, redis.exceptions.NoScriptError) and script:
+                self.redis.script_load(self._scripts[script].script)  # a new master (failover, restart)
+                continue
+            for value in (reply, replicas):
+                if isinstance(value, Exception):
+                    raise value
+            return reply, int(replicas)
+        raise ServiceUnavailable("Redis lost its scripts twice in a row")
+
+    def _require_replicas(self, replicas: int, job_id: str | None = None) -> None:
+        wanted = self.settings.redis_min_replicas
+        if replicas < wanted:
+            raise NotReplicated(
+                f"Redis did not confirm the write on {wanted} replica(s) within "
+                f"{self.settings.redis_replica_timeout_seconds:g}s (only {replicas})",
+                details={"job_id": job_id, "replicas": replicas, "required": wanted} if job_id else
+                {"replicas": replicas, "required": wanted})
+
+    def confirm_replicated(self) -> None:
+        """Return once LONGRUN_REDIS_MIN_REPLICAS replicas have everything written
+        so far (by any client); NotReplicated if not in time. A no-op without the setting."""
+        if not self.settings.redis_min_replicas:
+            return
+        with redis_errors_as_unavailable():
+            # WAIT counts this connection's last write: write one, now.
+            _, replicas = self._pipelined(("SET", keys.REPLICATION_PROBE, f"{time.time():.6f}"))
+        self._require_replicas(replicas)
+
+    def create(self, *, tenant: str, kind: str, input: dict[str, Any], priority: int = 0,
+               timeout_seconds: int, metadata: dict[str, Any] | None = None, job_id: str | None = None,
                idempotency_key: str | None = None, request_hash: str = "",
-               extra: dict | None = None, message: tuple[str, str] | None = None,
-               max_queue_depth: int = 0) -> tuple[str, str, dict]:
+               extra: dict[str, Any] | None = None, message: tuple[str, str] | None = None,
+               max_queue_depth: int = 0) -> tuple[str, str, dict[str, Any]]:
         """Write a pending job record and index it.
 
         Returns (job id, outcome, record): outcome is "created", or, when the
@@ -155,7 +202,7 @@ class JobStore:
         if idem_key:
             fields["idem_key"] = idem_key
         verdict, value = self._run(
-            "create", job_id, tenant=tenant, kind=kind, created_us=int(now * 1e6),
+            "create", job_id, replicate=True, tenant=tenant, kind=kind, created_us=int(now * 1e6),
             idem_key=idem_key, body_hash=request_hash,
             idem_ttl=(self.settings.retention_seconds + self.settings.max_timeout_seconds) or 86400,
             fields=[str(x) for pair in fields.items() for x in pair],
@@ -166,12 +213,14 @@ class JobStore:
             return job_id, "full", {"queued": int(value)}
         if verdict == "existing":
             existing_id, _, existing_hash = value.partition(" ")
+            # The replay wrote nothing, so its WAIT covered nothing: the earlier job must be replicated too.
+            self.confirm_replicated()
             return existing_id, "existing" if existing_hash == request_hash else "conflict", {}
         record = {**{k: str(v) for k, v in fields.items()}, "status": "pending", "tenant": tenant,
                   "seq": "0", "attempts": "0", "_meta": None}
         return job_id, "created", record
 
-    def claim(self, job_id: str, token: str, *, lost_error: dict, lost_meta: str) -> Claim:
+    def claim(self, job_id: str, token: str, *, lost_error: dict[str, Any], lost_meta: str) -> Claim:
         reply = self._run(
             "claim", job_id, token=token, lease_ttl=self.settings.lease_seconds,
             max_attempts=self.settings.max_attempts,
@@ -216,9 +265,9 @@ class JobStore:
     def stale_running(self, now: float | None = None, batch: int = 100) -> list[str]:
         """Ids in lr:running whose heartbeat deadline has passed."""
         now = time.time() if now is None else now
-        return self.redis.zrangebyscore(keys.RUNNING, "-inf", f"({now}", start=0, num=batch)
+        return cast(list[str], self.redis.zrangebyscore(keys.RUNNING, "-inf", f"({now}", start=0, num=batch))
 
-    def reap(self, job_id: str, requeue_grace: float) -> tuple[str, dict]:
+    def reap(self, job_id: str, requeue_grace: float) -> tuple[str, dict[str, Any]]:
         """Settle a job whose heartbeat went stale (see lua/reap.lua).
 
         Returns (verdict, info); for "requeue" info has the kind, priority and
@@ -232,23 +281,26 @@ class JobStore:
             return reply[0], {}
         return "requeue", {"kind": reply[1], "priority": int(reply[2]), "timeout": int(reply[3])}
 
-    def transition(self, job_id: str, status: JobStatus, *, progress: dict | None = None,
-                   error: dict | None = None, meta: str | None = None, token: str | None = None,
-                   log_tail: dict | None = None) -> int | None:
+    def transition(self, job_id: str, status: JobStatus, *, progress: dict[str, Any] | None = None,
+                   error: dict[str, Any] | None = None, meta: str | None = None, replicate: bool = False,
+                   token: str | None = None, log_tail: dict[str, Any] | None = None) -> int | None:
         """Move a job to ``status``; None when it is gone or already final, or when
-        ``token`` (a running attempt's) is given and another attempt holds the lease."""
-        # With ``log_tail`` (the job log's last lines, workers/job_logs.py) they go in the same step.
+        ``token`` (a running attempt's) is given and another attempt holds the lease.
+        With ``replicate`` see ``_run`` (it covers this write; a no-op covers
+        nothing: see ``confirm_replicated``). With ``log_tail`` (the job log's
+        last lines, workers/job_logs.py) they go in the same step (lua/finish.lua)."""
         seq = self._run(
-            "finish" if log_tail is not None else "transition", job_id, status=str(status), token=token,
+            "finish" if log_tail is not None else "transition", job_id, replicate=replicate,
+            status=str(status), token=token, **(log_tail or {}),
             progress=json.dumps(progress) if progress is not None else None,
             error=json.dumps(error) if error is not None else None,
-            meta=meta, **(log_tail or {}),
+            meta=meta,
         )
         if seq:
             self._notify(job_id, status, progress)
         return seq or None
 
-    def _notify(self, job_id: str, status: JobStatus, progress: dict | None) -> None:
+    def _notify(self, job_id: str, status: JobStatus, progress: dict[str, Any] | None) -> None:
         if self.on_transition is None:
             return
         try:
@@ -269,7 +321,7 @@ class JobStore:
 
     # -- reads -----------------------------------------------------------
 
-    def load(self, job_id: str, tenant: str | None = None) -> dict:
+    def load(self, job_id: str, tenant: str | None = None) -> dict[str, Any]:
         """The job's record with its Celery meta; raises JobNotFound/JobExpired."""
         with redis_errors_as_unavailable():
             pipe = self.redis.pipeline(transaction=False)
@@ -284,9 +336,9 @@ class JobStore:
                         raise JobExpired(f"job {job_id} has expired")
                 raise JobNotFound(f"no job with id {job_id}")
         record["_meta"] = meta
-        return record
+        return cast(dict[str, Any], record)  # HGETALL: {field: value}
 
-    def get(self, job_id: str, tenant: str | None = None) -> dict:
+    def get(self, job_id: str, tenant: str | None = None) -> dict[str, Any]:
         return document(self.load(job_id, tenant))
 
     def wait_final(self, job_id: str, timeout: float) -> bool:
@@ -297,7 +349,7 @@ class JobStore:
         with redis_errors_as_unavailable():
             while (left := deadline - time.monotonic()) > 0:
                 reply = self.redis.xread({keys.events(job_id): last}, block=min(block_ms, int(left * 1000) + 1))
-                for _, entries in reply or ():
+                for _, entries in cast(XReadReply, reply or ()):
                     for entry_id, entry in entries:
                         last = entry_id
                         if JobStatus(entry["status"]).is_final:
@@ -306,7 +358,7 @@ class JobStore:
                     return False
         return False
 
-    def queue_lengths(self, kinds) -> dict[str, int]:
+    def queue_lengths(self, kinds: Iterable[str]) -> dict[str, int]:
         """Messages waiting in each kind's queue, over all priority steps."""
         kinds = list(kinds)
         pipe = self.redis.pipeline(transaction=False)
@@ -319,19 +371,32 @@ class JobStore:
     def workers_seen(self, within_seconds: float = 30.0) -> int:
         return self.redis.zcount(keys.WORKERS, time.time() - within_seconds, "+inf")
 
+    def workers(self, limit: int = 50) -> list[tuple[str, float]]:
+        """Worker hostnames with when (epoch seconds) each was last seen, most recent first."""
+        return cast(ScoredMembers, self.redis.zrevrange(keys.WORKERS, 0, limit - 1, withscores=True))
+
+    def oldest_pending(self, kinds: Iterable[str]) -> dict[str, float | None]:
+        """When (epoch seconds) each kind's oldest pending job was submitted; None: none waits."""
+        kinds = list(kinds)
+        pipe = self.redis.pipeline(transaction=False)
+        for kind in kinds:
+            pipe.zrange(keys.pending_by_kind(kind), 0, 0, withscores=True)
+        return {kind: (entry[0][1] / 1e6 if entry else None) for kind, entry in zip(kinds, pipe.execute(), strict=True)}
+
     def is_cancel_requested(self, job_id: str) -> bool:
         return bool(self.redis.exists(keys.cancel(job_id)))
 
     def list_jobs(self, tenant: str, *, status: str | None = None, kind: str | None = None,
-             limit: int = 20, cursor: int | None = None) -> tuple[list[dict], int | None]:
+             limit: int = 20, cursor: int | None = None) -> tuple[list[dict[str, Any]], int | None]:
         """Newest first. The cursor is the creation time (µs) of the last job returned."""
         index = keys.tenant_index(tenant, status)
-        found: list[dict] = []
+        found: list[dict[str, Any]] = []
         upper = f"({cursor}" if cursor else "+inf"
         batch = max(limit, 50)
         with redis_errors_as_unavailable():
             while len(found) < limit:
-                ids = self.redis.zrevrangebyscore(index, upper, "-inf", start=0, num=batch, withscores=True)
+                ids = cast(ScoredMembers,  # WITHSCORES: (member, score) pairs
+                           self.redis.zrevrangebyscore(index, upper, "-inf", start=0, num=batch, withscores=True))
                 if not ids:
                     return found, None
                 pipe = self.redis.pipeline(transaction=False)
@@ -367,7 +432,7 @@ class JobStore:
 
     # -- removal ---------------------------------------------------------
 
-    def delete(self, job_id: str, tenant: str | None = None) -> dict:
+    def delete(self, job_id: str, tenant: str | None = None) -> dict[str, Any]:
         """Remove a job and everything kept for it; a running job is cancelled first."""
         record = self.load(job_id, tenant)
         if record.get("status") == JobStatus.RUNNING:
@@ -380,7 +445,7 @@ class JobStore:
         """Delete every job of the tenant in one final status; returns their ids."""
         if status not in FINAL_STATUSES:
             raise ValueError(f"only finished jobs can be cleared, not {status}")
-        ids = self.redis.zrange(keys.tenant_index(tenant, status.value), 0, -1)
+        ids = cast(list[str], self.redis.zrange(keys.tenant_index(tenant, status.value), 0, -1))
         for start in range(0, len(ids), 200):
             chunk = ids[start:start + 200]
             pipe = self.redis.pipeline(transaction=False)
@@ -412,7 +477,7 @@ class JobStore:
             self._remove(job_id, {"tenant": tenant, "status": current, "idem_key": idem})
         return oldest
 
-    def _remove(self, job_id: str, record: dict) -> None:
+    def _remove(self, job_id: str, record: dict[str, Any]) -> None:
         tenant = record.get("tenant")
         pipe = self.redis.pipeline(transaction=False)
         pipe.delete(keys.job(job_id), keys.meta(job_id), keys.events(job_id),
@@ -435,7 +500,7 @@ class JobStore:
         pipe.execute()
 
     @staticmethod
-    def _unindex_into(pipe, tenant: str, ids: list[str]) -> None:
+    def _unindex_into(pipe: redis.client.Pipeline, tenant: str, ids: list[str]) -> None:
         pipe.zrem(keys.tenant_index(tenant), *ids)
         for status in JobStatus:
             pipe.zrem(keys.tenant_index(tenant, status.value), *ids)
@@ -443,7 +508,7 @@ class JobStore:
     def expire_due(self, now: float | None = None, batch: int = 500) -> list[str]:
         """Drop index entries of jobs whose retention ran out; returns their ids."""
         now = time.time() if now is None else now
-        due = self.redis.zrangebyscore(keys.EXPIRY, "-inf", now, start=0, num=batch)
+        due = cast(list[str], self.redis.zrangebyscore(keys.EXPIRY, "-inf", now, start=0, num=batch))
         done = []
         for member in due:
             tenant, _, job_id = member.partition("|")
@@ -456,7 +521,7 @@ class JobStore:
         return done
 
 
-def document(record: dict) -> dict:
+def document(record: dict[str, Any]) -> dict[str, Any]:
     """The job document clients see, from a record loaded by ``JobStore.load``."""
     meta = _loads(record.get("_meta"))
     status = JobStatus(record["status"])

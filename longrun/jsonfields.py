@@ -6,13 +6,16 @@ a body that breaks the documented schema is a 400, so request and job input
 schemas use these instead.
 """
 
+from collections.abc import Mapping
+from typing import Any
+
 from marshmallow import fields
 
 
 class Boolean(fields.Boolean):
     """Only JSON true or false."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> bool:
         if not isinstance(value, bool):
             raise self.make_error("invalid", input=value)
         return value
@@ -21,10 +24,10 @@ class Boolean(fields.Boolean):
 class Integer(fields.Integer):
     """A JSON integer: not 2.5, not "2", not true."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(strict=True, **kwargs)
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> int:
         if isinstance(value, (bool, str)):
             raise self.make_error("invalid", input=value)
         return super()._deserialize(value, attr, data, **kwargs)
@@ -33,7 +36,7 @@ class Integer(fields.Integer):
 class Float(fields.Float):
     """A JSON number: not "1.5", not true."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> float:
         if isinstance(value, (bool, str)):
             raise self.make_error("invalid", input=value)
         return super()._deserialize(value, attr, data, **kwargs)

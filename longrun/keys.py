@@ -75,6 +75,24 @@ WORKERS = f"{PREFIX}workers"
 
 JANITOR_LOCK = f"{PREFIX}janitor:lock"
 
+RECONCILER_LOCK = f"{PREFIX}reconciler:lock"
+"""String with a TTL: held by the one worker whose reconciler runs this period."""
+
+RECONCILE_SUSPECTS = f"{PREFIX}reconcile:suspects"
+"""Hash: job id -> when the reconciler first found it pending with no message
+(it is published again only if still so a period later; workers/reconciler.py)."""
+
+REPLICATION_PROBE = f"{PREFIX}ha:probe"
+"""String: a write whose only use is to make WAIT cover everything written before it."""
+
+# kombu's Redis transport keeps delivered, not yet acked messages here
+# (its defaults, which celeryconfig keeps): delivery tag -> [message, exchange, routing key].
+BROKER_UNACKED = "unacked"
+
+CONSOLE_SECRET = f"{PREFIX}console:secret"
+"""String: the random secret console session cookies are signed with (when
+LONGRUN_CONSOLE_SECRET is not set), made once and shared by every API process."""
+
 
 def chat_messages(tenant: str, chat_id: str) -> str:
     """List: a chat's messages as JSON, oldest first (kept LONGRUN_CHAT_HISTORY_SECONDS after its last turn)."""
@@ -99,7 +117,7 @@ def task_name(kind: str) -> str:
 
 
 def is_job_task(name: str | None) -> bool:
-    return bool(name) and name.startswith(JOB_TASK_PREFIX)
+    return name is not None and name.startswith(JOB_TASK_PREFIX)
 
 
 def queue_keys(kind: str) -> list[str]:

@@ -12,8 +12,10 @@ workers do.
 """
 
 import time
+from collections.abc import Iterable, Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+import redis
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from longrun import keys
@@ -50,7 +52,7 @@ def _split(fields: dict[str, str]) -> dict[tuple[str, str], float]:
 class RedisCollector(Collector):
     """Reads every Longrun metric from Redis in one pipelined round trip."""
 
-    def __init__(self, client, kinds):
+    def __init__(self, client: redis.Redis, kinds: Iterable[str]) -> None:
         self.redis = client
         self.kinds = list(kinds)
 
@@ -60,7 +62,7 @@ class RedisCollector(Collector):
         names[keys.WEBHOOK_QUEUE] = keys.WEBHOOK_QUEUE[len(keys.QUEUE_PREFIX):]
         return names
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         now = time.time()
         queues = self.queues()
         pipe = self.redis.pipeline(transaction=False)
@@ -96,26 +98,26 @@ class RedisCollector(Collector):
             ("longrun_job_run_seconds", run, "Run time of finished jobs (started to finished)."),
             ("longrun_job_queue_wait_seconds", wait, "Time from submission to first start."),
         ):
-            family = HistogramMetricFamily(name, doc, labels=["kind"])
+            histogram = HistogramMetricFamily(name, doc, labels=["kind"])
             seen = {field.rpartition("|")[0] for field in fields}
             for kind in sorted(seen):
                 buckets, _, total = histogram_buckets(fields, kind)
-                family.add_metric([kind], buckets, total)
-            yield family
+                histogram.add_metric([kind], buckets, total)
+            yield histogram
 
-        family = GaugeMetricFamily("longrun_queue_depth", "Messages waiting in each queue.", labels=["queue"])
+        gauge = GaugeMetricFamily("longrun_queue_depth", "Messages waiting in each queue.", labels=["queue"])
         for i, queue in enumerate(queues):
-            family.add_metric([queue], float(sum(lengths[i * 10:(i + 1) * 10])))
-        yield family
+            gauge.add_metric([queue], float(sum(lengths[i * 10:(i + 1) * 10])))
+        yield gauge
 
-        family = GaugeMetricFamily("longrun_oldest_pending_job_age_seconds",
-                                   "Age of the oldest pending job of each kind's queue (0: none).",
-                                   labels=["queue"])
+        gauge = GaugeMetricFamily("longrun_oldest_pending_job_age_seconds",
+                                  "Age of the oldest pending job of each kind's queue (0: none).",
+                                  labels=["queue"])
         for kind in self.kinds:
             entry = oldest.get(kind)
             age = max(0.0, now - entry[0][1] / 1e6) if entry else 0.0
-            family.add_metric([keys.queue(kind)], age)
-        yield family
+            gauge.add_metric([keys.queue(kind)], age)
+        yield gauge
 
         yield GaugeMetricFamily("longrun_jobs_running", "Jobs running now.", value=float(running))
         yield GaugeMetricFamily("longrun_workers_online",

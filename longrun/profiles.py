@@ -19,9 +19,10 @@ the key: start-up stops with that message.
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import yaml
 
@@ -36,7 +37,7 @@ PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 class ProfileKey:
     field: str
     minimum: int
-    to_setting: Callable = int
+    to_setting: Callable[[float], int] = int
 
 
 KEYS = {
@@ -48,11 +49,11 @@ KEYS = {
 TEXT_KEYS = {"app_name"}
 
 
-def config_dir(environ) -> Path:
+def config_dir(environ: Mapping[str, str]) -> Path:
     return Path(environ.get("LONGRUN_CONFIG_DIR") or CONFIG_DIR)
 
 
-def profile_name(environ) -> tuple[str, str]:
+def profile_name(environ: Mapping[str, str]) -> tuple[str, str]:
     """(variable, profile name): ``LONGRUN_ENV`` wins over the seed's ``ENV``
     (which some shells also use, for a startup file)."""
     for variable in ("LONGRUN_ENV", "ENV"):
@@ -61,7 +62,7 @@ def profile_name(environ) -> tuple[str, str]:
     return "ENV", ""
 
 
-def profile_path(environ) -> tuple[Path, bool]:
+def profile_path(environ: Mapping[str, str]) -> tuple[Path, bool]:
     """The profile file, and whether the environment named it (else the default, which may be absent)."""
     variable, name = profile_name(environ)
     if name and not PROFILE_NAME.match(name):
@@ -69,7 +70,7 @@ def profile_path(environ) -> tuple[Path, bool]:
     return config_dir(environ) / f"{name or DEFAULT_PROFILE}.yaml", bool(name)
 
 
-def flatten(data: dict, prefix: str = "") -> dict:
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat = {}
     for key, value in data.items():
         name = f"{prefix}{key}"
@@ -80,7 +81,7 @@ def flatten(data: dict, prefix: str = "") -> dict:
     return flat
 
 
-def load(environ=None) -> tuple[dict, dict]:
+def load(environ: Mapping[str, str] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
     """(Settings overrides from the profile, {field: profile key}) for error messages."""
     environ = os.environ if environ is None else environ
     path, named = profile_path(environ)

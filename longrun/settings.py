@@ -6,14 +6,17 @@ source of truth for both sides.
 """
 
 import os
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import Field, dataclass, field, fields
 from functools import lru_cache
+from typing import Any
 
 from longrun import profiles
 from longrun.allowlist import Allowlist
 from longrun.errors import SettingsError
 
-__all__ = ["DEFAULT_REDIS_URL", "ENV_NAMES", "Settings", "SettingsError", "env_name", "from_env", "get_settings"]
+__all__ = ["DEFAULT_REDIS_URL", "ENV_NAMES", "Settings", "SettingsError", "env_name", "from_env", "get_settings",
+           "sentinel_addresses"]
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -41,6 +44,24 @@ class Settings:
     # Unacked messages of a vanished worker are redelivered after this long.
     visibility_timeout_seconds: int = 0
     redis_timeout_seconds: float = 2.0
+    # -- high availability (docs/ha.md) --
+    # Sentinels "host:port,host:port": when set, every process finds the current
+    # master through them (REDIS_URL, CELERY_BROKER_URL and CELERY_RESULT_BACKEND
+    # are then not used) and follows it after a failover.
+    redis_sentinels: str = ""
+    redis_sentinel_master: str = "longrun"
+    # Password of the master and replicas the sentinels name (with one Redis it goes in REDIS_URL).
+    redis_password: str = field(default="", repr=False)
+    # Password of the sentinels themselves (their requirepass), if any.
+    redis_sentinel_password: str = field(default="", repr=False)
+    # A submit answers 202, and a job's final state is written before its message
+    # is acked, only once that many replicas have it (Redis WAIT); 0: do not wait.
+    redis_min_replicas: int = 0
+    # How long one WAIT may take; past it the submit answers 503 + Retry-After.
+    redis_replica_timeout_seconds: float = 1.0
+    # A pending job whose message is in no queue is published again within this
+    # long (workers/reconciler.py); 0 turns the reconciler off.
+    reconcile_seconds: int = 30
     events_maxlen: int = 1000
     artifacts_dir: str = "var/artifacts"
     # -- security and limits (docs/security.md) --
@@ -116,14 +137,20 @@ class Settings:
     # Chat history per chat_id: kept this long after its last turn, at most this many messages.
     chat_history_seconds: int = 30 * 24 * 3600
     chat_history_max_messages: int = 40
+    # The console (/console, docs/console.md): signs its session cookies with this
+    # secret; empty: a random one made once and shared by every API process in Redis.
+    console_secret: str = field(default="", repr=False)
+    # A console session ends this long after sign-in.
+    console_session_hours: float = 12.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "broker_url", self.broker_url or self.redis_url)
         object.__setattr__(self, "result_backend_url", self.result_backend_url or self.redis_url)
         if not self.visibility_timeout_seconds:
             object.__setattr__(self, "visibility_timeout_seconds", self.max_timeout_seconds + 600)
         for name in ("retention_seconds", "tombstone_seconds", "max_attempts", "lease_seconds",
-                     "worker_concurrency", "max_finished_jobs", "max_upload_bytes"):
+                     "worker_concurrency", "max_finished_jobs", "max_upload_bytes",
+                     "redis_min_replicas", "reconcile_seconds"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{name} must not be negative")
         if self.max_attempts < 1:
@@ -137,6 +164,8 @@ class Settings:
             Allowlist.parse(self.url_allowlist)
         except ValueError as exc:
             raise SettingsError(f"url_allowlist: {exc}") from None
+        if self.redis_sentinels:
+            sentinel_addresses(self.redis_sentinels)  # raises SettingsError naming the bad entry
         if self.default_timeout_seconds > self.max_timeout_seconds:
             raise SettingsError("default_timeout_seconds must not exceed max_timeout_seconds")
         if self.worker_role not in ("", "io", "cpu"):
@@ -148,6 +177,21 @@ class Settings:
     def job_grace_seconds(self) -> int:
         """Seconds between a job's soft time limit and the hard kill."""
         return max(5, int(self.cancel_grace_seconds))
+
+
+def sentinel_addresses(spec: str) -> list[tuple[str, int]]:
+    """LONGRUN_REDIS_SENTINELS ``"host:port,host:port"`` -> [(host, port), ...]."""
+    addresses = []
+    for entry in (part.strip() for part in spec.split(",")):
+        if not entry:
+            continue
+        host, sep, port = entry.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise SettingsError(f"LONGRUN_REDIS_SENTINELS: {entry!r} is not host:port")
+        addresses.append((host.strip("[]"), int(port)))
+    if not addresses:
+        raise SettingsError("LONGRUN_REDIS_SENTINELS names no sentinel")
+    return addresses
 
 
 # Environment variable -> field. REDIS_URL and Celery's own names stay as users know them.
@@ -165,7 +209,7 @@ def env_name(field_name: str) -> str:
     return ENV_NAMES.get(field_name, "LONGRUN_" + field_name.upper())
 
 
-def _convert(field, raw: str):
+def _convert(field: Field[Any], raw: str) -> Any:
     kind = field.type if isinstance(field.type, type) else type(field.default)
     try:
         return kind(float(raw)) if kind is int else kind(raw)
@@ -173,7 +217,7 @@ def _convert(field, raw: str):
         raise SettingsError(f"{env_name(field.name)}={raw!r} is not a valid {kind.__name__}") from None
 
 
-def from_env(environ=None, **overrides) -> Settings:
+def from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Settings from the profile file (``ENV``, see longrun.profiles), then the
     environment, then ``overrides``: each later source wins."""
     environ = os.environ if environ is None else environ

@@ -21,19 +21,22 @@ import json
 import re
 import time
 import uuid
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, cast
 
 import redis
 
 from longrun import keys
-from longrun.errors import REDIS_UNREACHABLE, InvalidInput, TooManyStreams
+from longrun.errors import REDIS_UNREACHABLE, InvalidInput, LongrunError, TooManyStreams
 from longrun.jobstore import JobStore, document
+from longrun.redis_replies import XReadReply
 from longrun.states import JobStatus
 
 EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 # Browsers' EventSource waits this long (ms) before reconnecting.
 RECONNECT_MS = 2000
 BATCH = 100
+# The event that tells a resuming reader to re-read the job (see job_events).
+RESYNC = "resync"
 
 # KEYS[1]: the tenant's slot set. ARGV: now, lease_until, limit, token, key ttl.
 ACQUIRE = """
@@ -91,19 +94,37 @@ class StreamSlots:
         return self.redis.zcount(keys.stream_slots(tenant), time.time(), "+inf")
 
 
-def frame(event: str, data: dict, event_id: str | None = None) -> str:
+def frame(event: str, data: dict[str, Any], event_id: str | None = None) -> str:
     """One SSE message."""
     head = f"id: {event_id}\n" if event_id else ""
     return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def entry_data(job_id: str, fields: dict) -> tuple[str, dict, bool]:
+def entry_data(job_id: str, fields: dict[str, str]) -> tuple[str, dict[str, Any], bool]:
     """A stream entry -> (SSE event name, data, is final)."""
     status = JobStatus(fields["status"])
     progress = json.loads(fields["progress"]) if fields.get("progress") else None
     data = {"id": job_id, "seq": int(fields.get("seq", 0)), "status": status.value,
             "progress": progress, "error": json.loads(fields["error"]) if fields.get("error") else None}
-    return ("progress" if progress is not None else "status"), data, status.is_final
+    if status.is_final:
+        return "status", data, True
+    kind = fields.get("type") or ("progress" if progress is not None else "status")
+    return kind, data, False
+
+
+def older(entry_id: str, than: str) -> bool:
+    """Whether stream entry id ``entry_id`` comes before ``than``."""
+    ms, _, n = entry_id.partition("-")
+    ms2, _, n2 = than.partition("-")
+    return (int(ms), int(n or 0)) < (int(ms2), int(n2 or 0))
+
+
+def resync_frame(job_id: str, dropped: str) -> str:
+    """Told to a reader resuming from before the newest event dropped to bound the stream."""
+    return frame(RESYNC, {"id": job_id, "dropped_through": dropped,
+                          "message": "progress events after your Last-Event-ID were dropped to bound the "
+                                     "stream; re-read the job (GET /api/v1/jobs/{id}). Every status change "
+                                     "that follows is still sent."})
 
 
 def job_events(store: JobStore, job_id: str, after: str, *, heartbeat_seconds: float,
@@ -118,15 +139,23 @@ def job_events(store: JobStore, job_id: str, after: str, *, heartbeat_seconds: f
     yield f"retry: {RECONNECT_MS}\n\n"
     last_write = clock()
     try:
+        if after != "0-0":
+            # Progress events are dropped (oldest first) to bound the stream; a reader
+            # resuming from before the newest dropped one would miss some: say so.
+            dropped = cast(str | None, client.hget(keys.job(job_id), "ev_dropped"))
+            if dropped and older(after, dropped):
+                yield resync_frame(job_id, dropped)
         first = True
         while True:
             reply = client.xread({stream: after}, count=BATCH, block=None if first else block_ms)
-            for _, entries in reply or ():
+            for _, entries in cast(XReadReply, reply or ()):
                 for entry_id, fields in entries:
                     after = entry_id
                     event, data, final = entry_data(job_id, fields)
                     if final:
-                        data["result"] = _result(store, job_id)
+                        # The final state carries the job's result and last progress
+                        # (100 % when completed), as GET /jobs/{id} shows them.
+                        data["progress"], data["result"] = _final(store, job_id, data["progress"])
                     yield frame(event, data, entry_id)
                     if final:
                         return
@@ -152,8 +181,9 @@ def job_events(store: JobStore, job_id: str, after: str, *, heartbeat_seconds: f
         yield ": redis unreachable; reconnect to resume\n\n"
 
 
-def _result(store: JobStore, job_id: str):
+def _final(store: JobStore, job_id: str, progress: dict[str, Any] | None) -> tuple[dict[str, Any] | None, Any]:
     try:
-        return document(store.load(job_id))["result"]
-    except Exception:
-        return None
+        job = document(store.load(job_id))
+    except LongrunError:  # deleted or expired just now, or Redis gone: the event as it was
+        return progress, None
+    return job["progress"], job["result"]

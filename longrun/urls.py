@@ -33,6 +33,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+from typing import Any, cast
 from urllib.parse import unquote, urljoin, urlsplit
 
 from longrun.allowlist import Allowlist, IPAddress, ip_or_none, unwrap
@@ -43,6 +44,8 @@ __all__ = ["Allowlist", "address_problem", "check_redirect", "check_url", "check
            "normalize_host", "resolve_host"]
 
 ALLOWED_SCHEMES = {"http": 80, "https": 443}
+# What check_url's ``allowlist`` takes (see its docstring).
+AllowlistSpec = Allowlist | str | list[str] | tuple[str, ...] | None
 
 # Names that mean this machine or a cloud metadata service wherever they are resolved.
 BLOCKED_NAMES = {"localhost", "metadata", "metadata.google.internal", "metadata.goog",
@@ -98,14 +101,14 @@ def normalize_host(hostname: str) -> str:
 def resolve_host(host: str, port: int) -> list[IPAddress]:
     """Every address ``host`` resolves to (tests replace this to avoid real DNS)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    return [ipaddress.ip_address(cast(str, info[4][0]).split("%")[0]) for info in infos]
 
 
 def _settings_allowlist() -> Allowlist:
     return Allowlist.parse(get_settings().url_allowlist)
 
 
-def check_url(url: str, *, allowlist=None, resolve: bool = True) -> str:
+def check_url(url: str, *, allowlist: AllowlistSpec = None, resolve: bool = True) -> str:
     """Return ``url`` if a job may visit or call it; else raise UnsafeURL saying why.
 
     ``allowlist``: an Allowlist, a comma-separated string or a list of entries;
@@ -116,7 +119,7 @@ def check_url(url: str, *, allowlist=None, resolve: bool = True) -> str:
     return url
 
 
-def checked_addresses(url: str, *, allowlist=None, resolve: bool = True) -> list[IPAddress]:
+def checked_addresses(url: str, *, allowlist: AllowlistSpec = None, resolve: bool = True) -> list[IPAddress]:
     """check_url, returning the addresses it checked (empty for a name that is
     allow-listed or not resolved with ``resolve=False``), so that a caller can connect to exactly those and no DNS answer
     that changes in between can redirect it."""
@@ -170,7 +173,7 @@ def checked_addresses(url: str, *, allowlist=None, resolve: bool = True) -> list
     return addresses
 
 
-def _resolve(host: str, port: int, details: dict) -> list[IPAddress]:
+def _resolve(host: str, port: int, details: dict[str, Any]) -> list[IPAddress]:
     try:
         addresses = resolve_host(host, port)
     except (OSError, UnicodeError) as exc:
@@ -180,7 +183,7 @@ def _resolve(host: str, port: int, details: dict) -> list[IPAddress]:
     return addresses
 
 
-def check_redirect(url: str, location: str, **kwargs) -> str:
+def check_redirect(url: str, location: str, **kwargs: Any) -> str:
     """The absolute target of a redirect from ``url`` to ``location`` (a Location
     header, maybe relative), if a job may follow it; else UnsafeURL. A redirect is
     checked like any URL: a public page must not bounce a job into a private one."""
@@ -197,7 +200,7 @@ def check_redirect(url: str, location: str, **kwargs) -> str:
                         details={**exc.details, "redirected_from": url}) from None
 
 
-def is_safe_url(url: str, **kwargs) -> bool:
+def is_safe_url(url: str, **kwargs: Any) -> bool:
     """check_url as a predicate."""
     try:
         check_url(url, **kwargs)

@@ -28,13 +28,17 @@ import json
 import time
 import uuid
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Mapping
+from typing import Any, Callable, cast
 
 import httpx
+import redis
+from redis.client import Pipeline
+from redis.typing import EncodableT, FieldT
 
 from longrun import keys
 from longrun.errors import DeliveryNotFound, InvalidInput, UnsafeURL
-from longrun.jobstore import document, iso
+from longrun.jobstore import JobStore, document, iso
 from longrun.settings import Settings
 from longrun.states import JobStatus
 from longrun.urls import check_url
@@ -47,7 +51,7 @@ USER_AGENT = "Longrun-Webhooks/1"
 PENDING, DELIVERED, RETRYING, FAILED = "pending", "delivered", "retrying", "failed"
 
 
-def event_for(status: JobStatus, progress: dict | None) -> str | None:
+def event_for(status: JobStatus, progress: dict[str, Any] | None) -> str | None:
     """The webhook event a state change is, or None (pending is never sent)."""
     if status.is_final:
         return "completed"
@@ -68,7 +72,7 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(mac.digest()).decode()
 
 
-def validate_webhook(settings: Settings, webhook: dict) -> dict:
+def validate_webhook(settings: Settings, webhook: dict[str, Any]) -> dict[str, Any]:
     """A submitted webhook, checked (URL rules, secret configured) and normalised."""
     if not settings.webhook_secret:
         raise InvalidInput("webhooks are not enabled on this deployment (LONGRUN_WEBHOOK_SECRET is unset)",
@@ -81,7 +85,7 @@ def validate_webhook(settings: Settings, webhook: dict) -> dict:
     return {"url": url, "events": events}
 
 
-def payload(event: str, job: dict) -> dict:
+def payload(event: str, job: dict[str, Any]) -> dict[str, Any]:
     """The body of a delivery: what happened and the job as GET shows it."""
     data = {k: job.get(k) for k in ("id", "kind", "status", "progress", "created_at", "started_at",
                                     "finished_at", "attempts", "metadata", "result", "error")}
@@ -93,7 +97,7 @@ class DeliveryLog:
     ``<id>#state`` its state and ``<id>#<n>`` its n-th attempt (each write is
     one field, so a retry and a manual redelivery never overwrite each other)."""
 
-    def __init__(self, client, settings: Settings):
+    def __init__(self, client: redis.Redis, settings: Settings):
         self.redis = client
         self.settings = settings
 
@@ -102,7 +106,7 @@ class DeliveryLog:
         s = self.settings
         return s.retention_seconds + s.max_timeout_seconds if s.retention_seconds else 0
 
-    def _write(self, job_id: str, mapping: dict, pipe=None) -> None:
+    def _write(self, job_id: str, mapping: Mapping[FieldT, EncodableT], pipe: Pipeline | None = None) -> None:
         own = pipe is None
         pipe = pipe or self.redis.pipeline(transaction=False)
         pipe.hset(keys.webhook_log(job_id), mapping=mapping)
@@ -111,7 +115,7 @@ class DeliveryLog:
         if own:
             pipe.execute()
 
-    def create(self, job_id: str, event: str, url: str, body: dict) -> dict:
+    def create(self, job_id: str, event: str, url: str, body: dict[str, Any]) -> dict[str, Any]:
         delivery_id = "msg_" + uuid.uuid4().hex
         delivery = {"id": delivery_id, "job_id": job_id, "event": event, "url": url,
                     "created_at": time.time(), "body": json.dumps(body, separators=(",", ":"))}
@@ -119,24 +123,24 @@ class DeliveryLog:
                              f"{delivery_id}#state": json.dumps({"state": PENDING})})
         return delivery
 
-    def get(self, job_id: str, delivery_id: str) -> dict:
+    def get(self, job_id: str, delivery_id: str) -> dict[str, Any]:
         raw = self.redis.hget(keys.webhook_log(job_id), delivery_id) if delivery_id.startswith("msg_") else None
         if not raw:
             raise DeliveryNotFound(f"job {job_id} has no webhook delivery {delivery_id!r}")
-        return json.loads(raw)
+        return cast(dict[str, Any], json.loads(raw))
 
     def set_state(self, job_id: str, delivery_id: str, state: str, next_attempt_at: float | None = None) -> None:
         self._write(job_id, {f"{delivery_id}#state": json.dumps({"state": state, "next_attempt_at": next_attempt_at})})
 
-    def add_attempt(self, job_id: str, delivery_id: str, attempt: dict) -> int:
+    def add_attempt(self, job_id: str, delivery_id: str, attempt: dict[str, Any]) -> int:
         """Store an attempt; returns its number (1-based, counting manual redeliveries)."""
         n = self.redis.hincrby(keys.webhook_log(job_id), f"{delivery_id}#n", 1)
         self._write(job_id, {f"{delivery_id}#{n}": json.dumps({**attempt, "n": n})})
         return n
 
-    def list(self, job_id: str) -> list[dict]:
+    def list(self, job_id: str) -> list[dict[str, Any]]:
         """Every delivery, oldest first, with its state and attempts (no body)."""
-        fields = self.redis.hgetall(keys.webhook_log(job_id))
+        fields = cast(dict[str, str], self.redis.hgetall(keys.webhook_log(job_id)))  # decoded replies
         deliveries = {}
         for name, value in fields.items():
             if "#" not in name:
@@ -161,10 +165,10 @@ class DeliveryLog:
 
 def backoff_seconds(settings: Settings, attempt: int) -> float:
     """Wait before retry after the ``attempt``-th failure: base * 2**(attempt-1), capped."""
-    return min(settings.webhook_retry_max_seconds, settings.webhook_retry_base_seconds * 2 ** (attempt - 1))
+    return min(settings.webhook_retry_max_seconds, settings.webhook_retry_base_seconds * 2.0 ** (attempt - 1))
 
 
-def post(http: httpx.Client, settings: Settings, delivery: dict) -> dict:
+def post(http: httpx.Client, settings: Settings, delivery: dict[str, Any]) -> dict[str, Any]:
     """One signed POST of a delivery; returns the attempt as the log keeps it."""
     body = delivery["body"].encode()
     timestamp = int(time.time())
@@ -176,7 +180,7 @@ def post(http: httpx.Client, settings: Settings, delivery: dict) -> dict:
         "webhook-signature": sign(settings.webhook_secret, delivery["id"], timestamp, body),
     }
     started = time.monotonic()
-    attempt = {"at": iso(time.time()), "status_code": None, "error": None}
+    attempt: dict[str, Any] = {"at": iso(time.time()), "status_code": None, "error": None}
     try:
         # Redirects are not followed: a 3xx could point anywhere, past the URL rules.
         response = http.post(delivery["url"], content=body, headers=headers,
@@ -191,7 +195,7 @@ def post(http: httpx.Client, settings: Settings, delivery: dict) -> dict:
     return attempt
 
 
-def attempt_delivery(client, settings: Settings, job_id: str, delivery_id: str,
+def attempt_delivery(client: redis.Redis, settings: Settings, job_id: str, delivery_id: str,
                      http: httpx.Client | None = None, *, retries_left: bool = True) -> tuple[str, float]:
     """Attempt one delivery and log it. Returns (outcome, retry in seconds):
     outcome is delivered, retry, failed (gave up) or refused (URL rules / no secret)."""
@@ -243,22 +247,22 @@ class Dispatcher:
 
     CACHE_SIZE = 4096
 
-    def __init__(self, store, publish: Callable[[str, str], None]):
+    def __init__(self, store: JobStore, publish: Callable[[str, str], None]):
         self.store = store
         self.publish = publish
-        self._config: OrderedDict[str, dict | None] = OrderedDict()
+        self._config: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
 
     def prime(self, job_id: str, raw: str) -> None:
         """Remember a job's webhook config (raw JSON, or empty: none) read elsewhere."""
         self._remember(job_id, json.loads(raw) if raw else None)
 
-    def _remember(self, job_id: str, config: dict | None) -> None:
+    def _remember(self, job_id: str, config: dict[str, Any] | None) -> None:
         self._config[job_id] = config
         self._config.move_to_end(job_id)
         if len(self._config) > self.CACHE_SIZE:
             self._config.popitem(last=False)
 
-    def config(self, job_id: str) -> dict | None:
+    def config(self, job_id: str) -> dict[str, Any] | None:
         if job_id in self._config:
             self._config.move_to_end(job_id)
             return self._config[job_id]
@@ -267,7 +271,7 @@ class Dispatcher:
         self._remember(job_id, config)
         return config
 
-    def __call__(self, job_id: str, status: JobStatus, progress: dict | None) -> str | None:
+    def __call__(self, job_id: str, status: JobStatus, progress: dict[str, Any] | None) -> str | None:
         """Returns the delivery id it published, if any."""
         event = event_for(status, progress)
         if event is None:
@@ -284,4 +288,4 @@ class Dispatcher:
         delivery = DeliveryLog(self.store.redis, settings).create(
             job_id, event, config["url"], payload(event, document(record)))
         self.publish(job_id, delivery["id"])
-        return delivery["id"]
+        return cast(str, delivery["id"])

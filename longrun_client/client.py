@@ -33,6 +33,8 @@ API = "/api/v1"
 SSE_READ_TIMEOUT = 60.0
 # Consecutive failed attempts (connection refused, 503) before wait() gives up.
 MAX_CONSECUTIVE_FAILURES = 8
+# The event a server sends a resuming stream whose missed events it no longer keeps.
+RESYNC_EVENT = "resync"
 # Status codes that mean "this server does not stream events here": poll instead.
 SSE_UNSUPPORTED = frozenset({404, 405, 406, 501})
 
@@ -394,10 +396,22 @@ class JobHandle:
                     payload = _event_payload(event.data)
                     if payload is None:
                         continue
+                    if event.event == RESYNC_EVENT:
+                        # Events after our Last-Event-ID were dropped: the job itself says where it is.
+                        document = self.status()
+                        tracker.feed(document.get("status"), document.get("progress"), document.get("error"))
+                        if document.get("status") in FINAL_STATUSES:
+                            return document
+                        continue
                     status = payload.get("status")
-                    tracker.feed(status, payload.get("progress"), payload.get("error"), payload.get("seq"))
                     if status in FINAL_STATUSES:
-                        return self.status()  # the full document, with result or error
+                        # The full document (result or error), whose progress is the final one
+                        # (100 when completed), as polling would report it.
+                        document = self.status()
+                        tracker.feed(status, document.get("progress") or payload.get("progress"),
+                                     payload.get("error") or document.get("error"), payload.get("seq"))
+                        return document
+                    tracker.feed(status, payload.get("progress"), payload.get("error"), payload.get("seq"))
         except httpx.TransportError as exc:  # cut off, or silent past the read timeout
             raise _unreachable(self.client.base_url, exc) from exc
         except _DeadlinePassed:

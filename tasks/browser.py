@@ -53,6 +53,7 @@ def run_browser_job(job: Job, *, steps: list[dict] | None = None, task: str | No
     with BrowserSession(job.id, settings=settings, cdp_url=cdp_url, allowlist=allowlist,
                         viewport=viewport) as session:
         if task:
+            assert llm is not None  # made above whenever there is a task
             result = run_agent(session, job, ctx, llm, task=task, max_steps=max_steps, model=model,
                                start_url=start_url, temperature=temperature, max_tokens=max_tokens)
         else:

@@ -11,6 +11,7 @@ question and answer.
 
 import time
 import uuid
+from typing import cast
 
 from backends.chat_history import ChatHistory
 from backends.llm import LLMClient
@@ -83,7 +84,7 @@ def chat(job: Job, input: str, chat_id: str | None = None, user_id: str | None =
     store = job.store
     if store is None:
         raise RuntimeError("a chat job needs the job store (Job.store)")
-    tenant = store.redis.hget(keys.job(job.id), "tenant") or "default"
+    tenant = cast(str | None, store.redis.hget(keys.job(job.id), "tenant")) or "default"  # decoded replies
     # A job without chat_id starts a new chat; its id is stable across redeliveries.
     history = ChatHistory(store.redis, tenant, chat_id or f"chat-{uuid.uuid5(uuid.NAMESPACE_URL, job.id)}",
                           settings.chat_history_seconds, settings.chat_history_max_messages)

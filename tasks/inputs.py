@@ -4,6 +4,8 @@ Kept apart from the kinds' work (tasks/<kind>.py) so that the API reads them
 without importing any work code; tasks/registry.py names each kind's schema.
 """
 
+from typing import Any, cast
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from backends.browser.steps import ACTIONS
@@ -180,7 +182,7 @@ class Steps(fields.List):
     def _deserialize(self, value, attr, data, **kwargs):
         raw = super()._deserialize(value, attr, data, **kwargs)
         steps = []
-        for index, step in enumerate(raw, start=1):
+        for index, step in enumerate(cast(list[Any], raw), start=1):  # JSON objects: Dict items are never None
             action = step.get("action")
             schema = STEP_SCHEMAS.get(action)
             if schema is None:

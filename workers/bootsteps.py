@@ -1,5 +1,6 @@
-"""Worker-process bootstep: presence (for /health and metrics) and the janitor
-(expiry and the heartbeat reaper, see workers/janitor.py)."""
+"""Worker-process bootsteps: presence (for /health and metrics), the janitor
+(expiry and the heartbeat reaper, see workers/janitor.py) and the reconciler
+(stranded jobs, see workers/reconciler.py)."""
 
 import logging
 import time
@@ -9,7 +10,9 @@ from celery import bootsteps
 
 from longrun import keys
 from longrun.artifacts import ArtifactStore
-from workers import janitor
+from longrun.errors import ServiceUnavailable
+from tasks.registry import KINDS
+from workers import broker, janitor, reconciler
 from workers.publish import publish_job
 from workers.store import job_store
 
@@ -61,5 +64,41 @@ class Presence(bootsteps.StartStopStep):
         return publish
 
 
+class Reconciler(bootsteps.StartStopStep):
+    requires = {"celery.worker.components:Timer"}
+
+    def __init__(self, worker, **kwargs):
+        super().__init__(worker, **kwargs)
+        self.tref = None
+
+    def start(self, worker):
+        store = job_store()
+        if not reconciler.enabled(store):
+            log.info("reconciler off (LONGRUN_RECONCILE_SECONDS=0, or the broker is not the job store's Redis)")
+            return
+        self.tref = worker.timer.call_repeatedly(reconciler.period(store), self.tick, (worker,), priority=10)
+
+    def stop(self, worker):
+        if self.tref:
+            self.tref.cancel()
+
+    def tick(self, worker):
+        store = job_store()
+
+        def capture(job_id, kind, priority, timeout):
+            with broker.capture() as messages:
+                publish_job(worker.app, store.settings, job_id, kind, priority, timeout)
+            (message,) = messages
+            return message
+
+        try:
+            reconciler.try_run(store, capture, KINDS)
+        except (redis.RedisError, ServiceUnavailable) as exc:
+            log.warning("reconciler pass skipped: %s", exc)
+        except Exception:
+            log.exception("reconciler pass failed")
+
+
 def install(app) -> None:
     app.steps["worker"].add(Presence)
+    app.steps["worker"].add(Reconciler)

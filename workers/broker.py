@@ -7,7 +7,7 @@ lets Celery and kombu build the message exactly as they would send it (routing,
 priority list, headers, serialization), takes it here at the last step instead
 of the LPUSH, and the create script pushes it in the same atomic step as the
 record (longrun/lua/create.lua). Outside ``capture()`` this is kombu's
-transport unchanged; workers use it too.
+transport unchanged (its Redis one, or its Sentinel one); workers use it too.
 """
 
 import base64
@@ -26,7 +26,10 @@ from longrun.errors import CannotCapture
 _captured: ContextVar[list | None] = ContextVar("longrun_captured_messages", default=None)
 
 
-class Channel(kombu_redis.Channel):
+class CapturingChannel(kombu_redis.Channel):
+    """kombu's Redis channel, able to hand over; mixed in before kombu's Sentinel
+    channel too (its MRO then runs this _put first), so both share one _put."""
+
     def _put(self, queue, message, **kwargs):
         captured = _captured.get()
         if captured is None:
@@ -37,8 +40,25 @@ class Channel(kombu_redis.Channel):
         captured.append((self._q_for_pri(queue, priority), dumps(message)))
 
 
+class Channel(CapturingChannel):
+    pass
+
+
+class SentinelChannel(CapturingChannel, kombu_redis.SentinelChannel):
+    pass
+
+
 class Transport(kombu_redis.Transport):
     Channel = Channel
+
+
+class SentinelTransport(kombu_redis.SentinelTransport):
+    """kombu's Sentinel transport (LONGRUN_REDIS_SENTINELS, see longrun/redis_conn.py)."""
+
+    Channel = SentinelChannel
+
+
+CAPTURING_TRANSPORTS = (Transport, SentinelTransport)
 
 
 @contextmanager

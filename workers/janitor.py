@@ -13,7 +13,7 @@
 """
 
 import logging
-from typing import Callable
+from typing import Callable, cast
 
 from longrun import keys
 from longrun.artifacts import ArtifactStore
@@ -49,7 +49,7 @@ def run_once(store: JobStore, artifacts: ArtifactStore, publish: Publisher | Non
         artifacts.delete_job(job_id)
     trimmed = []
     if store.settings.max_finished_jobs:
-        for tenant in sorted(store.redis.smembers(keys.TENANTS)):
+        for tenant in sorted(cast(set[str], store.redis.smembers(keys.TENANTS))):  # decoded replies
             trimmed += store.trim_finished(tenant, store.settings.max_finished_jobs)
         for job_id in trimmed:
             artifacts.delete_job(job_id)

@@ -8,12 +8,15 @@ logged it; a record from another thread goes to the process's job when it runs
 only one (prefork always does). Records
 are buffered and written in batches (every ``FLUSH_SECONDS``, every
 ``FLUSH_LINES`` lines and when the job ends), so logging costs the job no
-Redis round trip per line. ``longrun.joblog`` caps what is kept.
+Redis round trip per line; the last lines ride on the job's final state
+(lua/finish.lua). ``longrun.joblog`` caps what is kept.
 """
 
 import logging
 import os
 import threading
+
+from typing import Any
 
 from longrun import keys
 from longrun.job import JOB_LOGGER
@@ -33,8 +36,11 @@ class JobLogHandler(logging.Handler):
         self._jobs: set[str] = set()  # running here
         self._logged: set[str] = set()  # running here and have logged something
         self._local = threading.local()  # the job of this thread
-        self._buffer: list[str] = []
+        self._buffer: list[tuple[str, str]] = []  # (job id, line)
         self._buffer_lock = threading.Lock()
+        # Held from taking a batch until it is written, so that batches reach Redis
+        # in the order they were logged (the flush thread and end_job both write).
+        self._write_lock = threading.Lock()
         self._flushing = threading.local()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -45,10 +51,10 @@ class JobLogHandler(logging.Handler):
     @property
     def job_id(self) -> str | None:
         """The job a record logged by this thread belongs to."""
-        job_id = getattr(self._local, "job_id", None)
+        job_id: str | None = getattr(self._local, "job_id", None)
         if job_id is None and len(self._jobs) == 1:
-            for job_id in self._jobs:
-                return job_id
+            for only in self._jobs:
+                return only
         return job_id
 
     def start_job(self, job_id: str) -> None:
@@ -60,32 +66,38 @@ class JobLogHandler(logging.Handler):
             self._thread = threading.Thread(target=self._flush_loop, name="longrun-job-logs", daemon=True)
             self._thread.start()
 
-    def end_job(self, job_id: str, defer: bool = False) -> dict | None:
+    def end_job(self, job_id: str, defer: bool = False) -> dict[str, Any] | None:
         """The job ended: write its last lines and give its log the job's retention.
 
-        With ``defer`` nothing is written; the returned parameters (None: the job
-        logged nothing) go with the job's final state in one script
+        With ``defer`` those are not written here: the returned parameters (None:
+        the job logged nothing) go with the job's final state in one script
         (JobStore.transition's ``log_tail``), or to ``write_tail``."""
         self._local.job_id = None
         self._jobs.discard(job_id)
         logged = job_id in self._logged
         self._logged.discard(job_id)
-        with self._buffer_lock:
-            last = [line for owner, line in self._buffer if owner == job_id]
-            self._buffer = [(owner, line) for owner, line in self._buffer if owner != job_id]
-        if not logged:
-            return None  # nothing was kept for this job: no round trip
-        s = self.store.settings
-        tail = {"log_key": keys.job_log(job_id), "log_meta_key": keys.job_log_meta(job_id),
-                "log_max_lines": s.job_log_max_lines, "log_max_bytes": s.job_log_max_bytes,
-                "log_ttl": s.retention_seconds, "log_lines": last}
-        if not defer:
-            self.write_tail(job_id, tail)
+        with self._write_lock:
+            with self._buffer_lock:
+                last = [line for owner, line in self._buffer if owner == job_id]
+                self._buffer = [(owner, line) for owner, line in self._buffer if owner != job_id]
+            self._flush_unlocked()
+            if not logged:
+                return None  # nothing was kept for this job: no round trip
+            s = self.store.settings
+            tail = {"log_key": keys.job_log(job_id), "log_meta_key": keys.job_log_meta(job_id),
+                    "log_max_lines": s.job_log_max_lines, "log_max_bytes": s.job_log_max_bytes,
+                    "log_ttl": s.retention_seconds, "log_lines": last}
+            if defer:
+                return tail
+            self._write_tail(job_id, tail)
             return None
-        return tail
 
-    def write_tail(self, job_id: str, tail: dict) -> None:
+    def write_tail(self, job_id: str, tail: dict[str, Any]) -> None:
         """Write what ``end_job(defer=True)`` returned, on its own (no final state goes with it)."""
+        with self._write_lock:
+            self._write_tail(job_id, tail)
+
+    def _write_tail(self, job_id: str, tail: dict[str, Any]) -> None:
         # The job's last lines and its log's final expiry go in one script call.
         self._flushing.active = True
         try:
@@ -118,6 +130,10 @@ class JobLogHandler(logging.Handler):
             self._wake.set()
 
     def flush(self) -> None:
+        with self._write_lock:
+            self._flush_unlocked()
+
+    def _flush_unlocked(self) -> None:
         with self._buffer_lock:
             batch, self._buffer = self._buffer, []
         if not batch:

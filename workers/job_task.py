@@ -11,14 +11,15 @@ import logging
 import os
 import time
 import uuid
+from typing import Any, cast
 
 from celery import Task
-from celery.exceptions import Ignore, SoftTimeLimitExceeded
+from celery.exceptions import Ignore, Reject, SoftTimeLimitExceeded
 from celery.worker.request import Request
 from billiard.exceptions import WorkerLostError
 
 from longrun.artifacts import ArtifactStore
-from longrun.errors import JobCancelled, JobTimedOut
+from longrun.errors import JobCancelled, JobTimedOut, NotReplicated, ServiceUnavailable
 from longrun.job import Job
 from longrun.jobstore import worker_lost
 from longrun.settings import get_settings
@@ -29,6 +30,9 @@ from workers.store import job_store
 from workers.watchdog import RunningJob, watchdog
 
 log = logging.getLogger(__name__)
+
+# How long a job's claim waits for Redis to come back (a restart, a failover) before it gives the message back.
+CLAIM_PATIENCE_SECONDS = 15.0
 
 
 class JobRequest(Request):
@@ -61,7 +65,7 @@ class JobTask(Task):
         settings = get_settings()
         token = f"{self.request.hostname}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         lost_error, lost_meta = worker_lost(settings.max_attempts)
-        claim = store.claim(job_id, token, lost_error=lost_error, lost_meta=lost_meta)
+        claim = self._claim(store, job_id, token, lost_error, lost_meta)
         if claim.verdict in ("busy", "tenant_busy"):
             # busy: another copy holds the lease (a redelivery while it still
             # runs); tenant_busy: the tenant runs as many jobs as it may. Either
@@ -70,6 +74,7 @@ class JobTask(Task):
             raise self.retry(countdown=claim.retry_in, max_retries=None)
         if claim.verdict != "run":
             log.info("job %s not run: %s", job_id, claim.verdict)
+            self._confirm_replicated(job_id)
             raise Ignore()
 
         timeout = int(self.request.timelimit[1] or 0) if self.request.timelimit else 0
@@ -91,13 +96,12 @@ class JobTask(Task):
             store=store,
         )
         logs = job_logs.handler()
-
         log_tail: list[dict | None] = [None]
 
         def work():
             logs.start_job(job_id)  # in the job's own thread: its records are the job's
             try:
-                return self.run(job, **claim.input)
+                return self.run(job, **cast(dict[str, Any], claim.input))  # a "run" claim has one
             finally:
                 # In the task's own thread the log's last lines ride on the final state's
                 # write; a watched job's thread may outlive its task, so it writes its own.
@@ -121,6 +125,31 @@ class JobTask(Task):
             # Progress still held back, and the log's last lines, ride on the final state's write (result_backend).
             self.request.longrun_progress = progress.take_pending()
             self.request.longrun_log_tail = log_tail[0] if log_tail else None
+
+    @staticmethod
+    def _claim(store, job_id: str, token: str, lost_error: dict, lost_meta: str):
+        """The claim, waiting out a Redis restart or failover (the same token makes
+        a repeated claim the same attempt, lua/claim.lua). Past the patience the
+        message goes back to its queue instead of the job failing."""
+        deadline = time.monotonic() + CLAIM_PATIENCE_SECONDS
+        while True:
+            try:
+                return store.claim(job_id, token, lost_error=lost_error, lost_meta=lost_meta)
+            except ServiceUnavailable as exc:
+                if time.monotonic() > deadline:
+                    raise Reject(f"job {job_id}: {exc}", requeue=True) from None
+                time.sleep(0.5)
+
+    def _confirm_replicated(self, job_id: str) -> None:
+        """Ignore acks the message: with LONGRUN_REDIS_MIN_REPLICAS only once the
+        state that made it redundant is on the replicas (a copy requeued because
+        its final state was not, see result_backend). Else look again later."""
+        try:
+            job_store().confirm_replicated()
+        except NotReplicated as exc:
+            log.warning("job %s: %s; acking its message later", job_id, exc)
+            raise self.retry(countdown=max(1, int(get_settings().redis_replica_timeout_seconds * 2)),
+                             max_retries=None) from None
 
     @staticmethod
     def _cancelled(job_id: str, progress: ProgressReporter, log_tail: dict | None = None):

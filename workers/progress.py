@@ -63,10 +63,13 @@ class ProgressReporter:
             self.flush()
 
     def step(self, current_step: int, total_steps: int, step_name: str, message: str | None = None) -> None:
-        """Start step ``current_step`` of ``total_steps`` (1-based); always written."""
+        """Start step ``current_step`` of ``total_steps`` (1-based).
+
+        Coalesced like any report: a job of 400 quick steps writes at most one
+        event per interval (the docs promise at most 5 a second), and a step held
+        back is written once due, by the watchdog, or with the final state."""
         self.report(current_step=current_step, total_steps=total_steps, step_name=step_name,
-                    message=message, percentage=round(100 * (current_step - 1) / total_steps, 1),
-                    force=True)
+                    message=message, percentage=round(100 * (current_step - 1) / total_steps, 1))
 
     def flush(self) -> None:
         with self._lock:
@@ -78,7 +81,8 @@ class ProgressReporter:
         if not (self._dirty and self._due()) or self._request is None:
             return
         with self._lock:
-            if self._dirty:
+            # Again under the lock: the job's own thread may have just written.
+            if self._dirty and self._due():
                 self._store()
 
     def take_pending(self) -> dict | None:

@@ -7,13 +7,19 @@ script, which in one round trip writes Celery's meta, updates the job record
 and its status index, and appends the event that the live stream and webhooks
 read. It also replaces Celery's read-then-write check against overwriting a
 SUCCESS (two round trips, racy) with an atomic "final states are final".
+With LONGRUN_REDIS_MIN_REPLICAS a final state must reach that many replicas
+before the message is acked: if it does not in time, the message is requeued
+(not acked), and the copy that comes back acks only once it has (job_task).
+The same behaviour serves Celery's Redis backend and its Sentinel backend.
 """
 
 import json
 
-from celery.backends.redis import RedisBackend
+from celery.backends.redis import RedisBackend, SentinelBackend
+from celery.exceptions import Reject
 
 from longrun import keys
+from longrun.errors import NotReplicated, ServiceUnavailable
 from longrun.states import CELERY_TO_JOB, JobStatus
 from workers.store import job_store
 
@@ -34,7 +40,18 @@ def describe_error(encoded) -> dict:
     return {"type": exc_type, "message": message or exc_type}
 
 
-class LongrunBackend(RedisBackend):
+class LongrunBackendMixin(RedisBackend):
+    """Celery's Redis backend with our writes; mixed in before its SentinelBackend too."""
+
+    def exception_safe_to_retry(self, exc):
+        """The job store turns Redis connection errors into ServiceUnavailable:
+        retry those as Celery retries its own (result_backend_always_retry), so
+        that a progress report or a final state written during a Redis restart
+        or failover waits for Redis instead of failing the job."""
+        if isinstance(exc, ServiceUnavailable) and not isinstance(exc, NotReplicated):
+            return True
+        return super().exception_safe_to_retry(exc)
+
     def on_task_call(self, producer, task_id):
         """Publishing does not subscribe to the task's result channel.
 
@@ -65,6 +82,22 @@ class LongrunBackend(RedisBackend):
         token = getattr(request, "longrun_token", None)
         # A final state carries the job log's last lines into the same script (workers/job_logs.py).
         log_tail = getattr(request, "longrun_log_tail", None) if status.is_final else None
-        job_store().transition(task_id, status, progress=progress, error=error, meta=json.dumps(meta), token=token,
-                               log_tail=log_tail)
+        store = job_store()
+        try:
+            seq = store.transition(task_id, status, progress=progress, error=error, meta=json.dumps(meta),
+                                   replicate=status.is_final, token=token, log_tail=log_tail)
+            if status.is_final and seq is None:  # already final (another write): that one must be replicated
+                store.confirm_replicated()
+        except NotReplicated as exc:
+            # Raised out of the tracer as it is, Reject makes the worker requeue
+            # the message instead of acking it.
+            raise Reject(str(exc), requeue=True) from exc
         return result
+
+
+class LongrunBackend(LongrunBackendMixin):
+    """One Redis (REDIS_URL / CELERY_RESULT_BACKEND)."""
+
+
+class LongrunSentinelBackend(LongrunBackendMixin, SentinelBackend):
+    """The master that LONGRUN_REDIS_SENTINELS names (longrun/redis_conn.py)."""

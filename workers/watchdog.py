@@ -35,11 +35,14 @@ import os
 import signal
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from longrun.errors import REDIS_UNREACHABLE, JobCancelled, JobTimedOut
 from longrun.states import JobStatus
 from workers.store import job_store
+
+if TYPE_CHECKING:
+    from workers.progress import ProgressReporter
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,7 @@ class RunningJob:
         # Set when another attempt holds the job's lease: this copy must stop
         # without touching the job (the other attempt owns it now).
         self.lease_lost = False
-        self.progress: Any = None  # its ProgressReporter: the watchdog writes reports it held back
+        self.progress: ProgressReporter | None = None  # its ProgressReporter: the watchdog writes reports it held back
         # Outside prefork (``watched``) the watchdog enforces the timeout and
         # abandons the job's thread (workers/pools.py) when it will not stop.
         self.watched = watched

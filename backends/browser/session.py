@@ -20,6 +20,7 @@ import os
 import shutil
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from backends.browser.processes import MARKER_ENV, kill_marked
@@ -27,7 +28,10 @@ from backends.browser.profiles import new_profile_dir, sweep_stale_profiles
 from backends.egress_proxy import EgressProxy
 from longrun.errors import BrowserStepFailed, UnsafeURL
 from longrun.settings import Settings, get_settings
-from longrun.urls import check_url
+from longrun.urls import AllowlistSpec, check_url
+
+if TYPE_CHECKING:  # imported where a browser starts, not with this module
+    from playwright.sync_api import Browser, BrowserContext, Page, Playwright, ViewportSize
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +55,7 @@ def same_origin(a: str, b: str) -> bool:
 class Guard:
     """Requests refused by the URL rules, and whether the page itself was sent to one."""
 
-    allowlist: object = None
+    allowlist: AllowlistSpec = None
     refusals: list[tuple[str, str]] = field(default_factory=list)
     blocked_navigation: UnsafeURL | None = None
 
@@ -79,20 +83,21 @@ class BrowserSession:
     """One browser for one job: ``with BrowserSession(...) as session: session.page``."""
 
     def __init__(self, marker: str, *, settings: Settings | None = None, cdp_url: str | None = None,
-                 allowlist=None, viewport: dict | None = None):
+                 allowlist: AllowlistSpec = None, viewport: dict | None = None):
         self.settings = settings or get_settings()
         self.marker = marker
         self.cdp_url = cdp_url
         self.guard = Guard(allowlist)
-        self.viewport = {"width": 1280, "height": 800, **(viewport or {})}
+        self.viewport: ViewportSize = {"width": 1280, "height": 800, **(viewport or {})}
         self.step_timeout_ms = int(self.settings.browser_step_timeout_seconds * 1000)
-        self._playwright = None
-        self._browser = None
-        self._context = None
+        self._playwright: Playwright | None = None
+        self._browser: Browser | None = None
+        self._context: BrowserContext | None = None
         self._proxy: EgressProxy | None = None
         self._profile_dir: str | None = None
         self._page_urls: set[str] = set()
-        self.page = None
+        # Set by _open, so always a Page inside ``with``, where the session is used.
+        self.page: Page = None  # type: ignore[assignment]  # None only before _open
 
     def __enter__(self) -> "BrowserSession":
         try:

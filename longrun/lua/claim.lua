@@ -11,6 +11,12 @@ if redis.call('EXISTS', K.cancel) == 1 then
   return {'cancelled'}
 end
 local holder = redis.call('GET', K.lease)
+if holder and holder == P.token and cur == 'running' then
+  -- This attempt's own claim again: its reply was lost (Redis restarted or
+  -- failed over) and the worker asked once more. Not another attempt.
+  return {'run', redis.call('HGET', K.job, 'input'), redis.call('HGET', K.job, 'attempts'),
+          redis.call('HGET', K.job, 'webhook') or ''}
+end
 if holder and holder ~= P.token then
   return {'busy', tostring(redis.call('TTL', K.lease))}
 end

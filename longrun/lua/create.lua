@@ -21,6 +21,6 @@ redis.call('ZADD', index_key(P.tenant, 'pending'), P.created_us, P.id)
 redis.call('SADD', P.prefix .. 'tenants', P.tenant)
 redis.call('ZADD', P.prefix .. 'pending:' .. P.kind, P.created_us, P.id)
 redis.call('HINCRBY', P.prefix .. 'm:submitted', P.kind, 1)
-redis.call('XADD', K.events, 'MAXLEN', '~', P.maxlen, '*', 'seq', 0, 'status', 'pending')
+redis.call('XADD', K.events, '*', 'seq', 0, 'status', 'pending', 'type', 'status')
 if P.queue_key then redis.call('LPUSH', P.queue_key, P.message) end
 return {'created', P.id}

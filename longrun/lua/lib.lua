@@ -34,6 +34,30 @@ local function observe(name, kind, seconds)
   redis.call('HINCRBYFLOAT', key, kind .. '|sum', seconds)
 end
 
+-- Keep a job's stream at P.maxlen entries by dropping its oldest progress
+-- event; lifecycle events (pending, each attempt's running, the final state)
+-- are never dropped. The job remembers the newest id it dropped (ev_dropped),
+-- so a reader resuming from before it is told to re-read the job.
+local function bound_events()
+  if redis.call('XLEN', K.events) <= tonumber(P.maxlen) then return end
+  local start = '-'
+  for _ = 1, 16 do
+    local entries = redis.call('XRANGE', K.events, start, '+', 'COUNT', 16)
+    if #entries == 0 then return end
+    for _, entry in ipairs(entries) do
+      local f = entry[2]
+      for i = 1, #f, 2 do
+        if f[i] == 'type' and f[i + 1] == 'progress' then
+          redis.call('XDEL', K.events, entry[1])
+          redis.call('HSET', K.job, 'ev_dropped', entry[1])
+          return
+        end
+      end
+      start = '(' .. entry[1]
+    end
+  end
+end
+
 -- Move the job to `status`; returns the event's sequence number, or false
 -- when the job is unknown, deleted or already final.
 local function transition(status, progress, err, meta)
@@ -67,10 +91,14 @@ local function transition(status, progress, err, meta)
   meta = meta or celery_meta(status, cjson.null)
   if ttl > 0 then redis.call('SET', K.meta, meta, 'EX', ttl) else redis.call('SET', K.meta, meta) end
   redis.call('PUBLISH', K.meta, meta)
-  local ev = {'seq', seq, 'status', status}
+  -- A progress report of a running job (not a status change, not an attempt's
+  -- start) is the one kind of event that may be dropped to bound the stream.
+  local lifecycle = (cur ~= status) or (not progress) or FINAL[status]
+  local ev = {'seq', seq, 'status', status, 'type', lifecycle and 'status' or 'progress'}
   if progress then table.insert(ev, 'progress'); table.insert(ev, progress) end
   if err then table.insert(ev, 'error'); table.insert(ev, err) end
-  redis.call('XADD', K.events, 'MAXLEN', '~', P.maxlen, '*', unpack(ev))
+  redis.call('XADD', K.events, '*', unpack(ev))
+  bound_events()
   if FINAL[status] then
     redis.call('DEL', K.lease, K.cancel)
     redis.call('ZREM', P.prefix .. 'running', P.id)

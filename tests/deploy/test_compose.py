@@ -144,3 +144,54 @@ def settings_for_role(role: str, io_kinds: str):
     from longrun.settings import from_env
 
     return from_env({"REDIS_URL": "redis://127.0.0.1:1/0"}, worker_role=role, io_kinds=io_kinds)
+
+
+# -- profile "ha": a master, two replicas, three sentinels (docs/ha.md) ---------
+
+@pytest.fixture(scope="module")
+def ha_config() -> dict:
+    result = compose("--profile", "ha", "config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+HA_NODES = ("redis-master", "redis-replica-1", "redis-replica-2")
+HA_SENTINELS = ("sentinel-1", "sentinel-2", "sentinel-3")
+HA_APPS = ("api-ha", "worker-ha", "webhooks-ha")
+
+
+def test_the_ha_profile_stays_out_of_the_default_stack(config):
+    assert not set(config["services"]) & {*HA_NODES, *HA_SENTINELS, *HA_APPS}
+
+
+def test_ha_profile_has_one_master_two_replicas_and_three_sentinels_with_passwords(ha_config):
+    services = ha_config["services"]
+    for name in HA_NODES:
+        command = " ".join(services[name]["command"])
+        assert "--appendonly yes" in command and '--requirepass "$$REDIS_PASSWORD"' in command
+        assert '--masterauth "$$REDIS_PASSWORD"' in command  # a demoted master can follow the new one
+        assert "ports" not in services[name]
+        assert [v["type"] for v in services[name]["volumes"]] == ["volume"]
+    assert services["redis-master"]["environment"]["REPLICA_OF"] == ""
+    assert {services[n]["environment"]["REPLICA_OF"] for n in HA_NODES[1:]} == {"redis-master"}
+    assert len({services[n]["volumes"][0]["source"] for n in HA_NODES}) == 3
+    for name in HA_SENTINELS:
+        command = services[name]["command"][-1]
+        assert "sentinel monitor longrun redis-master 6379 2" in command and "--sentinel" in command
+        assert "requirepass %s" in command and "sentinel auth-pass longrun %s" in command
+        assert services[name]["environment"]["SENTINEL_PASSWORD"] == SECRETS["REDIS_PASSWORD"]
+        assert "ports" not in services[name]
+
+
+def test_ha_services_find_the_master_through_the_sentinels(ha_config):
+    from longrun.settings import sentinel_addresses
+
+    for name in HA_APPS:
+        service = ha_config["services"][name]
+        env = service["environment"]
+        assert sentinel_addresses(env["LONGRUN_REDIS_SENTINELS"]) == [(s, 26379) for s in HA_SENTINELS]
+        assert env["LONGRUN_REDIS_SENTINEL_MASTER"] == "longrun"
+        assert env["LONGRUN_REDIS_PASSWORD"] == env["LONGRUN_REDIS_SENTINEL_PASSWORD"] == SECRETS["REDIS_PASSWORD"]
+        assert env["LONGRUN_REDIS_MIN_REPLICAS"] == "1"
+        assert set(service["depends_on"]) == {"redis-master", *HA_SENTINELS}  # not the single Redis
+    assert ha_config["services"]["api-ha"]["command"] == ["gunicorn", "api.wsgi:app", "-c", "gunicorn.conf.py"]

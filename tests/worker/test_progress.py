@@ -1,5 +1,4 @@
-"""The progress helper: coalesces bursts, always writes step changes, and is a
-cancellation check."""
+"""The progress helper: coalesces bursts (step changes too), and is a cancellation check."""
 
 import threading
 import time
@@ -42,13 +41,15 @@ def test_first_report_is_written_and_a_burst_after_it_is_coalesced(task):
     assert task.writes[-1][1] == "PROGRESS"
 
 
-def test_step_is_always_written_with_its_percentage(task):
+def test_steps_are_coalesced_like_any_report_and_keep_their_percentage(task):
     progress = reporter(task)
 
     progress.step(1, 4, "parse")
     progress.step(2, 4, "render")
 
-    assert [w[2]["step_name"] for w in task.writes] == ["parse", "render"]
+    assert [w[2]["step_name"] for w in task.writes] == ["parse"]
+    progress.flush()
+    assert task.writes[-1][2]["step_name"] == "render"
     assert task.writes[-1][2]["percentage"] == 25.0
     assert task.writes[-1][2]["total_steps"] == 4
 
