@@ -426,8 +426,9 @@ def table(bench: Bench) -> str:
         rows += ["", "| pool | figure | p50 s | p99 s | jobs |", "|---|---|---|---|---|"]
         rows += [f"| {pool} | {name} | {p50:.2f} | {p99:.2f} | {n} |" for pool, name, p50, p99, n in bench.pool_rows]
     if bench.stream_rows:
-        rows += ["", "| SSE streams asked | open | refused | GET /jobs/{id} p99 ms (idle) | p99 / idle | req/s (idle) "
-                 "| stream server KB per stream | target p99 ≤ 2× idle | met |", "|---|---|---|---|---|---|---|---|---|"]
+        header = ("| SSE streams asked | open | refused | GET /jobs/{id} p99 ms (idle) | p99 / idle | req/s (idle) "
+                  "| stream server KB per stream | target p99 ≤ 2× idle | met |")
+        rows += ["", header, "|---|---|---|---|---|---|---|---|---|"]
         for n, opened, refused, p99, idle_p99, rps, idle_rps, kb in bench.stream_rows:
             r = p99 / idle_p99
             rows.append(f"| {n:,} | {opened:,} | {refused:,} | {p99:.1f} ({idle_p99:.1f}) | {r:.2f} | {rps:.0f} "

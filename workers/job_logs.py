@@ -15,7 +15,6 @@ Redis round trip per line; the last lines ride on the job's final state
 import logging
 import os
 import threading
-
 from typing import Any
 
 from longrun import keys

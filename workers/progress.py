@@ -12,7 +12,7 @@ cancellation check.
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from longrun.errors import JobCancelled
 from longrun.states import PROGRESS_STATE
