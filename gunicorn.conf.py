@@ -40,3 +40,10 @@ def post_worker_init(worker):
 
     if worker.cfg.worker_class_str == "gthread":
         live.PROCESS_STREAMS.limit = max(1, worker.cfg.threads - max(RESERVED_THREADS, worker.cfg.threads // 4))
+
+
+def on_starting(server):
+    # Requests gunicorn cannot parse answer the one JSON error body, not HTML.
+    from api.gunicorn_errors import install
+
+    install()

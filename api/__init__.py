@@ -23,9 +23,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
 
+    from api.json_limits import LimitedJSONProvider
+
+    app.json = LimitedJSONProvider(app)  # every JSON body within the depth and integer limits
     cast(DefaultJSONProvider, app.json).sort_keys = False  # Flask's default provider has it
 
-    from api import auth, errors, extensions, jobs, limits, live, metrics, openapi, system
+    from api import auth, batches, errors, extensions, jobs, limits, live, metrics, openai_batch, openapi, system
 
     extensions.init_app(app)
     settings = extensions.services(app).settings
@@ -38,6 +41,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.register_blueprint(system.blp)
     api.register_blueprint(live.blp)
     api.register_blueprint(metrics.blp)
+    api.register_blueprint(batches.blp)
+    openai_batch.register(app)  # /v1/files, /v1/batches: OpenAI's contract, outside /openapi.json
     from api import compat  # the older systems' APIs (docs/compatibility.md)
     compat.register(app)
     from api import console  # the job console (/console) and the offline /docs

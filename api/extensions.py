@@ -1,16 +1,18 @@
 """Per-process services the routes use: the job store, artifact store and the
 Celery publisher, created once by ``init_app`` and found through ``current_app``."""
 
-from functools import partial
-
+import json
 import re
+from functools import partial
 
 from flask import Flask, current_app
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from marshmallow import fields
-from webargs.flaskparser import FlaskParser
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
 
+from api import json_limits
 from longrun.artifacts import ArtifactStore
 from longrun.jobstore import JobStore
 from longrun.settings import Settings, get_settings
@@ -60,6 +62,15 @@ class Parser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400
     # A JSON body, or the fields of a multipart form (whose files the route takes itself).
     __location_map__ = dict(FlaskParser.__location_map__, json_or_multipart="load_json_or_multipart")
+
+    def _raw_load_json(self, req):
+        # The JSON body within json_limits (depth, integer size): a 400 naming the field, never a 500.
+        if not is_json_request(req):
+            return core.missing
+        try:
+            return json_limits.loads(req.get_data(cache=True))
+        except UnicodeDecodeError as exc:
+            raise json.JSONDecodeError(f"Bytes decoding error : {exc.reason}", doc="", pos=exc.start) from exc
 
     def load_json_or_multipart(self, req, schema):
         if req.mimetype != "multipart/form-data":

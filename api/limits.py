@@ -1,6 +1,7 @@
 """Request limits: body and upload size, multipart parts, and a per-key rate.
 
-- A body larger than ``max_request_bytes`` (uploads included) is a 413; so is a
+- A body larger than ``max_request_bytes`` (uploads included, chunked or not:
+  api/chunked_limit.py) is a 413; so is a
   multipart body with more than ``max_form_parts`` parts or a non-file field
   larger than ``max_form_field_bytes``. Multipart bodies are parsed up front so
   that these limits hold on every route, whichever blueprint serves it.
@@ -22,6 +23,7 @@ import time
 
 from flask import Flask, g, request
 
+from api.chunked_limit import ChunkedBodyLimit
 from api.extensions import services
 from longrun import keys
 from longrun.errors import RateLimited
@@ -35,6 +37,7 @@ def configure(app: Flask, settings: Settings) -> None:
         MAX_FORM_MEMORY_SIZE=settings.max_form_field_bytes,
     )
     app.before_request(enforce)
+    app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, settings.max_request_bytes)  # type: ignore[method-assign]
 
 
 def reserve(redis_client, identity: str, limit: int, window: int, chunk: int = 1,

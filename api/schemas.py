@@ -1,10 +1,9 @@
 """The API's contract: marshmallow schemas that validate requests, shape
 responses and generate /openapi.json."""
 
-import json
-
 from marshmallow import Schema, ValidationError, fields, validate
 
+from api import json_limits
 from longrun import jsonfields
 from longrun.states import FINAL_STATUSES, JobStatus
 from longrun.webhooks import DEFAULT_EVENTS as DEFAULT_WEBHOOK_EVENTS
@@ -27,6 +26,7 @@ class ProgressSchema(Schema):
 class JobErrorSchema(Schema):
     type = fields.String()
     message = fields.String()
+    details = fields.Dict(metadata={"description": "When the failure has structure (a backend's refusal)."})
 
 
 class JobSchema(Schema):
@@ -44,6 +44,8 @@ class JobSchema(Schema):
     result = fields.Raw(allow_none=True)
     error = fields.Nested(JobErrorSchema, allow_none=True)
     cancel_requested = fields.Boolean()
+    batch_id = fields.String(allow_none=True, metadata={"description": "The batch the job is an item of."})
+    batch_index = fields.Integer(allow_none=True, metadata={"description": "Its position in that batch."})
 
 
 class WebhookSchema(Schema):
@@ -61,7 +63,7 @@ class JsonDict(fields.Dict):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, str):
             try:
-                value = json.loads(value) if value.strip() else {}
+                value = json_limits.loads(value, where=attr or "input") if value.strip() else {}
             except ValueError:
                 raise ValidationError("must be a JSON object") from None
         return super()._deserialize(value, attr, data, **kwargs)

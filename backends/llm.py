@@ -10,7 +10,11 @@ A backend that cannot be reached, stalls, answers 5xx/429 or sends garbage is
 retried a bounded number of times with exponential backoff; then the call
 raises an ``LLMError`` whose message says what happened, which fails the job.
 Every network wait is bounded (connect and read timeouts), so a worker never
-hangs on a model. A streamed call is retried only before its first token:
+hangs on a model. Redirects are not followed: the URL rules (longrun/urls.py)
+checked the host a job named, not where a redirect would send the prompt. An
+error names what failed and the status, never what the server answered (a
+per-job host may be anything; its body must not reach the tenant). A streamed
+call is retried only before its first token:
 after that the caller has seen part of an answer, and a silent restart would
 duplicate it.
 """
@@ -82,7 +86,8 @@ def _http_client(timeout: httpx.Timeout) -> httpx.Client:
                 # No cap on connections: the pool's concurrency bounds them (a threads
                 # pool of 200 streams 200 at once); keep-alive ones are kept for reuse.
                 limits = httpx.Limits(max_connections=None, max_keepalive_connections=256)
-                client = _clients[key] = httpx.Client(timeout=timeout, follow_redirects=True,
+                # No redirects, as the per-call clients before it (an LLM redirect is an SSRF hole).
+                client = _clients[key] = httpx.Client(timeout=timeout, follow_redirects=False,
                                                       verify=_ssl_context(), limits=limits)
     return client
 
@@ -145,6 +150,24 @@ class LLMClient:
 
         return self._with_retries(attempt, retry_if=lambda: not streamed)
 
+    def chat_raw(self, body: dict) -> tuple[int, dict]:
+        """POST a chat completion request body as given (an OpenAI Batch API line): (status, JSON answer).
+
+        Busy and 5xx answers are retried as ``chat`` retries them; a 4xx is returned,
+        not raised, since it is that request's answer. The body's model is kept
+        (LLM_MODEL fills it in when absent); it is never streamed.
+        """
+        body = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
+        if not body.get("model") and self.model:
+            body["model"] = self.model
+
+        def attempt(http: httpx.Client) -> tuple[int, dict]:
+            response = http.post(self._url("/chat/completions"), json=body, headers=self._headers())
+            if response.status_code in RETRYABLE_STATUSES:
+                self._check_status(response)
+            return response.status_code, self._json(response)
+        return self._with_retries(attempt)
+
     def models(self) -> list[str]:
         """Ids of the models the server offers (``GET {base}/models``)."""
         def attempt(http: httpx.Client) -> list[str]:
@@ -166,7 +189,7 @@ class LLMClient:
 
     def _stream(self, http: httpx.Client, body: dict, on_token, streamed: list[str]) -> ChatResult:
         with http.stream("POST", self._url("/chat/completions"), json=body, headers=self._headers()) as response:
-            if response.status_code >= 400:
+            if response.status_code >= 300:
                 response.read()
                 self._check_status(response)
             if "text/event-stream" not in response.headers.get("content-type", ""):
@@ -205,10 +228,9 @@ class LLMClient:
             try:
                 chunk = json.loads(data)
             except ValueError:
-                raise _Retryable(LLMBadResponse(
-                    f"{self.base_url} streamed a line that is not JSON: {data[:200]!r}")) from None
+                raise _Retryable(LLMBadResponse(f"{self.base_url} streamed a line that is not JSON")) from None
             if not isinstance(chunk, dict):
-                raise _Retryable(LLMBadResponse(f"{self.base_url} streamed {data[:200]!r}"))
+                raise _Retryable(LLMBadResponse(f"{self.base_url} streamed a line that is not a JSON object"))
             yield chunk
 
     def _parse_completion(self, data: dict, body: dict) -> ChatResult:
@@ -218,8 +240,7 @@ class LLMClient:
         except (KeyError, IndexError, TypeError, AttributeError):
             if isinstance(data, dict) and "error" in data:
                 raise self._error_from_body(data, 200) from None
-            raise _Retryable(LLMBadResponse(
-                f"{self.base_url} answered without choices[0].message: {json.dumps(data)[:200]}")) from None
+            raise _Retryable(LLMBadResponse(f"{self.base_url} answered without choices[0].message")) from None
         return ChatResult(content=content, model=data.get("model") or body.get("model", ""),
                           usage=data.get("usage") or {})
 
@@ -256,22 +277,19 @@ class LLMClient:
             time.sleep(pause)
 
     def _check_status(self, response: httpx.Response) -> None:
-        if response.status_code < 400:
+        if response.status_code < 300:
             return
-        try:
-            data = response.json()
-        except ValueError:
-            data = {"error": {"message": response.text[:200]}}
-        error = self._error_from_body(data if isinstance(data, dict) else {}, response.status_code)
+        if response.status_code < 400:
+            raise LLMRejected(f"{self.base_url} answered {response.status_code}, a redirect, which LLM calls "
+                              "do not follow (set the URL it redirects to)", details={"status": response.status_code})
+        error = self._error_from_body({}, response.status_code)
         if isinstance(error, _Retryable):
             error.retry_after = _retry_after(response)
         raise error
 
     def _error_from_body(self, data: dict, status: int):
-        detail = data.get("error") if isinstance(data.get("error"), (dict, str)) else data.get("detail", "")
-        if isinstance(detail, dict):
-            detail = detail.get("message") or json.dumps(detail)
-        message = f"{self.base_url} answered {status}: {str(detail)[:300] or 'no detail'}"
+        # The server's own words stay out: they may be anything a per-job host chose to send.
+        message = f"{self.base_url} answered {status}" + (" with an error" if status == 200 else "")
         if status in RETRYABLE_STATUSES or status == 200:
             cls = LLMUnavailable if status != 200 else LLMBadResponse
             return _Retryable(cls(message))
@@ -282,7 +300,7 @@ class LLMClient:
             return response.json()
         except ValueError:
             raise _Retryable(LLMBadResponse(
-                f"{self.base_url} answered with something that is not JSON: {response.text[:200]!r}")) from None
+                f"{self.base_url} answered {response.status_code} with something that is not JSON")) from None
 
     def _url(self, path: str) -> str:
         return self.base_url + path

@@ -226,6 +226,15 @@ class LLMRejected(LLMError):
     code = "llm_rejected"
 
 
+class BackendRejected(LLMRejected):
+    """Raised when the model backend answers a passed-through request with a 4xx; the answer rides
+    along as the job's error details (``{"status_code", "body"}``), as the Batch API reports it."""
+
+    def __init__(self, message: str, response: dict[str, Any]):
+        super().__init__(message, details=response)
+        self.args = (message, response)  # what Celery records: describe_error keeps the details
+
+
 class LocalModelError(LongrunError):
     """Raised when the local model is not installed or its server does not come up."""
 
@@ -289,3 +298,15 @@ def redis_errors_as_unavailable(message: str | None = None,
     if message is None and errors is None:
         return _REDIS_UNREACHABLE
     return _RedisErrorsAsUnavailable(message or _REDIS_UNREACHABLE.message, errors or REDIS_UNREACHABLE)
+
+
+class BatchNotFound(JobNotFound):
+    """Raised when a batch (or an OpenAI-compatible file) id is unknown, or belongs to another tenant."""
+
+
+class BatchExpired(JobExpired):
+    """Raised when a batch existed but its retention (and its jobs') has run out."""
+
+
+class BatchAlreadyFinished(JobAlreadyFinished):
+    """Raised when a batch whose every item is final is cancelled."""

@@ -16,8 +16,10 @@ from longrun import keys
 from longrun.jobstore import iso
 from longrun.settings import Settings
 
-# KEYS: log list, meta hash. ARGV: max_lines, max_bytes, ttl, line...
+# KEYS: log list, meta hash, job record. ARGV: max_lines, max_bytes, ttl, line...
+# Lines of a job deleted while it ran are dropped: its log must not outlive it.
 APPEND = """
+if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
 local max_lines, max_bytes, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local added = 0
 for i = 4, #ARGV do
@@ -74,8 +76,8 @@ class JobLogStore:
             return 0
         s = self.settings
         ttl = self.running_ttl() if ttl is None else ttl
-        return cast(int, self._append(keys=[keys.job_log(job_id), keys.job_log_meta(job_id)],  # lines dropped
-                                      args=[s.job_log_max_lines, s.job_log_max_bytes, ttl, *lines]))
+        return cast(int, self._append(keys=[keys.job_log(job_id), keys.job_log_meta(job_id), keys.job(job_id)],
+                                      args=[s.job_log_max_lines, s.job_log_max_bytes, ttl, *lines]))  # lines dropped
 
     def expire_with_job(self, job_id: str) -> None:
         """The job finished: keep its log exactly as long as the job."""

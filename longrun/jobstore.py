@@ -117,11 +117,7 @@ class JobStore:
         """Run a job's script; with ``replicate`` (and LONGRUN_REDIS_MIN_REPLICAS)
         return only once that many replicas have its writes (NotReplicated if not in time).
         With ``_client`` (a pipeline) it is only queued there."""
-        args = [self._params(id=job_id, **params)]
-        script_keys = [
-            keys.job(job_id), keys.meta(job_id), keys.events(job_id),
-            keys.lease(job_id), keys.tombstone(job_id), keys.cancel(job_id),
-        ]
+        script_keys, args = self.script_args(job_id, **params)
         with redis_errors_as_unavailable():
             if replicate and self.settings.redis_min_replicas:
                 reply, replicas = self._pipelined(("EVALSHA", self._scripts[name].sha, len(script_keys),
@@ -129,6 +125,18 @@ class JobStore:
                 self._require_replicas(replicas, job_id)
                 return reply
             return self._scripts[name](keys=script_keys, args=args, client=_client)
+
+    def script(self, name: str) -> Any:
+        """A registered job script, to call on a pipeline: ``script(keys=, args=, client=pipe)``."""
+        return self._scripts[name]
+
+    def script_args(self, job_id: str, **params: Any) -> tuple[list[str], list[str]]:
+        """KEYS and ARGV of a job script call (also for callers that pipeline many)."""
+        script_keys = [
+            keys.job(job_id), keys.meta(job_id), keys.events(job_id),
+            keys.lease(job_id), keys.tombstone(job_id), keys.cancel(job_id),
+        ]
+        return script_keys, [self._params(id=job_id, **params)]
 
     def _run_batch(self, name: str, **params: Any) -> Any:
         """Run a script that names its keys in its parameters (reconcile, adopt)."""
@@ -478,8 +486,13 @@ class JobStore:
         return oldest
 
     def _remove(self, job_id: str, record: dict[str, Any]) -> None:
-        tenant = record.get("tenant")
         pipe = self.redis.pipeline(transaction=False)
+        self.remove_into(pipe, job_id, record)
+        pipe.execute()
+
+    def remove_into(self, pipe: Any, job_id: str, record: dict[str, Any]) -> None:
+        """Queue on ``pipe`` the removal of a job and everything kept for it (batches remove thousands at once)."""
+        tenant = record.get("tenant")
         pipe.delete(keys.job(job_id), keys.meta(job_id), keys.events(job_id),
                     keys.lease(job_id), keys.tombstone(job_id), *keys.job_extra_keys(job_id))
         if record.get("kind"):
@@ -492,7 +505,6 @@ class JobStore:
             pipe.zrem(keys.EXPIRY, f"{tenant}|{job_id}")
             self._unindex_into(pipe, tenant, [job_id])
         pipe.zrem(keys.RUNNING, job_id)
-        pipe.execute()
 
     def _unindex(self, tenant: str, ids: list[str]) -> None:
         pipe = self.redis.pipeline(transaction=False)
@@ -546,6 +558,8 @@ def document(record: dict[str, Any]) -> dict[str, Any]:
         "error": _loads(record.get("error")),
         "tenant": record.get("tenant"),
         "input": _loads(record.get("input"), {}),
+        "batch_id": record.get("batch_id"),
+        "batch_index": int(record["batch_index"]) if record.get("batch_index") else None,
         # Raw epoch values for adapters that print seconds (seed 000).
         "_times": {k: float(record[k]) for k in ("created_at", "started_at", "finished_at") if record.get(k)},
     }

@@ -189,3 +189,58 @@ def job_extra_keys(job_id: str) -> list[str]:
 
 METRICS_KEYS = (METRICS_SUBMITTED, METRICS_FINISHED, METRICS_RUN_SECONDS, METRICS_WAIT_SECONDS, METRICS_WEBHOOKS)
 """Service-wide counters: they outlive every job (Prometheus counters never go down)."""
+
+
+# -- batches and the OpenAI Batch API files (issue 14) ------------------------
+# A batch's counters live in its hash and are kept by the job state scripts
+# (lua/lib.lua: a job record with batch_id moves its batch's counts in the same
+# atomic step as its own status), so reading a batch never scans its items.
+
+def batch(batch_id: str) -> str:
+    """Hash: the batch (tenant, kind, status, total and one counter per job status, times...)."""
+    return f"{PREFIX}batch:{batch_id}"
+
+
+def batch_items(batch_id: str) -> str:
+    """List: the batch's job ids in item order."""
+    return f"{PREFIX}batch:{batch_id}:items"
+
+
+def batch_events(batch_id: str) -> str:
+    """Stream: count changes and item completions of a batch, in order."""
+    return f"{PREFIX}batch:{batch_id}:ev"
+
+
+def batch_tombstone(batch_id: str) -> str:
+    """String: the owner of a batch whose retention ran out (GET answers 410)."""
+    return f"{PREFIX}batch:{batch_id}:tomb"
+
+
+def tenant_batches(tenant: str) -> str:
+    """Sorted set of a tenant's batch ids scored by creation time (µs)."""
+    return f"{PREFIX}t:{tenant}:batches"
+
+
+BATCH_EXPIRY = f"{PREFIX}batch-expiry"
+"""Sorted set of batch ids scored by when the finished batch (and all its jobs) goes."""
+
+BATCH_DEADLINES = f"{PREFIX}batch-deadlines"
+"""Sorted set of batch ids scored by the end of their completion window (OpenAI batches)."""
+
+BATCHES_ENDED = f"{PREFIX}batches-ended"
+"""List: ids of batches that just ended and have a webhook to fire (drained by the janitor)."""
+
+
+def file(file_id: str) -> str:
+    """Hash: an uploaded file's metadata (tenant, purpose, filename, bytes, created_at)."""
+    return f"{PREFIX}file:{file_id}"
+
+
+def file_data(file_id: str) -> str:
+    """String: an uploaded file's content."""
+    return f"{PREFIX}file:{file_id}:data"
+
+
+def tenant_files(tenant: str) -> str:
+    """Sorted set of a tenant's file ids scored by creation time (µs)."""
+    return f"{PREFIX}t:{tenant}:files"

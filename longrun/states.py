@@ -39,3 +39,19 @@ JOB_TO_CELERY = {
 
 # The custom Celery state used by the progress helper.
 PROGRESS_STATE = "PROGRESS"
+
+
+class BatchStatus(str, Enum):
+    """A batch's own status (its items are ordinary jobs with JobStatus)."""
+
+    PENDING = "pending"        # no item has started yet
+    RUNNING = "running"        # some item started, not all are final
+    COMPLETED = "completed"    # every item is final (some may have failed)
+    CANCELLED = "cancelled"    # every item is final after a cancel of the batch
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_final(self) -> bool:
+        return self in (BatchStatus.COMPLETED, BatchStatus.CANCELLED)

@@ -40,8 +40,8 @@ from longrun.allowlist import Allowlist, IPAddress, ip_or_none, unwrap
 from longrun.errors import UnsafeURL
 from longrun.settings import get_settings
 
-__all__ = ["Allowlist", "address_problem", "check_redirect", "check_url", "checked_addresses", "is_safe_url",
-           "normalize_host", "resolve_host"]
+__all__ = ["Allowlist", "address_problem", "check_allowlisted", "check_redirect", "check_url", "checked_addresses",
+           "is_safe_url", "normalize_host", "resolve_host"]
 
 ALLOWED_SCHEMES = {"http": 80, "https": 443}
 # What check_url's ``allowlist`` takes (see its docstring).
@@ -166,10 +166,12 @@ def checked_addresses(url: str, *, allowlist: AllowlistSpec = None, resolve: boo
             continue
         problem = address_problem(addr)
         if problem:
-            shown = "" if address is not None else f" resolves to {addr} which"
-            raise UnsafeURL(f"the URL's host {host!r}{shown} is {problem}; "
-                            "an operator can allow it with LONGRUN_URL_ALLOWLIST",
-                            details={**details, "address": str(addr)})
+            # Which internal address a name resolves to is the operator's business, not the tenant's.
+            if address is not None:
+                message, details = f"the URL's host {host!r} is {problem}", {**details, "address": str(addr)}
+            else:
+                message = f"the URL's host {host!r} resolves to {problem}"
+            raise UnsafeURL(f"{message}; an operator can allow it with LONGRUN_URL_ALLOWLIST", details=details)
     return addresses
 
 
@@ -198,6 +200,34 @@ def check_redirect(url: str, location: str, **kwargs: Any) -> str:
     except UnsafeURL as exc:
         raise UnsafeURL(f"redirect from {url} refused: {exc.message}",
                         details={**exc.details, "redirected_from": url}) from None
+
+
+# A websocket URL is checked as the http(s) URL of its handshake.
+_WS_SCHEMES = {"ws": "http", "wss": "https"}
+
+
+def check_allowlisted(url: str, *, allowlist: AllowlistSpec = None, resolve: bool = True, field: str = "URL") -> str:
+    """``url`` if it passes the URL rules AND the operator allow-listed its host (by
+    name, ``host:port``, IP or CIDR); else UnsafeURL. For what a job may not just
+    visit but hand its work to (``cdp_url``, its websocket, the LLM ``host``): a
+    public server there could answer with a redirect, or name a websocket, inside
+    the network. ``ws``/``wss`` URLs are checked as their http(s) handshake."""
+    allowed = _settings_allowlist() if allowlist is None else Allowlist.parse(allowlist)
+    scheme, sep, rest = url.partition("://") if isinstance(url, str) else ("", "", "")
+    http_url = f"{_WS_SCHEMES[scheme.lower()]}://{rest}" if sep and scheme.lower() in _WS_SCHEMES else url
+    addresses = checked_addresses(http_url, allowlist=allowed, resolve=resolve)
+    parts = urlsplit(http_url)
+    host = normalize_host(parts.hostname or "")
+    port = parts.port or ALLOWED_SCHEMES[parts.scheme.lower()]
+    if allowed.allows_name(host, port):
+        return url
+    literal = ip_or_none(host)
+    if literal is not None and allowed.allows_address(literal, port):
+        return url
+    if literal is None and addresses and all(allowed.allows_address(a, port) for a in addresses):
+        return url  # a name resolved (by the worker) into allow-listed addresses only
+    raise UnsafeURL(f"the {field}'s host {host!r} (port {port}) is not in LONGRUN_URL_ALLOWLIST; a {field} "
+                    "is used only when the operator allow-listed it", details={"url": url, "host": host})
 
 
 def is_safe_url(url: str, **kwargs: Any) -> bool:

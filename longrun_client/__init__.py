@@ -13,6 +13,7 @@ line-wise streaming that Server-Sent Events need.
         print(job.result())
 """
 
+from longrun_client.batches import BatchHandle
 from longrun_client.client import FINAL_STATUSES, Client, JobHandle, JobPage, ProgressEvent
 from longrun_client.errors import (
     Conflict,
@@ -32,6 +33,7 @@ from longrun_client.errors import (
 
 __all__ = [
     "FINAL_STATUSES",
+    "BatchHandle",
     "Client",
     "Conflict",
     "Expired",

@@ -3,6 +3,8 @@
     longrun submit sleep -i seconds=3 -i steps=3 --wait
     longrun ls --status running
     longrun result ID -o out/
+    longrun batch submit items.jsonl --kind inference --wait
+    longrun batch results ID
 
 Server and key come from ``--url``/``LONGRUN_URL`` and ``--api-key``/``LONGRUN_TOKEN``
 (not the server's LONGRUN_API_KEYS). ``--json`` prints machine-readable JSON on stdout;
@@ -21,6 +23,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import IO, Any
 
+from longrun_client.batches import BatchHandle
 from longrun_client.client import DEFAULT_URL, Client, JobHandle, ProgressEvent
 from longrun_client.errors import (
     Conflict,
@@ -380,6 +383,174 @@ Command = Callable[[Client, argparse.Namespace, Output], ExitCode]
 # -- parser --------------------------------------------------------------------------------
 
 
+# -- batches -------------------------------------------------------------------------------
+
+
+def render_batch_progress(status: str, counts: dict[str, Any], width: int = 24) -> str:
+    """One line for a whole batch: bar, percentage of items final, and the counts that matter."""
+    total = int(counts.get("total") or 0)
+    done = sum(int(counts.get(name) or 0) for name in ("completed", "failed", "cancelled"))
+    pct = 100.0 * done / total if total else 100.0
+    filled = round(width * pct / 100)
+    parts = [f"[{'#' * filled}{'-' * (width - filled)}] {pct:5.1f}%  {status}  {done}/{total} done"]
+    parts += [f"{name} {counts[name]}" for name in ("running", "failed", "cancelled") if counts.get(name)]
+    return "  ".join(parts)
+
+
+class BatchProgressPrinter(ProgressPrinter):
+    """One progress bar for the whole batch (redrawn in place on a terminal)."""
+
+    def __call__(self, batch: dict[str, Any]) -> None:  # type: ignore[override]
+        if not self.enabled:
+            return
+        line = f"{batch['id'][:14]} {render_batch_progress(batch.get('status', '?'), batch.get('counts') or {})}"
+        if self.tty:
+            self.stream.write("\r\x1b[K" + line)
+            self.drawn = True
+        elif line != getattr(self, "_last_line", None):
+            self.stream.write(line + "\n")
+        self._last_line = line
+        self.stream.flush()
+
+
+def batch_exit(batch: dict[str, Any]) -> ExitCode:
+    counts = batch.get("counts") or {}
+    if batch.get("status") == "cancelled" or counts.get("cancelled"):
+        return ExitCode.JOB_CANCELLED
+    return ExitCode.JOB_FAILED if counts.get("failed") else ExitCode.OK
+
+
+def finish_batch(batch: dict[str, Any], out: Output) -> ExitCode:
+    if out.as_json:
+        out.json(batch)
+    else:
+        counts = batch.get("counts") or {}
+        out.note(f"batch {batch['id']} {batch.get('status')}: " + ", ".join(
+            f"{counts.get(name, 0)} {name}" for name in ("completed", "failed", "cancelled")))
+    return batch_exit(batch)
+
+
+def wait_batch(handle: BatchHandle, args: argparse.Namespace, out: Output, timeout: float | None) -> ExitCode:
+    printer = BatchProgressPrinter(out.err, enabled=not args.quiet)
+    try:
+        batch = handle.wait(timeout=timeout, on_progress=printer)
+    finally:
+        printer.close()
+    return finish_batch(batch, out)
+
+
+def cmd_batch_submit(client: Client, args: argparse.Namespace, out: Output) -> ExitCode:
+    path = Path(args.file)
+    if not path.is_file():
+        raise UsageError(f"no such file: {path}")
+    metadata = build_input(args.metadata, []) if args.metadata else None
+    handle = client.submit_batch(args.kind, jsonl=path, priority=args.priority, timeout_seconds=args.timeout,
+                                 metadata=metadata, idempotency_key=args.idempotency_key)
+    if not args.wait:
+        if out.as_json:
+            out.json(handle.last)
+        else:
+            out.line(handle.id)
+        return ExitCode.OK
+    out.note(f"submitted {handle.id} ({(handle.last or {}).get('counts', {}).get('total')} items)")
+    return wait_batch(handle, args, out, args.wait_timeout)
+
+
+def cmd_batch_status(client: Client, args: argparse.Namespace, out: Output) -> ExitCode:
+    batch = client.batch(args.id).status()
+    if out.as_json:
+        out.json(batch)
+    else:
+        out.line(f"{batch['id']}  {batch['kind']}  {render_batch_progress(batch['status'], batch['counts'])}")
+    return ExitCode.OK
+
+
+def cmd_batch_wait(client: Client, args: argparse.Namespace, out: Output) -> ExitCode:
+    return wait_batch(client.batch(args.id), args, out, args.timeout)
+
+
+def cmd_batch_results(client: Client, args: argparse.Namespace, out: Output) -> ExitCode:
+    """JSON lines on stdout (or into -o FILE), in item order: the items finished so far."""
+    lines = client.batch(args.id).results()
+    if not args.output:
+        for line in lines:
+            out.out.write(json.dumps(line, ensure_ascii=False) + "\n")
+        return ExitCode.OK
+    count = 0
+    with open(args.output, "w", encoding="utf-8") as sink:
+        for line in lines:
+            sink.write(json.dumps(line, ensure_ascii=False) + "\n")
+            count += 1
+    out.note(f"{count} results written to {args.output}")
+    return ExitCode.OK
+
+
+def cmd_batch_cancel(client: Client, args: argparse.Namespace, out: Output) -> ExitCode:
+    batch = client.batch(args.id).cancel()
+    if out.as_json:
+        out.json(batch)
+    else:
+        out.note(f"batch {batch['id']}: cancel requested ({batch['status']})")
+    return ExitCode.OK
+
+
+def cmd_batch_rm(client: Client, args: argparse.Namespace, out: Output) -> ExitCode:
+    client.batch(args.id).delete()
+    out.note(f"deleted batch {args.id} and its jobs")
+    return ExitCode.OK
+
+
+def cmd_batch_ls(client: Client, args: argparse.Namespace, out: Output) -> ExitCode:
+    batches = client.batches(limit=args.limit)
+    if out.as_json:
+        out.json(batches)
+        return ExitCode.OK
+    rows = [{"id": b["id"], "kind": b["kind"], "status": b["status"], "total": b["counts"]["total"],
+             "done": sum(b["counts"][n] for n in ("completed", "failed", "cancelled")),
+             "failed": b["counts"]["failed"], "created": b["created_at"]} for b in batches]
+    out.line(format_table(rows, [("id", "ID"), ("kind", "KIND"), ("status", "STATUS"), ("total", "TOTAL"),
+                                 ("done", "DONE"), ("failed", "FAILED"), ("created", "CREATED")]))
+    return ExitCode.OK
+
+
+def add_batch_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
+                       common: argparse.ArgumentParser) -> None:
+    batch = commands.add_parser("batch", parents=[common], help="submit and follow batches (many inputs, one id)",
+                                description="Submit and follow batches: many inputs of one kind under one id.")
+    sub_commands = batch.add_subparsers(dest="batch_command", required=True, metavar="BATCH_COMMAND")
+
+    def command(name: str, func: Command, help_text: str) -> argparse.ArgumentParser:
+        sub = sub_commands.add_parser(name, parents=[common], help=help_text, description=help_text)
+        sub.set_defaults(func=func)
+        return sub
+
+    sub = command("submit", cmd_batch_submit, "submit a JSONL file (one input per line) as one batch")
+    sub.add_argument("file", help="items.jsonl: one input object per line")
+    sub.add_argument("--kind", required=True, help="job kind of every item (see GET /api/v1/kinds)")
+    sub.add_argument("--priority", type=int, help="0 (default) to 9 (runs first)")
+    sub.add_argument("--timeout", type=int, metavar="S", help="each item's time limit in seconds")
+    sub.add_argument("--metadata", help="metadata as a JSON object")
+    sub.add_argument("--idempotency-key", help="resubmitting with the same key returns the same batch")
+    sub.add_argument("--wait", action="store_true", help="wait for the end, with one progress bar on stderr")
+    sub.add_argument("--wait-timeout", type=float, metavar="S", help="with --wait: give up after S seconds")
+    sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    sub = command("status", cmd_batch_status, "show a batch's status and counts")
+    sub.add_argument("id")
+    sub = command("wait", cmd_batch_wait, "wait for a batch to end, with one progress bar on stderr")
+    sub.add_argument("id")
+    sub.add_argument("--timeout", type=float, metavar="S", help="give up after S seconds (exit 7)")
+    sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    sub = command("results", cmd_batch_results, "print the results of the items finished so far (JSON lines)")
+    sub.add_argument("id")
+    sub.add_argument("-o", "--output", metavar="FILE", help="write the JSON lines into FILE")
+    sub = command("cancel", cmd_batch_cancel, "cancel a batch: pending items never start")
+    sub.add_argument("id")
+    sub = command("rm", cmd_batch_rm, "delete a batch, all its jobs and their files")
+    sub.add_argument("id")
+    sub = command("ls", cmd_batch_ls, "list batches, newest first")
+    sub.add_argument("--limit", type=int, default=20, help="at most this many (1-100, default 20)")
+
+
 EPILOG = """exit codes: 0 ok (job completed); 1 other error; 2 usage or rejected input;
 3 job failed; 4 job cancelled; 5 not found; 6 server unavailable;
 7 not finished (wait timed out); 8 unauthorized; 9 conflict"""
@@ -465,6 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("rm", cmd_rm, "delete a job, its result and its files")
     sub.add_argument("id")
+    add_batch_commands(commands, common)
     return parser
 
 

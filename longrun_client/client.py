@@ -22,6 +22,7 @@ from urllib.parse import quote
 import httpx
 
 from longrun_client import errors
+from longrun_client.batches import BatchHandle
 from longrun_client.errors import LongrunClientError, Unavailable, WaitTimeout
 from longrun_client.sse import Backoff, iter_sse
 
@@ -135,6 +136,43 @@ class Client:
         if response.is_error:
             raise error_from(response)
         return response
+
+    def request_error(self, response: httpx.Response) -> LongrunClientError:
+        """The error an error response means (for callers that stream a response themselves)."""
+        return error_from(response)
+
+    # -- batches (longrun_client/batches.py) ------------------------------------------------
+
+    def submit_batch(self, kind: str, items: Iterable[Mapping[str, Any]] | None = None, *,
+                     jsonl: str | os.PathLike[str] | bytes | None = None, priority: int | None = None,
+                     timeout_seconds: int | None = None, metadata: Mapping[str, Any] | None = None,
+                     idempotency_key: str | None = None) -> BatchHandle:
+        """Submit many inputs of one kind as one batch: ``items`` (sent as JSON), or ``jsonl``
+        (a path or bytes, one input per line, uploaded as a file). One invalid item refuses it all."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        options = {k: v for k, v in (("priority", priority), ("timeout_seconds", timeout_seconds),
+                                     ("metadata", dict(metadata) if metadata is not None else None))
+                   if v is not None}
+        if jsonl is None:
+            body = {"kind": kind, "items": [dict(item) for item in items or ()], **options}
+            response = self.request("POST", f"{API}/batches", json=body, headers=headers)
+        else:
+            data = jsonl if isinstance(jsonl, bytes) else Path(jsonl).read_bytes()
+            form = {"kind": kind, **{k: json.dumps(v) if isinstance(v, dict) else str(v) for k, v in options.items()}}
+            response = self.request("POST", f"{API}/batches", data=form, headers=headers,
+                                    files=[("items", ("items.jsonl", data, "application/jsonl"))])
+        document = response.json()
+        return BatchHandle(self, document["id"], document)
+
+    def batch(self, batch_id: str) -> BatchHandle:
+        """A handle on an existing batch (no request is made until it is used)."""
+        return BatchHandle(self, batch_id)
+
+    def batches(self, limit: int | None = None, cursor: str | None = None) -> list[dict[str, Any]]:
+        """One page of this key's batches, newest first."""
+        params = {k: v for k, v in (("limit", limit), ("cursor", cursor)) if v is not None}
+        found: list[dict[str, Any]] = self.request("GET", f"{API}/batches", params=params).json()["batches"]
+        return found
 
     # -- jobs ------------------------------------------------------------------------------
 

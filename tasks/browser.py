@@ -20,15 +20,15 @@ from backends.browser.steps import StepContext, run_steps
 from backends.llm import LLMClient
 from longrun.job import Job
 from longrun.settings import Settings, get_settings
-from longrun.urls import check_url
+from longrun.urls import check_allowlisted
 
 
 def llm_for(settings: Settings, host: str | None, allowlist=None) -> LLMClient:
-    """The LLM client for a job; a per-job ``host`` must pass the URL rules and never
-    receives the operator's API key."""
+    """The LLM client for a job; a per-job ``host`` must pass the URL rules and the
+    operator's allow-list, and never receives the operator's API key."""
     client = LLMClient.from_settings(settings)
     if host:
-        check_url(host, allowlist=allowlist)
+        check_allowlisted(host, allowlist=allowlist, field="host")
         client = LLMClient(host, settings.llm_model, "",
                            connect_timeout=settings.llm_connect_timeout_seconds,
                            read_timeout=settings.llm_read_timeout_seconds,

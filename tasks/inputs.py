@@ -12,7 +12,7 @@ from backends.browser.steps import ACTIONS
 from longrun import jsonfields
 from longrun.artifacts import SAFE_NAME
 from longrun.errors import UnsafeURL
-from longrun.urls import check_url
+from longrun.urls import check_allowlisted, check_url
 
 # -- sleep ---------------------------------------------------------------------
 
@@ -72,6 +72,21 @@ class Identifier(fields.Field):
         return text
 
 
+class ChatCompletionInput(Schema):
+    """One OpenAI Batch API request line: its body, passed through as given."""
+
+    body = fields.Dict(required=True, metadata={
+        "description": "An OpenAI chat completion request body (model, messages, temperature, ...)."})
+    custom_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=512),
+                              metadata={"description": "The caller's name for the request (Batch API lines)."})
+
+    @validates_schema
+    def has_messages(self, data, **kwargs):
+        messages = (data.get("body") or {}).get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise ValidationError("body.messages must be a non-empty list", "body")
+
+
 class ChatInput(Schema):
     input = fields.String(required=True, validate=validate.Length(min=1, max=MAX_INPUT_CHARS),
                           metadata={"description": "The user's question."})
@@ -110,6 +125,16 @@ def _safe_url(value: str) -> None:
         check_url(value, resolve=False)
     except UnsafeURL as exc:
         raise ValidationError(exc.message) from None
+
+
+def _allowlisted_url(field: str):
+    """A URL the job hands work to (cdp_url, the LLM host): the URL rules and the operator's allow-list."""
+    def validate_url(value: str) -> None:
+        try:
+            check_allowlisted(value, resolve=False, field=field)
+        except UnsafeURL as exc:
+            raise ValidationError(exc.message) from None
+    return validate_url
 
 
 class StepBase(Schema):
@@ -205,9 +230,9 @@ class BrowserInput(Schema):
                          metadata={"description": "agent mode: what the model should do in the browser"})
     max_steps = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
     start_url = fields.String(validate=_safe_url)
-    cdp_url = fields.String(validate=_safe_url, allow_none=True)
+    cdp_url = fields.String(validate=_allowlisted_url("cdp_url"), allow_none=True)
     model = fields.String(validate=validate.Length(min=1, max=200), allow_none=True)
-    host = fields.String(validate=_safe_url, allow_none=True)  # seed 000: the LLM host override
+    host = fields.String(validate=_allowlisted_url("host"), allow_none=True)  # seed 000: the LLM host override
     temperature = fields.Float(validate=validate.Range(min=0, max=2), allow_none=True)
     max_tokens = fields.Integer(load_default=256, validate=validate.Range(min=16, max=4096))
     timeout = fields.Float(validate=validate.Range(min=1), allow_none=True)  # seconds, within the job

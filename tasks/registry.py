@@ -12,7 +12,7 @@ from typing import Callable
 from marshmallow import Schema
 
 from longrun.pdf import check_pdf
-from tasks.inputs import BrowserInput, ChatInput, CodegenInput, InferenceInput, SleepInput
+from tasks.inputs import BrowserInput, ChatCompletionInput, ChatInput, CodegenInput, InferenceInput, SleepInput
 
 
 @dataclass(frozen=True)
@@ -51,4 +51,7 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
          description="Code from a datasheet PDF and a schematic PDF (multipart uploads) and an instruction.",
          file_fields=("datasheet", "schematic"), upload_type=UploadType(suffix=".pdf", check=check_pdf),
          steps=("parse datasheet", "parse schematic", "generate code")),
+    Kind(name="chat_completion", work="tasks.chat_completion:chat_completion", input_schema=ChatCompletionInput,
+         description="One OpenAI chat completion request body, passed through to the model backend "
+                     "(an OpenAI Batch API line); result {status_code, body}."),
 )}

@@ -17,7 +17,9 @@ from typing import Callable, cast
 
 from longrun import keys
 from longrun.artifacts import ArtifactStore
+from longrun.batches import BatchStore
 from longrun.jobstore import JobStore
+from workers.webhook_task import deliver_webhook
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,21 @@ def run_once(store: JobStore, artifacts: ArtifactStore, publish: Publisher | Non
         for job_id in trimmed:
             artifacts.delete_job(job_id)
     reaped = reap_stale(store, publish) if publish else {}
-    return {"expired": expired, "trimmed": trimmed, "reaped": reaped}
+    return {"expired": expired, "trimmed": trimmed, "reaped": reaped, **batch_pass(store, artifacts)}
+
+
+def batch_pass(store: JobStore, artifacts: ArtifactStore) -> dict:
+    """Batches: past their completion window (cancel the rest), past retention (go with all their
+    jobs), and just ended (their webhook fires once)."""
+    batches = BatchStore(store)
+    overdue = batches.expire_overdue()
+    expired, jobs = batches.expire_due()
+    for job_id in jobs:
+        artifacts.delete_job(job_id)
+    ended = batches.ended_deliveries()
+    for bid, delivery_id in ended:
+        deliver_webhook.apply_async(args=[bid, delivery_id], queue=keys.WEBHOOK_QUEUE)
+    return {"batches_overdue": overdue, "batches_expired": expired, "batches_notified": [b for b, _ in ended]}
 
 
 def try_run(store: JobStore, artifacts: ArtifactStore, interval: float,

@@ -37,6 +37,9 @@ def describe_error(encoded) -> dict:
         return {"type": "Timeout", "message": message or "the job ran past its time limit"}
     if exc_type == "WorkerLostError":
         return {"type": "WorkerLost", "message": message or "the worker running the job died"}
+    if isinstance(args, (list, tuple)) and len(args) == 2 and isinstance(args[1], dict):
+        # An exception raised as (message, {details}) keeps its details (e.g. a backend's refusal).
+        return {"type": exc_type, "message": str(args[0]) or exc_type, "details": args[1]}
     return {"type": exc_type, "message": message or exc_type}
 
 

@@ -119,8 +119,8 @@ def install_envelope(blp, render, validation_status: int = 400, validation_body=
             messages = error.details.get("input", error.details) if error.details else {}
             return on_validation(ValidationError(messages if isinstance(messages, dict) and messages
                                                  else {"body": [error.message]}))
-        retry = getattr(error, "retry_after", None) if isinstance(error, ServiceUnavailable) else None
-        return respond(error.status, error.message, error.details, retry)
+        # 503 (Redis, backpressure) and 429 (the rate limit) say when to come back.
+        return respond(error.status, error.message, error.details, getattr(error, "retry_after", None))
 
     def on_http(error: HTTPException):
         retry = ServiceUnavailable.retry_after if error.code == 503 else None

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from backends.browser.cdp import checked_websocket
 from backends.browser.processes import MARKER_ENV, kill_marked
 from backends.browser.profiles import new_profile_dir, sweep_stale_profiles
 from backends.egress_proxy import EgressProxy
@@ -35,9 +36,15 @@ if TYPE_CHECKING:  # imported where a browser starts, not with this module
 
 log = logging.getLogger(__name__)
 
+# No channel around the egress proxy: WebRTC sends no UDP that does not go through
+# the proxy (i.e. none: Chrome's switch, and content's for headless-shell builds),
+# QUIC is off (HTTP/3 and WebTransport are UDP), no background services phone home.
+# docs/security.md lists what was checked and how.
+WEBRTC_POLICY = "disable_non_proxied_udp"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               "--disable-domain-reliability", "--no-pings"]
+               "--disable-domain-reliability", "--no-pings",
+               f"--webrtc-ip-handling-policy={WEBRTC_POLICY}", f"--force-webrtc-ip-handling-policy={WEBRTC_POLICY}"]
 CLOSE_TIMEOUT = 10.0
 
 
@@ -116,8 +123,13 @@ class BrowserSession:
         self._playwright = sync_playwright().start()
         chromium = self._playwright.chromium
         if self.cdp_url:
-            check_url(self.cdp_url, allowlist=self.guard.allowlist)
-            self._browser = chromium.connect_over_cdp(self.cdp_url, timeout=self.step_timeout_ms)
+            websocket = checked_websocket(self.cdp_url, allowlist=self.guard.allowlist,
+                                          timeout=self.step_timeout_ms / 1000)
+            from playwright.sync_api import Error as PlaywrightError
+            try:
+                self._browser = chromium.connect_over_cdp(websocket, timeout=self.step_timeout_ms)
+            except PlaywrightError:  # its message may quote what the websocket answered
+                raise BrowserStepFailed("cannot connect to the browser that cdp_url names") from None
             self._context = self._browser.new_context(service_workers="block", viewport=self.viewport)
         else:
             path = self.settings.chromium_path

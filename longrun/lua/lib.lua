@@ -58,6 +58,35 @@ local function bound_events()
   end
 end
 
+-- A job of a batch (record field batch_id) moved from `from` to `to`: move
+-- the batch's counters with it, note the change in the batch's event stream,
+-- and end the batch when its last item is final. A deleted batch is left alone.
+local function batch_moved(bid, from, to)
+  local bkey = P.prefix .. 'batch:' .. bid
+  if redis.call('EXISTS', bkey) == 0 then return end
+  redis.call('HINCRBY', bkey, from, -1)
+  redis.call('HINCRBY', bkey, to, 1)
+  local b = redis.call('HMGET', bkey, 'status', 'total', 'completed', 'failed', 'cancelled', 'cancel_requested')
+  local bstatus = b[1]
+  if to == 'running' and bstatus == 'pending' then
+    bstatus = 'running'
+    redis.call('HSET', bkey, 'status', bstatus, 'started_at', P.now)
+  end
+  local done = tonumber(b[3] or 0) + tonumber(b[4] or 0) + tonumber(b[5] or 0)
+  if FINAL[to] and done >= tonumber(b[2]) and bstatus ~= 'completed' and bstatus ~= 'cancelled' then
+    bstatus = 'completed'
+    if b[6] == '1' then bstatus = 'cancelled' end
+    redis.call('HSET', bkey, 'status', bstatus, 'finished_at', P.now)
+    -- The batch and every one of its jobs go together, retention after the batch ended.
+    local ttl = tonumber(P.result_ttl)
+    if ttl > 0 then redis.call('ZADD', P.prefix .. 'batch-expiry', tonumber(P.now) + ttl, bid) end
+    if redis.call('HEXISTS', bkey, 'webhook') == 1 then redis.call('RPUSH', P.prefix .. 'batches-ended', bid) end
+  end
+  -- Bounded by the items' own transitions, so not trimmed: a reader can resume from any point.
+  redis.call('XADD', bkey .. ':ev', '*', 'job_id', P.id, 'index', redis.call('HGET', K.job, 'batch_index') or '',
+             'from', from, 'to', to, 'status', bstatus)
+end
+
 -- Move the job to `status`; returns the event's sequence number, or false
 -- when the job is unknown, deleted or already final.
 local function transition(status, progress, err, meta)
@@ -65,7 +94,10 @@ local function transition(status, progress, err, meta)
   if (not cur) or FINAL[cur] then return false end
   local tenant = redis.call('HGET', K.job, 'tenant')
   local created = redis.call('HGET', K.job, 'created_us')
+  -- A batch's jobs expire with their batch (the janitor), not one by one.
+  local bid = redis.call('HGET', K.job, 'batch_id')
   local ttl = tonumber(P.result_ttl)
+  if bid then ttl = 0 end
   local set = {'status', status}
   if progress then table.insert(set, 'progress'); table.insert(set, progress) end
   if err then table.insert(set, 'error'); table.insert(set, err) end
@@ -87,6 +119,7 @@ local function transition(status, progress, err, meta)
   if cur ~= status then
     redis.call('ZREM', index_key(tenant, cur), P.id)
     redis.call('ZADD', index_key(tenant, status), created, P.id)
+    if bid then batch_moved(bid, cur, status) end
   end
   meta = meta or celery_meta(status, cjson.null)
   if ttl > 0 then redis.call('SET', K.meta, meta, 'EX', ttl) else redis.call('SET', K.meta, meta) end

@@ -95,7 +95,7 @@ def test_dropped_connection_is_retried_then_reported(llm, openai_server):
 def test_persistent_500_fails_with_llm_unavailable_after_bounded_attempts(llm, openai_server):
     openai_server.set_default(status=500)
 
-    with pytest.raises(LLMUnavailable, match=r"answered 500: scripted 500 \(after 3 attempts\)"):
+    with pytest.raises(LLMUnavailable, match=r"answered 500 \(after 3 attempts\)$"):
         llm.chat(HELLO)
     assert len(openai_server.requests) == 3
 
@@ -119,7 +119,8 @@ def test_json_without_choices_is_a_bad_response(llm, openai_server):
 def test_4xx_is_rejected_at_once_without_retries(llm, openai_server):
     openai_server.reply(status=404, body=b'{"error": {"message": "model \\"nope\\" not found"}}')
 
-    with pytest.raises(LLMRejected, match='answered 404: model "nope" not found'):
+    # The status, never the server's words (a per-job host may answer anything).
+    with pytest.raises(LLMRejected, match=r"answered 404$"):
         llm.chat(HELLO, model="nope")
     assert len(openai_server.requests) == 1
 

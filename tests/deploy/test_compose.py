@@ -104,7 +104,8 @@ def test_api_and_workers_share_the_artifacts_volume(config):
 def test_every_published_port_is_behind_credentials(config):
     published = {name for name, service in config["services"].items() if service.get("ports")}
 
-    assert published == {"api", "streams", "flower"}
+    assert published == {"proxy", "flower"}  # the API only through nginx (tests/security/test_slow_clients.py)
+    assert "ports" not in config["services"]["streams"]  # the stream server too: behind the proxy
     assert config["services"]["streams"]["environment"]["LONGRUN_API_KEYS"] == SECRETS["LONGRUN_API_KEYS"]
     assert config["services"]["api"]["environment"]["LONGRUN_API_KEYS"] == SECRETS["LONGRUN_API_KEYS"]
     assert "LONGRUN_AUTH" not in config["services"]["api"]["environment"]
@@ -144,6 +145,15 @@ def settings_for_role(role: str, io_kinds: str):
     from longrun.settings import from_env
 
     return from_env({"REDIS_URL": "redis://127.0.0.1:1/0"}, worker_role=role, io_kinds=io_kinds)
+
+
+def test_the_api_is_published_only_through_nginx_with_the_shipped_config(config):
+    proxy = config["services"]["proxy"]
+    assert proxy["image"].startswith("nginx:")
+    assert [p["target"] for p in proxy["ports"]] == [8080]
+    mounts = {v["target"]: v["source"] for v in proxy["volumes"]}
+    assert mounts["/etc/nginx/conf.d/default.conf"] == str(ROOT / "deploy" / "nginx" / "longrun.conf")
+    assert "ports" not in config["services"]["api"]
 
 
 # -- profile "ha": a master, two replicas, three sentinels (docs/ha.md) ---------
@@ -195,3 +205,12 @@ def test_ha_services_find_the_master_through_the_sentinels(ha_config):
         assert env["LONGRUN_REDIS_MIN_REPLICAS"] == "1"
         assert set(service["depends_on"]) == {"redis-master", *HA_SENTINELS}  # not the single Redis
     assert ha_config["services"]["api-ha"]["command"] == ["gunicorn", "api.wsgi:app", "-c", "gunicorn.conf.py"]
+
+
+def test_the_ha_api_is_published_only_through_nginx_too(ha_config):
+    services = ha_config["services"]
+    assert "ports" not in services["api-ha"]
+    proxy = services["proxy-ha"]
+    assert [p["target"] for p in proxy["ports"]] == [8080]
+    assert {v["source"] for v in proxy["volumes"]} == {str(ROOT / "deploy" / "nginx" / "longrun.conf")}
+    assert "s/server api:8000;/server api-ha:8000;/" in proxy["command"][-1]

@@ -13,6 +13,7 @@ def test_log_keeps_the_newest_lines_within_the_line_and_byte_caps(redis_client, 
     store = JobLogStore(redis_client, settings_for(redis_url, job_log_max_lines=10, job_log_max_bytes=10_000))
     job_id = "c" * 32
     redis_client.delete(keys.job_log(job_id), keys.job_log_meta(job_id))
+    redis_client.hset(keys.job(job_id), "status", "running")  # a log is kept only for a job that exists
 
     store.append(job_id, [f'{{"ts":null,"level":"INFO","logger":"t","message":"line {i}"}}' for i in range(50)])
 
@@ -34,6 +35,7 @@ def test_handler_keeps_records_of_any_logger_only_while_a_job_runs(redis_client,
     logger.setLevel(logging.DEBUG)
     job_id = "d" * 32
     redis_client.delete(keys.job_log(job_id), keys.job_log_meta(job_id))
+    redis_client.hset(keys.job(job_id), "status", "running")  # a log is kept only for a job that exists
     try:
         logger.warning("before the job")
         handler.start_job(job_id)
