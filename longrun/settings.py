@@ -111,7 +111,7 @@ class Settings:
     # on prefork; "io" the I/O-bound kinds (io_kinds) and webhook deliveries on a
     # threads pool of io_concurrency; "cpu" every other kind on prefork.
     worker_role: str = ""
-    io_kinds: str = "inference,chat"
+    io_kinds: str = "inference,chat,chat_completion"
     io_concurrency: int = 200
     # Finished jobs kept per tenant (the janitor removes the oldest first); 0: no limit.
     max_finished_jobs: int = 0

@@ -132,7 +132,8 @@ def test_io_bound_kinds_and_webhooks_run_on_a_threads_worker_and_the_rest_on_pre
 
     io_queues = role_queues(settings_for_role("io", io["environment"]["LONGRUN_IO_KINDS"]), "d")
     cpu_queues = role_queues(settings_for_role("cpu", cpu["environment"]["LONGRUN_IO_KINDS"]), "d")
-    assert set(io_queues) == {keys.queue("inference"), keys.queue("chat"), keys.WEBHOOK_QUEUE}
+    assert set(io_queues) == {keys.queue("inference"), keys.queue("chat"), keys.queue("chat_completion"),
+                              keys.WEBHOOK_QUEUE}
     assert {keys.queue("browser"), keys.queue("codegen"), keys.queue("sleep")} <= set(cpu_queues)
     assert not set(io_queues) & set(cpu_queues)
     import celeryconfig
