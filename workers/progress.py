@@ -39,6 +39,10 @@ class ProgressReporter:
         # Celery's request is thread-local: keep the job's for the watchdog's writes.
         # The job may also run in a thread of its own (workers/pools.py), where it is not set.
         self._request = getattr(task, "request", None)
+        # Celery's app.backend is thread-local too: a job thread of its own (or the
+        # watchdog) asking for it would build a new backend (a Redis pool, a package
+        # metadata scan) per job. The task thread's is used from every thread.
+        self._backend = task.backend if self._request is not None else None
         self._stop_error = stop_error or (lambda: JobCancelled("the job was cancelled"))
 
     def _due(self) -> bool:
@@ -99,7 +103,7 @@ class ProgressReporter:
         if self._request is None:
             self.task.update_state(task_id=self.job_id, state=PROGRESS_STATE, meta=dict(self.state))
         else:
-            self.task.backend.store_result(self.job_id, dict(self.state), PROGRESS_STATE, request=self._request)
+            self._backend.store_result(self.job_id, dict(self.state), PROGRESS_STATE, request=self._request)
         self._written()
 
     def _written(self) -> None:
