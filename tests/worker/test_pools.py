@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import redis
 
 from longrun import keys
 
@@ -41,6 +42,7 @@ def stack(redis_factory, settings_for, client_for):
 
     class Stack:
         client = client_for(settings)
+        redis = redis.Redis.from_url(server.url, decode_responses=True)
 
         def worker(self, pool: str, app: str = "workers.celery_app", queues: str = "") -> subprocess.Popen:
             hostname = f"pools-{pool}-{uuid.uuid4().hex[:6]}@test"
@@ -74,8 +76,6 @@ def stack(redis_factory, settings_for, client_for):
                     args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
                 )
             procs.append(proc)
-            import redis
-
             r = redis.Redis.from_url(server.url, decode_responses=True)
             poll(lambda: r.zscore(keys.WORKERS, hostname) is not None or proc.poll() is not None, 60, hostname)
             assert proc.poll() is None, (Path(server.directory) / f"{hostname}.log").read_text()[-3000:]
@@ -179,3 +179,25 @@ def test_a_job_that_ignores_its_cancel_is_abandoned_as_cancelled(stack, pool):
     assert done["status"] == "cancelled"
     other = stack.submit(kind="sleep", input={"seconds": 0})
     stack.wait(other, "completed", timeout=4)
+
+
+@pytest.mark.parametrize("pool", ["prefork", "threads"])
+def test_concurrent_jobs_of_one_process_each_keep_their_lease_and_their_own_log(stack, pool):
+    stack.worker(pool)  # -c 2: two jobs at once (one process on threads, two on prefork)
+    first = stack.submit(kind="sleep", input={"seconds": 4, "steps": 2, "log_lines": 2})
+    second = stack.submit(kind="sleep", input={"seconds": 4, "steps": 2, "log_lines": 5})
+    stack.wait(first, "running")
+    stack.wait(second, "running")
+    r = stack.redis
+    deadlines = {job: r.zscore(keys.RUNNING, job) for job in (first, second)}
+    time.sleep(1.5)  # several heartbeats (0.3 s in tests)
+
+    for job in (first, second):  # the watchdog renews every job of its process, not only the last one
+        assert r.zscore(keys.RUNNING, job) > deadlines[job]
+        assert r.get(keys.lease(job))
+    stack.wait(first, "completed")
+    stack.wait(second, "completed")
+    lines = {job: stack.client.get(f"/api/v1/jobs/{job}/logs").get_json()["lines"] for job in (first, second)}
+    # Per step: its "step i of 2" line plus log_lines more; none of the other job's.
+    assert len(lines[first]) == 2 * (1 + 2)
+    assert len(lines[second]) == 2 * (1 + 5)
