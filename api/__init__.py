@@ -37,6 +37,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.setdefault("API_SPEC_OPTIONS", openapi.SPEC_OPTIONS)
     api = extensions.make_api(app)
     errors.init_app(app)
+    jobs.register_converters(app, api)
     api.register_blueprint(jobs.blp)
     api.register_blueprint(system.blp)
     api.register_blueprint(live.blp)

@@ -4,18 +4,31 @@ import re
 
 from flask import jsonify, request, send_file, url_for
 from flask.views import MethodView
+from werkzeug.routing import BaseConverter
 
 from api import service, uploads
 from api.auth import current_tenant
 from api.extensions import Blueprint, services
 from api.fastdump import compile_dump
 from api.schemas import (ArtifactListSchema, ClearedSchema, ClearQuerySchema, JobListQuerySchema,
-                         JobListSchema, JobSchema, JobSubmitSchema, ResultSchema)
+                         JobListSchema, JobSchema, JobSubmitSchema, ReplayRequestSchema, ReplaySchema, ResultSchema)
 from longrun.errors import InvalidInput
 from longrun.jobstore import body_hash
 from longrun.states import JobStatus
 
 blp = Blueprint("jobs", __name__, url_prefix="/api/v1/jobs", description="Submit and follow jobs.")
+
+
+class JobIdConverter(BaseConverter):
+    """A job id in ``/api/v1/jobs/<id>``: any path segment but "retry", which is the bulk
+    replay's own route (so that OPTIONS /api/v1/jobs/retry lists only its methods)."""
+
+    regex = r"(?!retry$)[^/]+"
+
+
+def register_converters(app, api) -> None:
+    app.url_map.converters["job_id"] = JobIdConverter
+    api.register_converter(JobIdConverter, lambda converter: {"type": "string"})
 
 MAX_PREFER_WAIT = 60
 # GET /jobs/{id} is the hottest read: its JobSchema dump compiled once (same output).
@@ -84,7 +97,33 @@ class Jobs(MethodView):
         return {"deleted": service.clear(services(), current_tenant(), query["status"])}
 
 
-@blp.route("/<string:job_id>")
+@blp.route("/retry")
+class JobsRetry(MethodView):
+    @blp.arguments(ReplayRequestSchema)
+    @blp.response(202, ReplaySchema, description="Replay under way; follow it at Location.")
+    @blp.alt_response(200, schema=ReplaySchema, description="Every matching job was retried already.")
+    def post(self, body):
+        """Bulk replay: retry every job of yours that matches the filter.
+
+        ``statuses`` (default failed), ``kind``, and ``finished_after`` /
+        ``finished_before``: a time bound is required unless ``"all": true``.
+        Short replays are done within the request (200); longer ones go on in
+        the background (202 + Location of the replay's progress).
+        """
+        replay = service.retry_many(services(), current_tenant(), **body)
+        headers = {"Location": url_for("jobs.JobsReplay", replay_id=replay["id"])}
+        return replay, 200 if replay["status"] == "done" else 202, headers
+
+
+@blp.route("/retry/<string:replay_id>")
+class JobsReplay(MethodView):
+    @blp.response(200, ReplaySchema)
+    def get(self, replay_id):
+        """A bulk replay's progress: jobs looked at, retried, not retried."""
+        return service.get_replay(services(), current_tenant(), replay_id)
+
+
+@blp.route("/<job_id:job_id>")
 class Job(MethodView):
     @blp.response(200, JobSchema)
     def get(self, job_id):
@@ -104,6 +143,16 @@ class JobResult(MethodView):
         """The result of a completed job (409 while it is not finished)."""
         job = service.result(services(), current_tenant(), job_id)
         return {"id": job["id"], "kind": job["kind"], "result": job["result"]}
+
+
+@blp.route("/<string:job_id>/retry")
+class JobRetry(MethodView):
+    @blp.response(202, JobSchema, description="The new job (retried_from names this one); Location is its URL.")
+    def post(self, job_id):
+        """Retry a failed, cancelled or completed job as a new job: same kind, input,
+        priority, timeout and metadata, its files shared (409 while it is pending or running)."""
+        job = service.retry(services(), current_tenant(), job_id)
+        return job, 202, location(job["id"])
 
 
 @blp.route("/<string:job_id>/cancel")

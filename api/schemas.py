@@ -1,6 +1,8 @@
 """The API's contract: marshmallow schemas that validate requests, shape
 responses and generate /openapi.json."""
 
+from datetime import timezone
+
 from marshmallow import Schema, ValidationError, fields, validate
 
 from api import json_limits
@@ -29,6 +31,15 @@ class JobErrorSchema(Schema):
     details = fields.Dict(metadata={"description": "When the failure has structure (a backend's refusal)."})
 
 
+class StepSchema(Schema):
+    position = fields.Integer(metadata={"description": "1-based, in the order the job runs its steps."})
+    name = fields.String()
+    status = fields.String(validate=validate.OneOf(["pending", "running", "completed", "failed"]))
+    attempt = fields.Integer(allow_none=True, metadata={"description": "The attempt that ran (or runs) it."})
+    started_at = fields.String(allow_none=True)
+    finished_at = fields.String(allow_none=True)
+
+
 class JobSchema(Schema):
     id = fields.String()
     kind = fields.String()
@@ -44,6 +55,14 @@ class JobSchema(Schema):
     result = fields.Raw(allow_none=True)
     error = fields.Nested(JobErrorSchema, allow_none=True)
     cancel_requested = fields.Boolean()
+    steps = fields.List(fields.Nested(StepSchema), metadata={
+        "description": "The job's checkpointed steps in order (docs/steps.md); a finished step is not run "
+                       "again when the job resumes. Not in listings."})
+    requeues = fields.Integer(metadata={"description": "Times a stopping worker handed the job back "
+                                                       "(not counted in attempts)."})
+    retried_from = fields.String(allow_none=True, metadata={"description": "The job this one retries."})
+    retries = fields.List(fields.String(), metadata={"description": "Jobs that retry this one, oldest first. "
+                                                                    "Not in listings."})
     batch_id = fields.String(allow_none=True, metadata={"description": "The batch the job is an item of."})
     batch_index = fields.Integer(allow_none=True, metadata={"description": "Its position in that batch."})
 
@@ -139,3 +158,38 @@ class HealthSchema(Schema):
     tasks_count = fields.Integer(allow_none=True)
     redis = fields.String()
     workers = fields.Integer(allow_none=True)
+
+
+class ReplayRequestSchema(Schema):
+    statuses = fields.List(fields.String(validate=validate.OneOf(FINAL)), load_default=lambda: ["failed"],
+                           validate=validate.Length(min=1),
+                           metadata={"description": "Finished statuses to replay (default: failed)."})
+    kind = fields.String(load_default=None, allow_none=True)
+    finished_after = fields.AwareDateTime(
+        load_default=None, allow_none=True, default_timezone=timezone.utc,
+        metadata={"description": "ISO 8601; jobs that finished at or after it."})
+    finished_before = fields.AwareDateTime(
+        load_default=None, allow_none=True, default_timezone=timezone.utc,
+        metadata={"description": "ISO 8601; jobs that finished at or before it."})
+    all = jsonfields.Boolean(load_default=False, metadata={
+        "description": "Replay every matching job whenever it finished; without it a time bound is required."})
+
+
+class ReplayFilterSchema(Schema):
+    statuses = fields.List(fields.String())
+    kind = fields.String(allow_none=True)
+    finished_after = fields.String(allow_none=True)
+    finished_before = fields.String(allow_none=True)
+
+
+class ReplaySchema(Schema):
+    id = fields.String()
+    status = fields.String(validate=validate.OneOf(["running", "done"]),
+                           metadata={"description": "done: every matching job was retried."})
+    scanned = fields.Integer(metadata={"description": "Jobs looked at so far."})
+    retried = fields.Integer(metadata={"description": "New jobs made so far."})
+    failed = fields.Integer(metadata={"description": "Matching jobs that could not be retried (files gone...)."})
+    created_at = fields.String()
+    finished_at = fields.String(allow_none=True)
+    filter = fields.Nested(ReplayFilterSchema)
+    jobs = fields.List(fields.String(), metadata={"description": "Ids of the new jobs (the first 1000)."})

@@ -19,6 +19,7 @@ from longrun import redis_conn
 from longrun.errors import (CannotCapture, IdempotencyConflict, InvalidInput, InvalidUpload, JobAlreadyFinished,
                             JobHasNoResult, JobNotFinished, JobNotFound, QueueFull, ServiceUnavailable, UnknownKind,
                             redis_errors_as_unavailable)
+from longrun import replay
 from longrun.jobstore import document, new_job_id
 from longrun.states import JobStatus
 from longrun.webhooks import validate_webhook
@@ -220,6 +221,49 @@ def artifact_names(svc, tenant: str, job_id: str) -> list[str]:
     return svc.artifacts.names(job_id)
 
 
+# -- retry and replay (longrun/replay.py) ----------------------------------
+
+# How long POST /api/v1/jobs/retry goes through matching jobs itself before the janitor takes over.
+REPLAY_REQUEST_BUDGET_SECONDS = 1.0
+
+
+def _file_fields(kind: str) -> tuple[str, ...]:
+    found = KINDS.get(kind)
+    return found.file_fields if found else ()
+
+
+def _publisher(svc):
+    def publish(job_id: str, kind: str, priority: int, timeout: int) -> None:
+        with redis_errors_as_unavailable(NOT_ACCEPTED, errors=PUBLISH_ERRORS):
+            enqueue(svc, job_id, kind, priority, timeout)
+    return publish
+
+
+def retry(svc, tenant: str, job_id: str) -> dict:
+    """A new job with the finished job's kind, input, priority, timeout, metadata and files."""
+    with redis_errors_as_unavailable():
+        return replay.retry_job(svc.store, svc.artifacts, tenant, job_id, publish=_publisher(svc),
+                                file_fields=_file_fields, max_queue_depth=svc.settings.max_queue_depth)
+
+
+def retry_many(svc, tenant: str, *, statuses: list[str], kind: str | None = None, finished_after=None,
+               finished_before=None, all: bool = False) -> dict:
+    """Start a bulk replay and go through as much of it as fits in a short request."""
+    if kind is not None:
+        kind_or_error(kind)
+    with redis_errors_as_unavailable():
+        replay_id = replay.start_replay(
+            svc.store, tenant, statuses=statuses, kind=kind, all=all,
+            finished_after=finished_after.timestamp() if finished_after else None,
+            finished_before=finished_before.timestamp() if finished_before else None)
+        doc = replay.advance(svc.store, svc.artifacts, replay_id, publish=_publisher(svc), file_fields=_file_fields,
+                             budget_seconds=REPLAY_REQUEST_BUDGET_SECONDS)
+        return doc or replay.get_replay(svc.store, tenant, replay_id)
+
+
+def get_replay(svc, tenant: str, replay_id: str) -> dict:
+    with redis_errors_as_unavailable():
+        return replay.get_replay(svc.store, tenant, replay_id)
 def overview(svc, tenant: str, running_limit: int = 10) -> dict:
     """What the console's overview shows: the tenant's counts per status and the jobs
     running now, and each queue's depth and oldest waiting job, and the workers seen."""

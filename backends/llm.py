@@ -125,7 +125,7 @@ class LLMClient:
 
     def chat(self, messages: list[dict], *, model: str | None = None, temperature: float | None = None,
              max_tokens: int | None = None, json_mode: bool = False,
-             on_token: Callable[[str], None] | None = None) -> ChatResult:
+             on_token: Callable[[str], None] | None = None, extra: dict | None = None) -> ChatResult:
         """One chat completion. With ``on_token`` the answer is streamed and
         ``on_token`` is called with each piece of text as it arrives; anything it
         raises (e.g. JobCancelled) aborts the call and closes the connection."""
@@ -138,6 +138,7 @@ class LLMClient:
             body["max_tokens"] = max_tokens
         if json_mode:
             body["response_format"] = {"type": "json_object"}
+        body.update(extra or {})  # a backend's own fields (e.g. vLLM's continue_final_message)
         if on_token is not None:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}

@@ -54,6 +54,7 @@ class Size:
     progress_calls: int
     progress_rounds: int
     chatty_steps: int = 100
+    step_rounds: int = 6
     connections: int = 32
     io_jobs: int = 400
     io_rounds: int = 1
@@ -63,7 +64,9 @@ class Size:
 
 FULL = Size(http_seconds=5, http_rounds=3, jobs=10_000, job_rounds=2, progress_calls=1000, progress_rounds=4)
 QUICK = Size(http_seconds=2, http_rounds=2, jobs=400, job_rounds=2, progress_calls=200, progress_rounds=2,
-             pool_samples=8)
+             pool_samples=8, step_rounds=2)
+# Work per step of the checkpoint figures: none (pure overhead), and short real steps.
+STEP_WORK_MS = (0, 1, 10)
 
 # gunicorn as the orientation numbers were taken: 5 workers (x4 threads for gthread).
 GUNICORN_WORKERS = 5
@@ -90,7 +93,7 @@ class Bench:
         self.redis_server: RedisServer | None = None
         self.results: dict[str, dict] = {}  # figure -> {"longrun": [..], "baseline": [..]}
         self.memory: list[tuple[str, float, float, str]] = []
-        self.notes: list[str] = []
+        self.notes: list[str] = []  # lines under the tables (e.g. the Redis memory of a checkpoint)
         self.pool_rows: list[tuple[str, str, float, float, int]] = []  # pool, figure, p50, p99, samples
         self.last_ids: list[str] = []
         # streams, opened, refused, p99 ms, idle p99 ms, req/s, idle req/s, stream server KB per stream
@@ -161,6 +164,29 @@ class Bench:
             for block in data[key]:
                 self.record("progress event CPU (µs)", side, block["cpu_us"])
                 self.record("progress event wall (µs)", side, block["wall_us"])
+
+    # -- checkpoints -----------------------------------------------------------
+
+    def step_figures(self) -> None:
+        s = self.size
+        log(f"checkpoints: {s.step_rounds} rounds of a {s.chatty_steps}-step job each side")
+        out = subprocess.run([sys.executable, "-m", "bench.steps", str(s.chatty_steps), str(s.step_rounds),
+                              *(str(ms) for ms in STEP_WORK_MS)],
+                             cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=900)
+        line = next((x for x in out.stdout.splitlines() if x.startswith("BENCH ")), None)
+        if line is None:
+            raise RuntimeError(f"bench.steps failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
+        data = json.loads(line[6:])
+        for figure in data["figures"]:
+            name = f"{data['steps']}-step job, {figure['work_ms']:g} ms steps (jobs/s)"
+            for side, key in (("longrun", "with"), ("baseline", "without")):
+                for seconds in figure[key]:
+                    self.record(name, side, 1 / seconds)
+        mem = data["memory"]
+        self.notes.append(f"- a checkpointed step takes {mem['per_step_bytes']:.0f} bytes of Redis "
+                          f"(MEMORY USAGE of a {data['steps']}-step job's timeline {mem['timeline_bytes']:,} B + "
+                          f"outputs {mem['outputs_bytes']:,} B, outputs of {mem['output_json_bytes']} B of JSON); "
+                          "the outputs are dropped when the job is final")
 
     # -- HTTP ----------------------------------------------------------------
 
@@ -390,6 +416,7 @@ TARGETS = {  # figure prefix -> (target text, check on Longrun / baseline ratio)
     "progress event": ("≤ 1.2", lambda r: r <= 1.2),
     "chatty": ("≥ 0.9", lambda r: r >= 0.9),
     "I/O-bound inference": ("≥ 5.0", lambda r: r >= 5.0),
+    "100-step job": ("≥ 0.8", lambda r: r >= 0.8),  # with checkpoints / without
 }
 
 
@@ -465,7 +492,8 @@ def machine() -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run (~1-2 min), small counts")
-    parser.add_argument("--only", choices=["progress", "http", "jobs", "io", "pools", "streams"], action="append",
+    parser.add_argument("--only", choices=["progress", "steps", "http", "jobs", "io", "pools", "streams"],
+                        action="append",
                         help="run only these parts (repeatable)")
     parser.add_argument("--jobs", type=int, help="jobs per end-to-end run (default 10000; quick 400)")
     parser.add_argument("--output", type=Path, help="also write the report (markdown) to this file")
@@ -477,7 +505,7 @@ def main(argv=None) -> int:
     size = QUICK if args.quick else FULL
     if args.jobs:
         size.jobs = args.jobs
-    parts = args.only or ["progress", "http", "jobs", "io", "pools", "streams"]
+    parts = args.only or ["progress", "steps", "http", "jobs", "io", "pools", "streams"]
     workdir = Path(tempfile.mkdtemp(prefix="longrun-bench-"))
     bench = Bench(size, workdir)
     started = time.monotonic()
@@ -485,6 +513,8 @@ def main(argv=None) -> int:
         bench.start_redis()
         if "progress" in parts:
             bench.progress_events()
+        if "steps" in parts:
+            bench.step_figures()
         if "http" in parts:
             for wc in size.worker_classes:
                 bench.http_figures(wc)
@@ -510,8 +540,8 @@ def main(argv=None) -> int:
     report = (f"## `python -m bench{' --quick' if args.quick else ''}`\n\n{machine()}"
               f"- {size.http_rounds} alternating rounds of {size.http_seconds:g}s per HTTP figure "
               f"(wrk -t2 -c{size.connections}); {size.job_rounds} rounds of {size.jobs:,} jobs "
-              f"(celery prefork -c 2); took {time.monotonic() - started:.0f}s\n"
-              + "".join(f"- {note}\n" for note in bench.notes) + f"\n{table(bench)}\n")
+              f"(celery prefork -c 2); took {time.monotonic() - started:.0f}s\n\n{table(bench)}\n"
+              + ("\n" + "\n".join(bench.notes) + "\n" if bench.notes else ""))
     print(report)
     if args.output:
         args.output.write_text(report)

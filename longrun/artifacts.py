@@ -5,6 +5,7 @@ host can reach: a shared volume in compose. Names are plain file names; any
 name that could leave the job's folder is treated as absent.
 """
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -26,6 +27,25 @@ class ArtifactStore:
         if not SAFE_NAME.match(name or "") or ".." in name:
             raise FileNotFoundError(name)
         return self._dir(job_id) / name
+
+    def internal_path(self, job_id: str, folder: str, name: str) -> Path:
+        """A file Longrun keeps for the job itself (e.g. large step outputs): in a
+        dot-folder of the job's folder, so it goes with the job but is never listed or served."""
+        if not folder.startswith(".") or not SAFE_NAME.match(name) or "/" in folder or ".." in folder:
+            raise FileNotFoundError(name)
+        return self._dir(job_id) / folder / name
+
+    def link(self, from_job: str, to_job: str, name: str) -> Path:
+        """Give ``to_job`` the file ``name`` of ``from_job`` without copying it (a hard
+        link: each job may be deleted alone); a copy where links are not possible."""
+        source = self.open(from_job, name)
+        target = self.path(to_job, name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copyfile(source, target)
+        return target
 
     def save(self, job_id: str, name: str, data: bytes | str) -> Path:
         path = self.path(job_id, name)

@@ -100,6 +100,41 @@ class BrowserStepFailed(JobFailed):
     code = "browser_step_failed"
 
 
+class StepsChanged(JobFailed):
+    """Raised when a resumed job runs other steps than its earlier attempt did
+    (another name at a checkpointed position): its stored outputs cannot be trusted
+    to fit, so the job fails instead of mixing them (longrun/steps.py)."""
+
+    code = "steps_changed"
+
+
+class CheckpointFailed(JobFailed):
+    """Raised when a step's output cannot be checkpointed (not JSON-serialisable)."""
+
+    code = "checkpoint_failed"
+
+
+class JobRequeued(LongrunError):
+    """Raised inside a job at a step boundary when its worker is shutting down:
+    the job has been checkpointed, and is put back in its queue (not a failed attempt)."""
+
+    code = "requeued"
+
+
+class LeaseLost(LongrunError):
+    """Raised inside a job when another attempt holds its lease: this copy stops
+    without touching the job."""
+
+    code = "lease_lost"
+
+
+class JobNotRetryable(LongrunError):
+    """Raised when a pending or running job is retried: only a finished one can be."""
+
+    status = 409
+    code = "not_retryable"
+
+
 class JobNotFound(LongrunError):
     """Raised when a job id is unknown, or belongs to another tenant."""
 

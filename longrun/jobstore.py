@@ -335,7 +335,9 @@ class JobStore:
             pipe = self.redis.pipeline(transaction=False)
             pipe.hgetall(keys.job(job_id))
             pipe.get(keys.meta(job_id))
-            record, meta = pipe.execute()
+            pipe.hgetall(keys.steps(job_id))
+            pipe.lrange(keys.retries(job_id), 0, -1)
+            record, meta, steps, retries = pipe.execute()
             if not record or (tenant is not None and record.get("tenant") != tenant):
                 # A tombstone is only honoured for the owner; others get a plain 404.
                 if not record:
@@ -344,6 +346,7 @@ class JobStore:
                         raise JobExpired(f"job {job_id} has expired")
                 raise JobNotFound(f"no job with id {job_id}")
         record["_meta"] = meta
+        record["_steps"], record["_retries"] = steps, retries
         return cast(dict[str, Any], record)  # HGETALL: {field: value}
 
     def get(self, job_id: str, tenant: str | None = None) -> dict[str, Any]:
@@ -533,6 +536,17 @@ class JobStore:
         return done
 
 
+def timeline(raw: dict[str, str] | None) -> list[dict[str, Any]]:
+    """The job document's ``steps`` (longrun/steps.py writes them): entries in order of position."""
+    entries = []
+    for pos in sorted(int(p) for p in (raw or {})):
+        entry = json.loads((raw or {})[str(pos)])
+        entries.append({"position": pos, "name": entry["name"], "status": entry["status"],
+                        "attempt": entry.get("attempt"), "started_at": iso(entry.get("started_at")),
+                        "finished_at": iso(entry.get("finished_at"))})
+    return entries
+
+
 def document(record: dict[str, Any]) -> dict[str, Any]:
     """The job document clients see, from a record loaded by ``JobStore.load``."""
     meta = _loads(record.get("_meta"))
@@ -542,7 +556,7 @@ def document(record: dict[str, Any]) -> dict[str, Any]:
         progress = {**progress, "percentage": 100}
     progress["seq"] = int(record.get("seq") or 0)
     result = meta.get("result") if meta and status == JobStatus.COMPLETED else None
-    return {
+    doc = {
         "id": record["id"],
         "kind": record["kind"],
         "status": status.value,
@@ -558,8 +572,14 @@ def document(record: dict[str, Any]) -> dict[str, Any]:
         "error": _loads(record.get("error")),
         "tenant": record.get("tenant"),
         "input": _loads(record.get("input"), {}),
+        "retried_from": record.get("retried_from"),
+        "requeues": int(record.get("requeues") or 0),
         "batch_id": record.get("batch_id"),
         "batch_index": int(record["batch_index"]) if record.get("batch_index") else None,
         # Raw epoch values for adapters that print seconds (seed 000).
         "_times": {k: float(record[k]) for k in ("created_at", "started_at", "finished_at") if record.get(k)},
     }
+    if "_steps" in record:  # a single job's read (not listings): its timeline and retries
+        doc["steps"] = timeline(record["_steps"])
+        doc["retries"] = record.get("_retries") or []
+    return doc

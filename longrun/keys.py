@@ -182,9 +182,43 @@ def pending_by_kind(kind: str) -> str:
     return f"{PREFIX}pending:{kind}"
 
 
+# -- durable steps, retries and replays (longrun/steps.py, longrun/replay.py) --
+
+
+def steps(job_id: str) -> str:
+    """Hash: step position (1-based) -> JSON {name, status, attempt, started_at, finished_at}."""
+    return f"{PREFIX}steps:{job_id}"
+
+
+def step_outputs(job_id: str) -> str:
+    """Hash: step position -> JSON output of a finished step ("<pos>:partial": a running
+    step's saved state); read by a resumed attempt, dropped when the job is final."""
+    return f"{PREFIX}stepout:{job_id}"
+
+
+def retries(job_id: str) -> str:
+    """List: ids of the jobs retried from this one, oldest first."""
+    return f"{PREFIX}retries:{job_id}"
+
+
+def replay(replay_id: str) -> str:
+    """Hash: a bulk replay (POST /api/v1/jobs/retry): tenant, filter, cursor, counts, status."""
+    return f"{PREFIX}replay:{replay_id}"
+
+
+def replay_lock(replay_id: str) -> str:
+    """String with a TTL: held by the one process advancing the replay now."""
+    return f"{PREFIX}replay:{replay_id}:lock"
+
+
+REPLAYS_ACTIVE = f"{PREFIX}replays"
+"""Set: ids of bulk replays still going through their jobs (the janitor carries them on)."""
+
+
 def job_extra_keys(job_id: str) -> list[str]:
     """Per-job keys beyond the record that go when the job is deleted."""
-    return [webhook_log(job_id), webhook_throttle(job_id), job_log(job_id), job_log_meta(job_id)]
+    return [webhook_log(job_id), webhook_throttle(job_id), job_log(job_id), job_log_meta(job_id),
+            steps(job_id), step_outputs(job_id), retries(job_id)]
 
 
 METRICS_KEYS = (METRICS_SUBMITTED, METRICS_FINISHED, METRICS_RUN_SECONDS, METRICS_WAIT_SECONDS, METRICS_WEBHOOKS)

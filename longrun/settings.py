@@ -41,6 +41,8 @@ class Settings:
     cancel_grace_seconds: float = 5.0
     # Progress reports closer together than this are coalesced.
     progress_interval_seconds: float = 0.2
+    # A finished step's output larger than this (JSON bytes) is kept as a file, not in Redis.
+    step_output_max_bytes: int = 64 * 1024
     # Unacked messages of a vanished worker are redelivered after this long.
     visibility_timeout_seconds: int = 0
     redis_timeout_seconds: float = 2.0
@@ -134,6 +136,8 @@ class Settings:
     llm_read_timeout_seconds: float = 120.0
     llm_max_retries: int = 2
     llm_retry_backoff_seconds: float = 1.0
+    # How an answer cut off by a lost worker goes on (docs/steps.md): prefix | vllm | restart.
+    llm_resume: str = "prefix"
     # Chat history per chat_id: kept this long after its last turn, at most this many messages.
     chat_history_seconds: int = 30 * 24 * 3600
     chat_history_max_messages: int = 40
@@ -155,6 +159,8 @@ class Settings:
                 raise SettingsError(f"{name} must not be negative")
         if self.max_attempts < 1:
             raise SettingsError("max_attempts must be at least 1")
+        if self.llm_resume not in ("prefix", "vllm", "restart"):
+            raise SettingsError("LONGRUN_LLM_RESUME must be 'prefix', 'vllm' or 'restart'")
         if self.auth not in ("on", "off"):
             raise SettingsError("LONGRUN_AUTH must be 'on' or 'off'")
         for name in ("max_request_bytes", "max_form_parts", "rate_limit_window_seconds"):

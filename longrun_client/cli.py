@@ -357,6 +357,27 @@ def cmd_cancel(client: Client, args: argparse.Namespace, out: Output) -> ExitCod
     return ExitCode.OK
 
 
+def cmd_retry(client: Client, args: argparse.Namespace, out: Output) -> ExitCode:
+    if args.id:
+        job = client.job(args.id).retry()
+        if out.as_json:
+            out.json(job.last)
+        else:
+            out.line(job.id)
+        return ExitCode.OK
+    if not (args.all or args.since or args.until):
+        out.note("retry: give a job ID, or a filter with --since/--until (or --all)")
+        return ExitCode.USAGE
+    replay = client.retry_many(args.status or ["failed"], kind=args.kind, finished_after=args.since,
+                               finished_before=args.until, all=args.all)
+    if out.as_json:
+        out.json(replay)
+    else:
+        state = "done" if replay["status"] == "done" else f"going on (longrun replay {replay['id']})"
+        out.line(f"retried {replay['retried']} jobs; {state}")
+    return ExitCode.OK
+
+
 def cmd_logs(client: Client, args: argparse.Namespace, out: Output) -> ExitCode:
     entries = client.job(args.id).logs()
     if out.as_json:
@@ -630,6 +651,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("cancel", cmd_cancel, "cancel a pending or running job")
     sub.add_argument("id")
+
+    sub = command("retry", cmd_retry, "run a finished job again as a new job, or replay every job that matches")
+    sub.add_argument("id", nargs="?", help="the job to retry (leave out to replay by filter)")
+    sub.add_argument("--status", action="append", choices=["completed", "failed", "cancelled"],
+                     help="replay jobs in this status (repeatable; default failed)")
+    sub.add_argument("--kind")
+    sub.add_argument("--since", metavar="TIME", help="jobs that finished at or after TIME (ISO 8601)")
+    sub.add_argument("--until", metavar="TIME", help="jobs that finished at or before TIME (ISO 8601)")
+    sub.add_argument("--all", action="store_true", help="replay matching jobs whenever they finished")
 
     sub = command("logs", cmd_logs, "print what a job logged")
     sub.add_argument("id")

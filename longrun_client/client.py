@@ -226,6 +226,31 @@ class Client:
         body = self.request("GET", f"{API}/jobs", params=params).json()
         return JobPage(body.get("jobs", []), body.get("next_cursor"), body.get("stats", {}))
 
+    def retry_many(
+        self,
+        statuses: Iterable[str] = ("failed",),
+        *,
+        kind: str | None = None,
+        finished_after: str | None = None,
+        finished_before: str | None = None,
+        all: bool = False,
+    ) -> dict[str, Any]:
+        """Replay every job of this key that matches: ``statuses`` (finished ones), ``kind``,
+        finished between two ISO 8601 times (a bound is required unless ``all``).
+
+        Returns the replay document (``status`` done, or running: follow it with ``replay(id)``)."""
+        body: dict[str, Any] = {"statuses": builtins.list(statuses), "all": all}
+        for name, value in (("kind", kind), ("finished_after", finished_after), ("finished_before", finished_before)):
+            if value is not None:
+                body[name] = value
+        document: dict[str, Any] = self.request("POST", f"{API}/jobs/retry", json=body).json()
+        return document
+
+    def replay(self, replay_id: str) -> dict[str, Any]:
+        """A bulk replay's progress: scanned, retried, failed, status."""
+        document: dict[str, Any] = self.request("GET", f"{API}/jobs/retry/{quote(replay_id, safe='')}").json()
+        return document
+
     def kinds(self) -> builtins.list[dict[str, Any]]:
         """The job kinds the server runs, with their input schemas and file fields."""
         kinds: builtins.list[dict[str, Any]] = self.request("GET", f"{API}/kinds").json()["kinds"]
@@ -278,6 +303,12 @@ class JobHandle:
         document: dict[str, Any] = self.client.request("POST", f"{self.path}/cancel").json()
         self.last = document
         return document
+
+    def retry(self) -> JobHandle:
+        """Run this finished job again as a new job (same kind, input, options and files);
+        returns the new job's handle. Raises Conflict while this one is pending or running."""
+        document: dict[str, Any] = self.client.request("POST", f"{self.path}/retry").json()
+        return JobHandle(self.client, document["id"], document)
 
     def delete(self) -> None:
         """Delete the job, its result, events and files (a running job is cancelled first)."""

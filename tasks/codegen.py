@@ -10,6 +10,7 @@ context; the model's answer is saved as a downloadable artifact
 
 import re
 import time
+from dataclasses import asdict
 
 from backends.llm import LLMClient
 from longrun.errors import CodegenFailed
@@ -49,28 +50,19 @@ def build_messages(instruction: str, language: str, datasheet: str, schematic: s
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-def parse_step(job: Job, step: int, name: str, file_name: str, budget: int):
-    """Extract one uploaded PDF's text, reporting per page."""
-    job.progress.step(step, len(STEPS), STEPS[step - 1], message=f"reading {name}")
+def parse_step(job: Job, name: str, file_name: str, budget: int) -> dict:
+    """Extract one uploaded PDF's text, reporting per page (the step's checkpointed output)."""
+    job.log.info("parsing the %s (%s)", name, file_name)
 
     def on_page(page: int, pages: int):
         job.progress.report(message=f"{name}: page {page} of {pages}")
 
     path = job.artifacts.open(job.id, file_name)
-    return extract_text(path, budget, on_page=on_page)
+    return asdict(extract_text(path, budget, on_page=on_page))
 
 
-def generate(job: Job, *, instruction: str, language: str, datasheet: str, schematic: str,
-             model=None, temperature=None, max_tokens=None, client=None) -> dict:
-    """The three steps; ``client`` is an LLMClient (from the settings when None)."""
-    started = time.monotonic()
-    budget = max(200, get_settings().codegen_prompt_chars - len(instruction))
-    sheet = parse_step(job, 1, "datasheet", datasheet, int(budget * DATASHEET_SHARE))
-    # The schematic may use what the datasheet left of its share.
-    left = budget - len(sheet.text)
-    schem = parse_step(job, 2, "schematic", schematic, max(100, left))
-
-    job.progress.step(3, len(STEPS), STEPS[2], message="waiting for the model")
+def ask_model(job: Job, client: LLMClient | None, messages: list[dict], model, temperature, max_tokens) -> dict:
+    """The model's answer (the step's checkpointed output)."""
     if client is None:
         client = LLMClient.from_settings()
     tokens = 0
@@ -80,9 +72,26 @@ def generate(job: Job, *, instruction: str, language: str, datasheet: str, schem
         tokens += 1
         job.progress.report(message=f"generating: {tokens} tokens")  # also a cancel check
 
-    answer = client.chat(build_messages(instruction, language, sheet.text, schem.text), model=model,
-                         temperature=temperature, max_tokens=max_tokens, on_token=on_token)
-    code = code_from_answer(answer.content)
+    answer = client.chat(messages, model=model, temperature=temperature, max_tokens=max_tokens, on_token=on_token)
+    return {"content": answer.content, "model": answer.model, "usage": answer.usage}
+
+
+def generate(job: Job, *, instruction: str, language: str, datasheet: str, schematic: str,
+             model=None, temperature=None, max_tokens=None, client=None) -> dict:
+    """The three steps, each a checkpoint (a resumed job does not parse again);
+    ``client`` is an LLMClient (from the settings when None)."""
+    started = time.monotonic()
+    budget = max(200, get_settings().codegen_prompt_chars - len(instruction))
+    job.plan(list(STEPS))
+    sheet = job.step(STEPS[0], parse_step, job, "datasheet", datasheet, int(budget * DATASHEET_SHARE),
+                     message="reading datasheet")
+    # The schematic may use what the datasheet left of its share.
+    left = budget - len(sheet["text"])
+    schem = job.step(STEPS[1], parse_step, job, "schematic", schematic, max(100, left), message="reading schematic")
+    messages = build_messages(instruction, language, sheet["text"], schem["text"])
+    answer = job.step(STEPS[2], ask_model, job, client, messages, model, temperature, max_tokens,
+                      message="waiting for the model")
+    code = code_from_answer(answer["content"])
     if not code.strip():
         raise CodegenFailed("the model answered without any code")
     name = artifact_name(language)
@@ -93,13 +102,13 @@ def generate(job: Job, *, instruction: str, language: str, datasheet: str, schem
         "language": language,
         "metadata": {
             "artifact": name,
-            "model": answer.model,
-            "usage": answer.usage,
+            "model": answer["model"],
+            "usage": answer["usage"],
             "instruction": instruction,
-            "datasheet": {"file": datasheet, "pages": sheet.pages, "chars": sheet.chars,
-                          "truncated": sheet.truncated},
-            "schematic": {"file": schematic, "pages": schem.pages, "chars": schem.chars,
-                          "truncated": schem.truncated},
+            "datasheet": {"file": datasheet, "pages": sheet["pages"], "chars": sheet["chars"],
+                          "truncated": sheet["truncated"]},
+            "schematic": {"file": schematic, "pages": schem["pages"], "chars": schem["chars"],
+                          "truncated": schem["truncated"]},
             "processing_seconds": round(time.monotonic() - started, 3),
         },
     }

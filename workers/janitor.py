@@ -10,15 +10,18 @@
   up ``max_attempts``, so no job stays ``running`` forever. Re-queueing
   republishes the job id as its task id; should the broker also redeliver the
   vanished worker's copy later, the claim lets only one copy run the job.
+- Replays: carries on bulk replays (longrun/replay.py) that did not finish
+  within the request that started them.
 """
 
 import logging
 from typing import Callable, cast
 
-from longrun import keys
+from longrun import keys, replay
 from longrun.artifacts import ArtifactStore
 from longrun.batches import BatchStore
 from longrun.jobstore import JobStore
+from tasks.registry import KINDS
 from workers.webhook_task import deliver_webhook
 
 log = logging.getLogger(__name__)
@@ -56,7 +59,15 @@ def run_once(store: JobStore, artifacts: ArtifactStore, publish: Publisher | Non
         for job_id in trimmed:
             artifacts.delete_job(job_id)
     reaped = reap_stale(store, publish) if publish else {}
-    return {"expired": expired, "trimmed": trimmed, "reaped": reaped, **batch_pass(store, artifacts)}
+    # Bulk replays (POST /api/v1/jobs/retry) that outgrew their request go on here, a chunk per pass.
+    replays = replay.advance_active(store, artifacts, publish=publish, file_fields=_file_fields) if publish else []
+    return {"expired": expired, "trimmed": trimmed, "reaped": reaped, "replays": replays,
+            **batch_pass(store, artifacts)}
+
+
+def _file_fields(kind: str) -> tuple[str, ...]:
+    found = KINDS.get(kind)
+    return found.file_fields if found else ()
 
 
 def batch_pass(store: JobStore, artifacts: ArtifactStore) -> dict:

@@ -13,20 +13,22 @@ import time
 import uuid
 from typing import Any, cast
 
+from billiard.exceptions import WorkerLostError
 from celery import Task
 from celery.exceptions import Ignore, Reject, SoftTimeLimitExceeded
 from celery.worker.request import Request
-from billiard.exceptions import WorkerLostError
 
 from longrun.artifacts import ArtifactStore
-from longrun.errors import JobCancelled, JobTimedOut, NotReplicated, ServiceUnavailable
+from longrun.errors import JobCancelled, JobRequeued, JobTimedOut, LeaseLost, NotReplicated, ServiceUnavailable
 from longrun.job import Job
 from longrun.jobstore import worker_lost
 from longrun.settings import get_settings
 from longrun.states import JobStatus
-from workers import job_logs, pools
+from longrun.steps import StepRunner
+from workers import drain, job_logs, pools
 from workers.progress import ProgressReporter
-from workers.store import job_store
+from workers.publish import publish_job
+from workers.store import job_store, step_store
 from workers.watchdog import RunningJob, watchdog
 
 log = logging.getLogger(__name__)
@@ -87,13 +89,16 @@ class JobTask(Task):
         progress = ProgressReporter(self, job_id, running.cancel_event, settings.progress_interval_seconds,
                                     written_at=time.monotonic(), stop_error=running.stop_error)
         running.progress = progress
+        artifacts = ArtifactStore(settings.artifacts_dir)
         job = Job(
             id=job_id,
             attempt=claim.attempts,
             progress=progress,
-            artifacts=ArtifactStore(settings.artifacts_dir),
+            artifacts=artifacts,
             timeout_seconds=timeout,
             store=store,
+            steps=StepRunner(step_store(), job_id, token, claim.attempts, progress, artifacts,
+                             draining=drain.requested, output_max_bytes=settings.step_output_max_bytes),
         )
         logs = job_logs.handler()
         log_tail: list[dict | None] = [None]
@@ -103,6 +108,7 @@ class JobTask(Task):
             try:
                 return self.run(job, **cast(dict[str, Any], claim.input))  # a "run" claim has one
             finally:
+                self._close_steps(job)
                 # In the task's own thread the log's last lines ride on the final state's
                 # write; a watched job's thread may outlive its task, so it writes its own.
                 log_tail[0] = logs.end_job(job_id, defer=not watched)
@@ -110,10 +116,16 @@ class JobTask(Task):
         watchdog.start_job(running)
         try:
             return pools.run_watched(running, work) if watched else work()
+        except JobRequeued as exc:
+            watchdog.stop_beating(running)  # a late heartbeat would take the freed lease back
+            self._write_log_tail(logs, job_id, log_tail)
+            self._requeue(job_id, token, str(exc))
+        except LeaseLost:
+            self._write_log_tail(logs, job_id, log_tail)
+            raise Ignore() from None
         except JobCancelled:
             if running.lease_lost:  # another attempt runs the job: leave it to that one
-                if log_tail[0] is not None:
-                    logs.write_tail(job_id, log_tail[0])
+                self._write_log_tail(logs, job_id, log_tail)
                 raise Ignore() from None
             self._cancelled(job_id, progress, log_tail.pop())
         except SoftTimeLimitExceeded:
@@ -125,6 +137,29 @@ class JobTask(Task):
             # Progress still held back, and the log's last lines, ride on the final state's write (result_backend).
             self.request.longrun_progress = progress.take_pending()
             self.request.longrun_log_tail = log_tail[0] if log_tail else None
+
+    @staticmethod
+    def _write_log_tail(logs, job_id: str, log_tail: list) -> None:
+        """No final state is written by this attempt: its log's end goes on its own."""
+        if log_tail and log_tail[0] is not None:
+            logs.write_tail(job_id, log_tail.pop())
+
+    @staticmethod
+    def _close_steps(job: Job) -> None:
+        """Checkpoints of quick steps held back (longrun/steps.py) go before the final state."""
+        try:
+            if job.steps is not None:
+                job.steps.close()
+        except Exception as exc:  # lease lost, job over, Redis away: the final state still goes
+            log.warning("job %s: held checkpoints not written: %s", job.id, exc)
+
+    def _requeue(self, job_id: str, token: str, why: str):
+        """Warm shutdown: the job stopped at a step boundary; back to its queue, the attempt not charged."""
+        job = step_store().requeue(job_id, token)
+        if job is not None:
+            publish_job(self.app, get_settings(), job_id, job["kind"], job["priority"], job["timeout"])
+            log.info("job %s re-queued: %s", job_id, why)
+        raise Ignore()
 
     @staticmethod
     def _claim(store, job_id: str, token: str, lost_error: dict, lost_meta: str):

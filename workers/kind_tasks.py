@@ -14,7 +14,7 @@ from celery import Task, shared_task
 
 from longrun import keys
 from tasks.registry import KINDS, Kind
-from workers import bootsteps
+from workers import bootsteps, drain
 from workers.celery_app import app
 from workers.job_task import JobTask
 
@@ -29,3 +29,4 @@ def job_task(kind: Kind) -> Task:
 JOB_TASKS: dict[str, Task] = {name: job_task(kind) for name, kind in KINDS.items()}
 
 bootsteps.install(app)
+drain.install()

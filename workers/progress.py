@@ -89,6 +89,14 @@ class ProgressReporter:
             if self._dirty and self._due():
                 self._store()
 
+    def checkpointed(self, **fields) -> dict:
+        """Merge ``fields`` and hand the whole state to a checkpoint write (longrun/steps.py),
+        which carries it as its progress event: nothing is left to write."""
+        with self._lock:
+            self.state.update(fields)
+            self._written()
+            return dict(self.state)
+
     def take_pending(self) -> dict | None:
         """The progress not yet written, if any, for the job's final state to carry."""
         with self._lock:

@@ -4,6 +4,7 @@ from functools import lru_cache, partial
 
 from longrun.jobstore import JobStore
 from longrun.settings import get_settings
+from longrun.steps import StepStore
 from longrun.webhooks import Dispatcher
 from workers.celery_app import app
 from workers.publish import publish_webhook
@@ -16,3 +17,9 @@ def job_store() -> JobStore:
     # State changes made here (claim, progress, final) trigger the job's webhook.
     store.on_transition = Dispatcher(store, partial(publish_webhook, app))
     return store
+
+
+@lru_cache(maxsize=1)
+def step_store() -> StepStore:
+    """Checkpoints of this process's jobs, over the same Redis client (and webhooks)."""
+    return StepStore(job_store())

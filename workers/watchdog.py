@@ -97,6 +97,7 @@ class Watchdog:
         self._running: dict[str, RunningJob] = {}  # by token
         self._lock = threading.Lock()
         self._kick = threading.Event()  # a job started: look at its deadline
+        self._beating = threading.Lock()  # held while a heartbeat is in flight
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
 
@@ -114,6 +115,13 @@ class Watchdog:
         with self._lock:
             job.done = True
             self._running.pop(job.token, None)
+
+    def stop_beating(self, job: RunningJob) -> None:
+        """End the job's heartbeats now, waiting out one in flight: a job handed back
+        to its queue must not have its freed lease renewed by a late beat."""
+        self.end_job(job)
+        with self._beating:
+            pass
 
     def running(self) -> list[RunningJob]:
         with self._lock:
@@ -140,10 +148,11 @@ class Watchdog:
                         next_beat = now + settings.heartbeat_seconds
                     continue
                 next_beat = now + settings.heartbeat_seconds
-                self.beat_all(store, jobs)
-                for job in jobs:
-                    if job.progress is not None and not (job.done or job.lease_lost or job.abandoned):
-                        job.progress.flush_due()
+                with self._beating:  # a job ended meanwhile (stop_beating) is skipped: done
+                    self.beat_all(store, jobs)
+                    for job in jobs:
+                        if job.progress is not None and not (job.done or job.lease_lost or job.abandoned):
+                            job.progress.flush_due()
             except REDIS_UNREACHABLE:
                 log.warning("watchdog: Redis unreachable, will retry")
             except Exception:  # the watchdog must outlive any one bad beat

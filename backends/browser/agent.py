@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from backends.browser.steps import ACTIONS, StepContext, StepJob, run_step
+from backends.browser.steps import ACTIONS, StepContext, StepJob, reopen, restore, run_step
 from longrun.errors import BrowserStepFailed, UnsafeURL
 
 if TYPE_CHECKING:
@@ -110,46 +110,69 @@ def parse_action(content: str) -> dict:
 def run_agent(session: BrowserSession, job: StepJob, ctx: StepContext, llm: LLMClient, *, task: str, max_steps: int,
               model: str | None = None, start_url: str | None = None, temperature: float | None = None,
               max_tokens: int = 256) -> dict:
-    """Let the model drive: one action per turn until it says done or max_steps run out."""
+    """Let the model drive: one action per turn until it says done or max_steps run out.
+
+    Each turn is a checkpointed step whose output is the turn's history entry, the
+    notes for the next turn and the page it left: a resumed job reopens that page
+    and goes on with the same history instead of starting the task over."""
     if start_url:
         run_step(session, ctx, 0, {"action": "goto", "url": start_url})
     history: list[dict] = []
     notes: list[str] = []  # what happened last turn, for the model
     model_name = None
+    url: str | None = None
+    job.plan(total=max_steps)
     for turn in range(1, max_steps + 1):
         ctx.check()
-        job.progress.step(turn, max_steps, f"agent step {turn}")
-        messages = [{"role": "system", "content": AGENT_SYSTEM_PROMPT},
-                    {"role": "user", "content": _agent_prompt(task, history, notes, page_view(session.page))}]
-        # One action is a short JSON object; the cap keeps a rambling model from stalling a turn.
-        reply = llm.chat(messages, model=model, temperature=temperature, max_tokens=max_tokens, json_mode=True)
-        model_name = reply.model
-        notes = []
-        try:
-            step = parse_action(reply.content)
-        except BrowserStepFailed as exc:
-            history.append({"turn": turn, "error": exc.message})
-            notes.append(f"Your last answer was refused: {exc.message}")
-            continue
-        if step["action"] == "done":
-            history.append({"turn": turn, "action": "done"})
+        out = job.step(f"agent step {turn}", _agent_turn, session, ctx, llm, task, turn, history, notes, url,
+                       model, temperature, max_tokens)
+        restore(ctx, out)
+        history.append(out["entry"])
+        notes = out["notes"]
+        model_name = out["model"] or model_name
+        url = out["url"] or url
+        if out["done"]:
             job.progress.report(percentage=100, current_step=turn, message="the agent said done")
-            return {"mode": "agent", "done": True, "answer": step["answer"], "steps_taken": turn,
+            return {"mode": "agent", "done": True, "answer": out["answer"], "steps_taken": turn,
                     "history": history, "model": model_name}
-        try:
-            record = run_step(session, ctx, turn, step)
-        except (BrowserStepFailed, UnsafeURL) as exc:
-            # The model may recover from a missed element, or from a link it may not follow
-            # (that request was refused; nothing reached the address).
-            history.append({"turn": turn, **step, "error": exc.message})
-            notes.append(f"Your last action failed: {exc.message}")
-            if isinstance(exc, UnsafeURL):
-                session.recover_from_refusal()
-            continue
-        history.append({"turn": turn, **step, **{k: v for k, v in record.items() if k in ("text", "status")}})
     return {"mode": "agent", "done": False, "answer": None, "steps_taken": max_steps,
             "history": history, "model": model_name,
             "message": f"the agent did not finish within max_steps={max_steps}"}
+
+
+def _agent_turn(session: BrowserSession, ctx: StepContext, llm: LLMClient, task: str, turn: int,
+                history: list[dict], notes: list[str], url: str | None, model: str | None,
+                temperature: float | None, max_tokens: int) -> dict:
+    """One turn: ask the model, carry out its action; returns what the next turn needs."""
+    reopen(session, url)
+    artifacts, extracted = len(ctx.artifacts), set(ctx.extracted)
+    messages = [{"role": "system", "content": AGENT_SYSTEM_PROMPT},
+                {"role": "user", "content": _agent_prompt(task, history, notes, page_view(session.page))}]
+    # One action is a short JSON object; the cap keeps a rambling model from stalling a turn.
+    reply = llm.chat(messages, model=model, temperature=temperature, max_tokens=max_tokens, json_mode=True)
+    out: dict = {"model": reply.model, "notes": [], "done": False, "answer": None}
+    try:
+        step = parse_action(reply.content)
+    except BrowserStepFailed as exc:
+        out.update(entry={"turn": turn, "error": exc.message}, notes=[f"Your last answer was refused: {exc.message}"])
+    else:
+        if step["action"] == "done":
+            out.update(entry={"turn": turn, "action": "done"}, done=True, answer=step["answer"])
+        else:
+            try:
+                record = run_step(session, ctx, turn, step)
+            except (BrowserStepFailed, UnsafeURL) as exc:
+                # The model may recover from a missed element, or from a link it may not follow
+                # (that request was refused; nothing reached the address).
+                out.update(entry={"turn": turn, **step, "error": exc.message},
+                           notes=[f"Your last action failed: {exc.message}"])
+                if isinstance(exc, UnsafeURL):
+                    session.recover_from_refusal()
+            else:
+                out["entry"] = {"turn": turn, **step, **{k: v for k, v in record.items() if k in ("text", "status")}}
+    out.update(url=session.page.url, artifacts=ctx.artifacts[artifacts:],
+               extracted={k: v for k, v in ctx.extracted.items() if k not in extracted})
+    return out
 
 
 def _agent_prompt(task: str, history: list[dict], notes: list[str], view: str) -> str:

@@ -23,9 +23,15 @@ MAX_TEXT_IN_RESULT = 10_000
 
 
 class StepJob(Protocol):
-    """What the step runner needs of the job: its progress reporter."""
+    """What the step runner needs of the job: its progress reporter and its
+    checkpointed steps (longrun/job.py)."""
 
     progress: Any
+
+    def step(self, name: str, fn: Callable[..., Any], *args: Any, message: str | None = None,
+             **kwargs: Any) -> Any: ...
+
+    def plan(self, names: list[str] | None = None, total: int | None = None) -> None: ...
 
 
 def describe_step(step: dict) -> str:
@@ -179,11 +185,40 @@ def run_step(session: BrowserSession, ctx: StepContext, index: int, step: dict) 
     return record
 
 
+def reopen(session: BrowserSession, url: str | None) -> None:
+    """A resumed job's browser is new: take it back to the page the last finished step left."""
+    if url and session.page.url != url and not url.startswith(("about:", "chrome-error:")):
+        _goto(session, StepContext(save_artifact=lambda *a: None, check_cancelled=lambda: None), 0,
+              {"action": "goto", "url": url}, session.step_timeout_ms)
+
+
+def checkpointed(session: BrowserSession, ctx: StepContext, index: int, step: dict, url: str | None) -> dict:
+    """One scripted step as a checkpoint's output: its record and the files and text it added."""
+    reopen(session, url)
+    artifacts, extracted = len(ctx.artifacts), set(ctx.extracted)
+    record = run_step(session, ctx, index, step)
+    return {"record": record, "artifacts": ctx.artifacts[artifacts:],
+            "extracted": {k: v for k, v in ctx.extracted.items() if k not in extracted}}
+
+
+def restore(ctx: StepContext, output: dict) -> None:
+    """Put a step's files and text (from its checkpoint, or just made) into the job's result."""
+    for name in output["artifacts"]:
+        if name not in ctx.artifacts:
+            ctx.artifacts.append(name)
+    ctx.extracted.update(output["extracted"])
+
+
 def run_steps(session: BrowserSession, job: StepJob, steps: list[dict], ctx: StepContext) -> dict:
-    done = []
+    """Each scripted step is a checkpoint: a resumed job reopens the last page and goes on."""
+    done: list[dict] = []
+    url: str | None = None
+    job.plan([describe_step(step) for step in steps])
     for index, step in enumerate(steps, start=1):
         ctx.check()
-        job.progress.step(index, len(steps), describe_step(step))
-        done.append(run_step(session, ctx, index, step))
+        output = job.step(describe_step(step), checkpointed, session, ctx, index, step, url)
+        restore(ctx, output)
+        done.append(output["record"])
+        url = output["record"].get("url") or url
     job.progress.report(percentage=100, current_step=len(steps), message="all steps done")
     return {"mode": "steps", "steps": done}

@@ -135,6 +135,9 @@ local function transition(status, progress, err, meta)
   if FINAL[status] then
     redis.call('DEL', K.lease, K.cancel)
     redis.call('ZREM', P.prefix .. 'running', P.id)
+    -- Step outputs only serve a resumed attempt; the steps' timeline lives as long as the job.
+    redis.call('DEL', P.prefix .. 'stepout:' .. P.id)
+    if ttl > 0 then redis.call('EXPIRE', P.prefix .. 'steps:' .. P.id, ttl) end
     local idem = redis.call('HGET', K.job, 'idem_key')
     if ttl > 0 then
       redis.call('EXPIRE', K.job, ttl)

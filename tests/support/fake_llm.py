@@ -95,6 +95,15 @@ class _OpenAIHandler(QuietHandler):
         model = reply.model or request.get("model") or FAKE_MODEL
         text = reply.text_for(request)
         tokens = reply.tokens if reply.tokens is not None else _words(text)
+        # A final assistant message is a prefix to continue (llama.cpp's server and Ollama do so).
+        messages = request.get("messages") or [{}]
+        prefix = messages[-1].get("content") or "" if messages[-1].get("role") == "assistant" else ""
+        if prefix and "".join(tokens).startswith(prefix):
+            with server._lock:
+                server.continued.append(prefix)
+            while prefix and tokens and prefix.startswith(tokens[0]):
+                prefix = prefix[len(tokens[0]):]
+                tokens = tokens[1:]
         usage = reply.usage or {"prompt_tokens": sum(len(_words(str(m.get("content", ""))))
                                                      for m in request.get("messages", [])),
                                 "completion_tokens": len(tokens)}
@@ -157,6 +166,7 @@ class FakeOpenAIServer(LocalHTTPServer):
         self.requests: list[dict] = []
         self.headers: list[dict] = []
         self.disconnects = 0            # streams the client closed before their end
+        self.continued: list[str] = []  # assistant prefixes the server continued
         self._queue: deque[Reply] = deque()
         self.default = Reply()
         self._lock = threading.Lock()
@@ -187,6 +197,7 @@ class FakeOpenAIServer(LocalHTTPServer):
             self.headers.clear()
             self.default = Reply()
             self.disconnects = 0
+            self.continued.clear()
         self.release = threading.Event()   # ends hanging requests
 
     def next_reply(self) -> Reply:
