@@ -108,7 +108,7 @@ class ProgressReporter:
     def _store(self) -> None:
         # Celery's update_state, with the job's own request: the job may run in a
         # thread of its own, where Celery's (thread-local) request is not set.
-        if self._request is None:
+        if self._request is None or self._backend is None:
             self.task.update_state(task_id=self.job_id, state=PROGRESS_STATE, meta=dict(self.state))
         else:
             self._backend.store_result(self.job_id, dict(self.state), PROGRESS_STATE, request=self._request)

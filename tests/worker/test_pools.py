@@ -197,7 +197,10 @@ def test_concurrent_jobs_of_one_process_each_keep_their_lease_and_their_own_log(
         assert r.get(keys.lease(job))
     stack.wait(first, "completed")
     stack.wait(second, "completed")
-    lines = {job: stack.client.get(f"/api/v1/jobs/{job}/logs").get_json()["lines"] for job in (first, second)}
+    logs = {job: stack.client.get(f"/api/v1/jobs/{job}/logs").get_json()["lines"] for job in (first, second)}
     # Per step: its "step i of 2" line plus log_lines more; none of the other job's.
-    assert len(lines[first]) == 2 * (1 + 2)
-    assert len(lines[second]) == 2 * (1 + 5)
+    lines = {job: [x["message"] for x in logs[job] if x["logger"] == "longrun.job"] for job in logs}
+    assert lines[first] == [f"step {i} {what}" for i in (1, 2) for what in ("of 2: sleeping 2s", "line 1", "line 2")]
+    assert lines[second] == [
+        f"step {i} {what}" for i in (1, 2) for what in ("of 2: sleeping 2s", *(f"line {n}" for n in range(1, 6)))
+    ]
