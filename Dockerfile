@@ -15,7 +15,7 @@ RUN apt-get update \
 
 WORKDIR /app
 COPY . .
-RUN pip install ".[flower,browser]"
+RUN pip install ".[flower,browser,streams]"
 
 USER longrun
 EXPOSE 8000

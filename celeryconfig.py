@@ -46,6 +46,10 @@ def from_settings(s: Settings) -> dict:
         "task_soft_time_limit": s.max_timeout_seconds,
         # Profile key inference.max_concurrent_tasks; "celery worker -c N" still wins.
         **({"worker_concurrency": s.worker_concurrency} if s.worker_concurrency else {}),
+        # An "io" worker waits on HTTP: many threads in one process, not a process per job
+        # (docs/pools.md); "celery worker -P/-c" still win.
+        **({"worker_pool": "threads", "worker_concurrency": s.io_concurrency}
+           if s.worker_role == "io" else {}),
     }
 
 
@@ -62,6 +66,7 @@ task_time_limit = _derived["task_time_limit"]
 task_soft_time_limit = _derived["task_soft_time_limit"]
 # None: one process per CPU (Celery's default).
 worker_concurrency = _derived.get("worker_concurrency")
+worker_pool = _derived.get("worker_pool", "prefork")
 
 # JSON only: a pickle message is refused before it reaches a task.
 task_serializer = "json"
@@ -84,6 +89,8 @@ broker_connection_retry_on_startup = True
 # costs no 503. (tests/faults/test_redis_outage.py)
 task_publish_retry_policy = {"max_retries": 0}
 redis_backend_health_check_interval = 10
+# redis-py's default cap (100) raises past it; a threads pool runs hundreds of jobs per process.
+redis_max_connections = 10_000
 result_backend_always_retry = True
 result_backend_max_retries = 10
 

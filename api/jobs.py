@@ -2,13 +2,14 @@
 
 import re
 
-from flask import request, send_file, url_for
+from flask import jsonify, request, send_file, url_for
 from flask.views import MethodView
 from werkzeug.routing import BaseConverter
 
 from api import service, uploads
 from api.auth import current_tenant
 from api.extensions import Blueprint, services
+from api.fastdump import compile_dump
 from api.schemas import (ArtifactListSchema, ClearedSchema, ClearQuerySchema, JobListQuerySchema,
                          JobListSchema, JobSchema, JobSubmitSchema, ReplayRequestSchema, ReplaySchema, ResultSchema)
 from longrun.errors import InvalidInput
@@ -30,6 +31,8 @@ def register_converters(app, api) -> None:
     api.register_converter(JobIdConverter, lambda converter: {"type": "string"})
 
 MAX_PREFER_WAIT = 60
+# GET /jobs/{id} is the hottest read: its JobSchema dump compiled once (same output).
+DUMP_JOB = compile_dump(JobSchema())
 PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait=(\d+)")
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
@@ -53,7 +56,8 @@ def location(job_id: str) -> dict:
 
 @blp.route("")
 class Jobs(MethodView):
-    @blp.arguments(JobSubmitSchema, location="json_or_multipart")
+    # An instance, not the class: webargs would build a new schema for every request.
+    @blp.arguments(JobSubmitSchema(), location="json_or_multipart")
     @blp.response(202, JobSchema)
     @blp.alt_response(200, schema=JobSchema, description="Finished within Prefer: wait=N, or an idempotent replay.")
     def post(self, payload):
@@ -124,7 +128,7 @@ class Job(MethodView):
     @blp.response(200, JobSchema)
     def get(self, job_id):
         """The job's status, progress and (when completed) result."""
-        return service.get(services(), current_tenant(), job_id)
+        return jsonify(DUMP_JOB(service.get(services(), current_tenant(), job_id)))
 
     @blp.response(204)
     def delete(self, job_id):

@@ -7,12 +7,18 @@
   that these limits hold on every route, whichever blueprint serves it.
 - Each API key may make ``rate_limit_requests`` requests per fixed window of
   ``rate_limit_window_seconds``; past that: 429 with Retry-After (the seconds
-  until the window ends). One pipelined Redis round trip per request.
+  until the window ends). The count lives in Redis, shared by every process;
+  a process reserves a key's requests there in chunks of 1% of the limit (1
+  below 200) and counts them down locally, so a request costs a round trip
+  only once per chunk. A chunk a process has not used up when the window ends
+  still counts: other processes may be refused up to one chunk per process
+  early, never late.
 
 Queue-depth backpressure (503) and the per-tenant running cap live where jobs
 are submitted and claimed (api/service.py, longrun/lua/claim.lua).
 """
 
+import threading
 import time
 
 from flask import Flask, g, request
@@ -34,18 +40,54 @@ def configure(app: Flask, settings: Settings) -> None:
     app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, settings.max_request_bytes)  # type: ignore[method-assign]
 
 
-def check_rate(redis_client, identity: str, limit: int, window: int, now: float | None = None) -> int:
-    """Count one request of ``identity``; returns 0, or the seconds to wait when over ``limit``."""
+def reserve(redis_client, identity: str, limit: int, window: int, chunk: int = 1,
+            now: float | None = None) -> tuple[int, int]:
+    """Count ``chunk`` requests of ``identity`` in its current window.
+
+    Returns (granted, wait): how many of them are within ``limit``, and, when
+    none is, the seconds until the window ends."""
     now = time.time() if now is None else now
     index = int(now // window)
     key = keys.rate(identity, index)
     pipe = redis_client.pipeline(transaction=False)
-    pipe.incr(key)
+    pipe.incrby(key, chunk)
     pipe.expire(key, window + 1)
     count, _ = pipe.execute()
-    if count <= limit:
-        return 0
-    return max(1, int((index + 1) * window - now + 0.999))
+    granted = min(chunk, limit - (count - chunk))
+    if granted > 0:
+        return granted, 0
+    return 0, max(1, int((index + 1) * window - now + 0.999))
+
+
+def check_rate(redis_client, identity: str, limit: int, window: int, now: float | None = None) -> int:
+    """Count one request of ``identity``; returns 0, or the seconds to wait when over ``limit``."""
+    return reserve(redis_client, identity, limit, window, 1, now)[1]
+
+
+class RateBudget:
+    """This process's reserved, not yet used requests per identity and window."""
+
+    def __init__(self) -> None:
+        self._left: dict[str, tuple[int, int]] = {}  # identity -> (window index, requests left)
+        self._lock = threading.Lock()
+
+    def take(self, redis_client, identity: str, limit: int, window: int) -> int:
+        """0 when the request may go on, else the seconds to wait."""
+        now = time.time()
+        index = int(now // window)
+        with self._lock:
+            held, left = self._left.get(identity, (index, 0))
+            if held == index and left > 0:
+                self._left[identity] = (index, left - 1)
+                return 0
+        granted, wait = reserve(redis_client, identity, limit, window, max(1, min(100, limit // 100)), now)
+        if granted:
+            with self._lock:
+                self._left[identity] = (index, granted - 1)
+        return wait
+
+
+BUDGET = RateBudget()
 
 
 def enforce():
@@ -53,8 +95,8 @@ def enforce():
     if settings.rate_limit_requests and g.get("tenant"):
         key = g.get("api_key")
         identity = key.identity if key else f"tenant:{g.tenant}"
-        wait = check_rate(services().store.redis, identity, settings.rate_limit_requests,
-                          settings.rate_limit_window_seconds)
+        wait = BUDGET.take(services().store.redis, identity, settings.rate_limit_requests,
+                           settings.rate_limit_window_seconds)
         if wait:
             error = RateLimited(f"rate limit of {settings.rate_limit_requests} requests per "
                                 f"{settings.rate_limit_window_seconds}s exceeded; retry in {wait}s",

@@ -95,12 +95,17 @@ def prepare_message(svc, job_id: str, kind: str, priority: int, timeout: int) ->
     to push; None when the broker is not the job store's Redis."""
     if not redis_conn.broker_is_store(svc.settings) or not _publishes_through_broker_module(svc.celery):
         return None
-    try:
-        with broker.capture() as messages:
-            enqueue(svc, job_id, kind, priority, timeout)
-    except CannotCapture:
-        return None
-    return messages[0] if len(messages) == 1 else None
+
+    def build(any_id: str) -> tuple[str, str] | None:
+        try:
+            with broker.capture() as messages:
+                enqueue(svc, any_id, kind, priority, timeout)
+        except CannotCapture:
+            return None
+        return messages[0] if len(messages) == 1 else None
+
+    # Celery builds a kind's message once per process; each job's is that one with its id.
+    return broker.TEMPLATES.message((id(svc.celery), kind, priority, timeout), job_id, build)
 
 
 def submit(svc, tenant: str, *, kind: str, input: dict, priority: int = 0,

@@ -21,6 +21,8 @@ duplicate it.
 
 import json
 import logging
+import os
+import threading
 import time
 from email.utils import parsedate_to_datetime
 from dataclasses import dataclass, field
@@ -68,6 +70,29 @@ class _Retryable(Exception):
 def _ssl_context():
     # Loading the CA bundle takes ~0.2 s; each call's short-lived httpx.Client shares one.
     return httpx.create_ssl_context()
+
+
+_clients: dict[tuple, httpx.Client] = {}
+_clients_lock = threading.Lock()
+
+
+def _http_client(timeout: httpx.Timeout) -> httpx.Client:
+    """This process's one connection pool (per timeout): every LLM call of every job
+    thread reuses its keep-alive connections instead of a TCP (and TLS) setup per call.
+    httpx.Client is thread-safe; a forked child builds its own."""
+    key = (os.getpid(), timeout.connect, timeout.read)
+    client = _clients.get(key)
+    if client is None:
+        with _clients_lock:
+            client = _clients.get(key)
+            if client is None:
+                # No cap on connections: the pool's concurrency bounds them (a threads
+                # pool of 200 streams 200 at once); keep-alive ones are kept for reuse.
+                limits = httpx.Limits(max_connections=None, max_keepalive_connections=256)
+                # No redirects, as the per-call clients before it (an LLM redirect is an SSRF hole).
+                client = _clients[key] = httpx.Client(timeout=timeout, follow_redirects=False,
+                                                      verify=_ssl_context(), limits=limits)
+    return client
 
 
 def normalize_base_url(url: str) -> str:
@@ -237,8 +262,7 @@ class LLMClient:
             number += 1
             quota.wait_turn()
             try:
-                with httpx.Client(timeout=self.timeout, follow_redirects=False, verify=_ssl_context()) as http:
-                    return attempt(http)
+                return attempt(_http_client(self.timeout))
             except _Retryable as exc:
                 failure, retry_after = exc.error, exc.retry_after
                 if exc.status == 429 and retry_if() and quota.pause(

@@ -29,3 +29,12 @@ app.conf.update(
 def noop(job_id: str) -> None:
     """Does nothing; Celery stores its (empty) result like any other."""
     return None
+
+
+@app.task(name="bench.llm")
+def llm(job_id: str) -> None:
+    """One streamed chat completion through the same LLM client, nothing else
+    (the raw-Celery side of the I/O-bound figure, bench/io.py)."""
+    from backends.llm import LLMClient
+
+    LLMClient.from_settings().chat([{"role": "user", "content": "hi"}], on_token=lambda text: None)

@@ -29,7 +29,7 @@ from longrun.states import FINAL_STATUSES, JobStatus
 log = logging.getLogger(__name__)
 
 SCRIPT_NAMES = ("create", "claim", "transition", "cancel", "reap", "release", "renew", "reconcile", "adopt", "promote",
-                "pump", "resend")
+                "pump", "resend", "finish")
 EMPTY_PROGRESS = {"percentage": 0, "current_step": 0, "total_steps": None, "step_name": None, "message": None}
 
 
@@ -125,9 +125,11 @@ class JobStore:
         # Absent values are left out: JSON null would reach Lua as a truthy cjson.null.
         return json.dumps({k: v for k, v in params.items() if v is not None})
 
-    def _run(self, name: str, job_id: str, replicate: bool = False, **params: Any) -> Any:  # a Lua script's reply
+    def _run(self, name: str, job_id: str, replicate: bool = False, _client: Any = None,
+             **params: Any) -> Any:  # a Lua script's reply
         """Run a job's script; with ``replicate`` (and LONGRUN_REDIS_MIN_REPLICAS)
-        return only once that many replicas have its writes (NotReplicated if not in time)."""
+        return only once that many replicas have its writes (NotReplicated if not in time).
+        With ``_client`` (a pipeline) it is only queued there."""
         script_keys, args = self.script_args(job_id, **params)
         with redis_errors_as_unavailable():
             if replicate and self.settings.redis_min_replicas:
@@ -135,7 +137,7 @@ class JobStore:
                                                    *script_keys, *args), name)
                 self._require_replicas(replicas, job_id)
                 return reply
-            return self._scripts[name](keys=script_keys, args=args)
+            return self._scripts[name](keys=script_keys, args=args, client=_client)
 
     def script(self, name: str) -> Any:
         """A registered job script, to call on a pipeline: ``script(keys=, args=, client=pipe)``."""
@@ -288,6 +290,16 @@ class JobStore:
         lease, cancelled = self._run("renew", job_id, token=token, lease_ttl=self.settings.lease_seconds)
         return lease, bool(cancelled)
 
+    def renew_many(self, attempts: list[tuple[str, str]]) -> list[tuple[str, bool]]:
+        """``renew`` for many (job id, token) pairs in one pipelined round trip (a threads pool's jobs)."""
+        if len(attempts) == 1:
+            return [self.renew(*attempts[0])]
+        with redis_errors_as_unavailable():
+            pipe = self.redis.pipeline(transaction=False)
+            for job_id, token in attempts:
+                self._run("renew", job_id, _client=pipe, token=token, lease_ttl=self.settings.lease_seconds)
+            return [(lease, bool(cancelled)) for lease, cancelled in pipe.execute()]
+
     def release_lease(self, job_id: str, holder: str) -> bool:
         """Free the job's lease if the attempt ``holder`` (token prefix) holds it."""
         return bool(self._run("release", job_id, holder=holder))
@@ -312,12 +324,16 @@ class JobStore:
         return "requeue", {"kind": reply[1], "priority": int(reply[2]), "timeout": int(reply[3])}
 
     def transition(self, job_id: str, status: JobStatus, *, progress: dict[str, Any] | None = None,
-                   error: dict[str, Any] | None = None, meta: str | None = None, replicate: bool = False) -> int | None:
-        """Move a job to ``status``; None when it is gone or already final.
+                   error: dict[str, Any] | None = None, meta: str | None = None, replicate: bool = False,
+                   token: str | None = None, log_tail: dict[str, Any] | None = None) -> int | None:
+        """Move a job to ``status``; None when it is gone or already final, or when
+        ``token`` (a running attempt's) is given and another attempt holds the lease.
         With ``replicate`` see ``_run`` (it covers this write; a no-op covers
-        nothing: see ``confirm_replicated``)."""
+        nothing: see ``confirm_replicated``). With ``log_tail`` (the job log's
+        last lines, workers/job_logs.py) they go in the same step (lua/finish.lua)."""
         seq = self._run(
-            "transition", job_id, replicate=replicate, status=str(status),
+            "finish" if log_tail is not None else "transition", job_id, replicate=replicate,
+            status=str(status), token=token, **(log_tail or {}),
             progress=json.dumps(progress) if progress is not None else None,
             error=json.dumps(error) if error is not None else None,
             meta=meta,

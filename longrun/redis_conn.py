@@ -37,7 +37,10 @@ def _sentinel_kwargs(settings: Settings) -> dict[str, Any]:
 def client(settings: Settings, *, decode_responses: bool = True) -> redis.Redis:
     """The job store's client: of REDIS_URL, or of the master the sentinels name now."""
     options = {"decode_responses": decode_responses, "socket_timeout": settings.redis_timeout_seconds,
-               "socket_connect_timeout": settings.redis_timeout_seconds, "health_check_interval": 30}
+               "socket_connect_timeout": settings.redis_timeout_seconds, "health_check_interval": 30,
+               # redis-py caps a pool at 100 connections and then raises: a threads pool of
+               # 200 jobs needs more. A process opens only as many as it uses at once.
+               "max_connections": 10_000}
     if not uses_sentinel(settings):
         return redis.Redis.from_url(settings.redis_url, **options)
     sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py's Sentinel is not annotated

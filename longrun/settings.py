@@ -119,6 +119,12 @@ class Settings:
     codegen_prompt_chars: int = 6000
     # Jobs one worker process runs at once (Celery's concurrency); 0: one per CPU.
     worker_concurrency: int = 0
+    # Which queues a worker takes, and on which pool (docs/pools.md): "" every queue
+    # on prefork; "io" the I/O-bound kinds (io_kinds) and webhook deliveries on a
+    # threads pool of io_concurrency; "cpu" every other kind on prefork.
+    worker_role: str = ""
+    io_kinds: str = "inference,chat,chat_completion"
+    io_concurrency: int = 200
     # Finished jobs kept per tenant (the janitor removes the oldest first); 0: no limit.
     max_finished_jobs: int = 0
     # Synchronous seed routes (POST /api/v2/chat/qa, POST /api/v1/generate) wait this long.
@@ -193,6 +199,10 @@ class Settings:
             sentinel_addresses(self.redis_sentinels)  # raises SettingsError naming the bad entry
         if self.default_timeout_seconds > self.max_timeout_seconds:
             raise SettingsError("default_timeout_seconds must not exceed max_timeout_seconds")
+        if self.worker_role not in ("", "io", "cpu"):
+            raise SettingsError("LONGRUN_WORKER_ROLE must be empty, 'io' or 'cpu'")
+        if self.io_concurrency < 1:
+            raise SettingsError("LONGRUN_IO_CONCURRENCY must be at least 1")
 
     @property
     def kind_caps(self) -> dict[str, int]:

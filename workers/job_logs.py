@@ -1,17 +1,23 @@
 """Keeps what a job logs: a handler on the root logger of each pool process.
 
-While a job runs in a process (prefork runs one at a time), every record that
-reaches the root logger at ``job_log_level`` or above (the job's own
-``job.log`` and any library logger it drives) is kept with that job. Records
+While a job runs, every record that reaches the root logger at
+``job_log_level`` or above from the job's thread (the job's own ``job.log``
+and any library logger it drives) is kept with that job. On the threads pool
+many jobs share a process: each record goes to the job of the thread that
+logged it; a record from another thread goes to the process's job when it runs
+only one (prefork always does). Records
 are buffered and written in batches (every ``FLUSH_SECONDS``, every
 ``FLUSH_LINES`` lines and when the job ends), so logging costs the job no
-Redis round trip per line. ``longrun.joblog`` caps what is kept.
+Redis round trip per line; the last lines ride on the job's final state
+(lua/finish.lua). ``longrun.joblog`` caps what is kept.
 """
 
 import logging
 import os
 import threading
+from typing import Any
 
+from longrun import keys
 from longrun.job import JOB_LOGGER
 from longrun.joblog import JobLogStore, make_line
 
@@ -25,9 +31,10 @@ class JobLogHandler(logging.Handler):
     def __init__(self, store: JobLogStore):
         super().__init__(level=logging.getLevelName(store.settings.job_log_level.upper()))
         self.store = store
-        self.logged = False  # the current job has logged something
         self.setFormatter(logging.Formatter("%(message)s"))
-        self.job_id: str | None = None
+        self._jobs: set[str] = set()  # running here
+        self._logged: set[str] = set()  # running here and have logged something
+        self._local = threading.local()  # the job of this thread
         self._buffer: list[tuple[str, str]] = []  # (job id, line)
         self._buffer_lock = threading.Lock()
         # Held from taking a batch until it is written, so that batches reach Redis
@@ -40,36 +47,67 @@ class JobLogHandler(logging.Handler):
 
     # -- the job's life ----------------------------------------------------
 
+    @property
+    def job_id(self) -> str | None:
+        """The job a record logged by this thread belongs to."""
+        job_id: str | None = getattr(self._local, "job_id", None)
+        if job_id is None and len(self._jobs) == 1:
+            for only in self._jobs:
+                return only
+        return job_id
+
     def start_job(self, job_id: str) -> None:
-        self.flush()
-        self.logged = False
-        self.job_id = job_id
+        """From the job's thread, before it runs."""
+        self._local.job_id = job_id
+        self._jobs.add(job_id)
         if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
             self._pid = os.getpid()
             self._thread = threading.Thread(target=self._flush_loop, name="longrun-job-logs", daemon=True)
             self._thread.start()
 
-    def end_job(self, job_id: str) -> None:
-        logged, self.logged = self.logged, False
-        self.job_id = None
+    def end_job(self, job_id: str, defer: bool = False) -> dict[str, Any] | None:
+        """The job ended: write its last lines and give its log the job's retention.
+
+        With ``defer`` those are not written here: the returned parameters (None:
+        the job logged nothing) go with the job's final state in one script
+        (JobStore.transition's ``log_tail``), or to ``write_tail``."""
+        self._local.job_id = None
+        self._jobs.discard(job_id)
+        logged = job_id in self._logged
+        self._logged.discard(job_id)
         with self._write_lock:
             with self._buffer_lock:
                 last = [line for owner, line in self._buffer if owner == job_id]
                 self._buffer = [(owner, line) for owner, line in self._buffer if owner != job_id]
             self._flush_unlocked()
             if not logged:
-                return  # nothing was kept for this job: no round trip
-            # The job's last lines and its log's final expiry go in one script call.
-            self._flushing.active = True
-            try:
-                if last:
-                    self.store.append(job_id, last, ttl=self.store.settings.retention_seconds or None)
-                else:
-                    self.store.expire_with_job(job_id)
-            except Exception:
-                log.warning("could not write the end of job %s's log", job_id)
-            finally:
-                self._flushing.active = False
+                return None  # nothing was kept for this job: no round trip
+            s = self.store.settings
+            tail = {"log_key": keys.job_log(job_id), "log_meta_key": keys.job_log_meta(job_id),
+                    "log_max_lines": s.job_log_max_lines, "log_max_bytes": s.job_log_max_bytes,
+                    "log_ttl": s.retention_seconds, "log_lines": last}
+            if defer:
+                return tail
+            self._write_tail(job_id, tail)
+            return None
+
+    def write_tail(self, job_id: str, tail: dict[str, Any]) -> None:
+        """Write what ``end_job(defer=True)`` returned, on its own (no final state goes with it)."""
+        with self._write_lock:
+            self._write_tail(job_id, tail)
+
+    def _write_tail(self, job_id: str, tail: dict[str, Any]) -> None:
+        # The job's last lines and its log's final expiry go in one script call.
+        self._flushing.active = True
+        try:
+            if tail["log_lines"]:
+                self.store.append(job_id, tail["log_lines"], ttl=tail["log_ttl"] or None)
+            else:
+                self.store.expire_with_job(job_id)
+        except Exception:
+            log.warning("could not write the end of job %s's log", job_id)
+        finally:
+            self._flushing.active = False
 
     # -- logging.Handler ---------------------------------------------------
 
@@ -83,7 +121,7 @@ class JobLogHandler(logging.Handler):
         except Exception:
             self.handleError(record)
             return
-        self.logged = True
+        self._logged.add(job_id)
         with self._buffer_lock:
             self._buffer.append((job_id, line))
             full = len(self._buffer) >= FLUSH_LINES

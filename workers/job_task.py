@@ -25,7 +25,7 @@ from longrun.jobstore import worker_lost
 from longrun.settings import get_settings
 from longrun.states import JobStatus
 from longrun.steps import StepRunner
-from workers import drain, job_logs
+from workers import drain, job_logs, pools
 from workers.progress import ProgressReporter
 from workers.publish import publish_job
 from workers.store import job_store, step_store
@@ -76,12 +76,15 @@ class JobTask(Task):
             self._confirm_replicated(job_id)
             raise Ignore()
 
-        running = RunningJob(job_id, token)
         timeout = int(self.request.timelimit[1] or 0) if self.request.timelimit else 0
+        # Outside prefork the watchdog enforces the timeout (Celery's limits exist only there).
+        watched = pools.watched()
+        running = RunningJob(job_id, token, timeout=timeout, grace=settings.job_grace_seconds, watched=watched)
+        self.request.longrun_token = token  # the backend's writes for this attempt carry it
         # The claim has just written the "running" event: a report right after
         # it is coalesced like any other, not written a second time at once.
         progress = ProgressReporter(self, job_id, running.cancel_event, settings.progress_interval_seconds,
-                                    written_at=time.monotonic())
+                                    written_at=time.monotonic(), stop_error=running.stop_error)
         running.progress = progress
         artifacts = ArtifactStore(settings.artifacts_dir)
         job = Job(
@@ -94,30 +97,49 @@ class JobTask(Task):
             steps=StepRunner(step_store(), job_id, token, claim.attempts, progress, artifacts,
                              draining=drain.requested, output_max_bytes=settings.step_output_max_bytes),
         )
-        watchdog.start_job(running)
         logs = job_logs.handler()
-        logs.start_job(job_id)
+        log_tail: list[dict | None] = [None]
+
+        def work():
+            logs.start_job(job_id)  # in the job's own thread: its records are the job's
+            try:
+                return self.run(job, **cast(dict[str, Any], claim.input))  # a "run" claim has one
+            finally:
+                self._close_steps(job)
+                # In the task's own thread the log's last lines ride on the final state's
+                # write; a watched job's thread may outlive its task, so it writes its own.
+                log_tail[0] = logs.end_job(job_id, defer=not watched)
+
+        watchdog.start_job(running)
         try:
-            return self.run(job, **cast(dict[str, Any], claim.input))  # a "run" claim has one
+            return pools.run_watched(running, work) if watched else work()
         except JobRequeued as exc:
             watchdog.stop_beating(running)  # a late heartbeat would take the freed lease back
+            self._write_log_tail(logs, job_id, log_tail)
             self._requeue(job_id, token, str(exc))
         except LeaseLost:
+            self._write_log_tail(logs, job_id, log_tail)
             raise Ignore() from None
         except JobCancelled:
             if running.lease_lost:  # another attempt runs the job: leave it to that one
+                self._write_log_tail(logs, job_id, log_tail)
                 raise Ignore() from None
-            self._cancelled(job_id, progress)
+            self._cancelled(job_id, progress, log_tail.pop())
         except SoftTimeLimitExceeded:
             if running.cancel_event.is_set() or running.interrupted:
-                self._cancelled(job_id, progress)
+                self._cancelled(job_id, progress, log_tail.pop())
             raise JobTimedOut(f"the job ran past its timeout of {timeout} seconds") from None
         finally:
-            self._close_steps(job)
             watchdog.end_job(running)
-            logs.end_job(job_id)
-            # Progress still held back rides on the final state's write (result_backend).
+            # Progress still held back, and the log's last lines, ride on the final state's write (result_backend).
             self.request.longrun_progress = progress.take_pending()
+            self.request.longrun_log_tail = log_tail[0] if log_tail else None
+
+    @staticmethod
+    def _write_log_tail(logs, job_id: str, log_tail: list) -> None:
+        """No final state is written by this attempt: its log's end goes on its own."""
+        if log_tail and log_tail[0] is not None:
+            logs.write_tail(job_id, log_tail.pop())
 
     @staticmethod
     def _close_steps(job: Job) -> None:
@@ -162,7 +184,8 @@ class JobTask(Task):
                              max_retries=None) from None
 
     @staticmethod
-    def _cancelled(job_id: str, progress: ProgressReporter):
+    def _cancelled(job_id: str, progress: ProgressReporter, log_tail: dict | None = None):
         job_store().transition(job_id, JobStatus.CANCELLED, progress=progress.take_pending(),
-                               error={"type": "Cancelled", "message": "cancelled while running"})
+                               error={"type": "Cancelled", "message": "cancelled while running"},
+                               log_tail=log_tail)
         raise Ignore()

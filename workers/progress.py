@@ -12,6 +12,7 @@ cancellation check.
 
 import threading
 import time
+from collections.abc import Callable
 
 from longrun.errors import JobCancelled
 from longrun.states import PROGRESS_STATE
@@ -21,9 +22,11 @@ FIELDS = ("percentage", "current_step", "total_steps", "step_name", "message")
 
 class ProgressReporter:
     def __init__(self, task, job_id: str, cancel_event: threading.Event, interval: float,
-                 written_at: float = float("-inf")):
+                 written_at: float = float("-inf"), stop_error: Callable[[], BaseException] | None = None):
         """``written_at``: when (monotonic) the job's last event was written, e.g.
-        by its claim; reports within ``interval`` after it are coalesced."""
+        by its claim; reports within ``interval`` after it are coalesced.
+        ``stop_error``: what to raise once ``cancel_event`` is set (JobCancelled,
+        or JobTimedOut when the watchdog stopped the job at its timeout)."""
         self.task = task
         self.job_id = job_id
         self.cancel_event = cancel_event
@@ -34,21 +37,27 @@ class ProgressReporter:
         self._dirty = False
         self._lock = threading.Lock()  # the watchdog thread may flush too
         # Celery's request is thread-local: keep the job's for the watchdog's writes.
+        # The job may also run in a thread of its own (workers/pools.py), where it is not set.
         self._request = getattr(task, "request", None)
+        # Celery's app.backend is thread-local too: a job thread of its own (or the
+        # watchdog) asking for it would build a new backend (a Redis pool, a package
+        # metadata scan) per job. The task thread's is used from every thread.
+        self._backend = task.backend if self._request is not None else None
+        self._stop_error = stop_error or (lambda: JobCancelled("the job was cancelled"))
 
     def _due(self) -> bool:
         return time.monotonic() - self._last_flush >= self.interval
 
     def check_cancelled(self) -> None:
         if self.cancel_event.is_set():
-            raise JobCancelled("the job was cancelled")
+            raise self._stop_error()
         if self._dirty and self._due():
             self.flush()
 
     def report(self, *, force: bool = False, **fields) -> None:
         """Update progress; any of FIELDS, plus kind-specific extras (e.g. partial output)."""
         if self.cancel_event.is_set():
-            raise JobCancelled("the job was cancelled")
+            raise self._stop_error()
         with self._lock:
             self.state.update(fields)
             if "percentage" not in fields and self.state.get("total_steps"):
@@ -69,8 +78,7 @@ class ProgressReporter:
     def flush(self) -> None:
         with self._lock:
             if self._dirty:
-                self.task.update_state(task_id=self.job_id, state=PROGRESS_STATE, meta=dict(self.state))
-                self._written()
+                self._store()
 
     def flush_due(self) -> None:
         """From the watchdog thread: write a report held back for longer than the interval."""
@@ -79,9 +87,7 @@ class ProgressReporter:
         with self._lock:
             # Again under the lock: the job's own thread may have just written.
             if self._dirty and self._due():
-                self.task.backend.store_result(self.job_id, dict(self.state), PROGRESS_STATE,
-                                               request=self._request)
-                self._written()
+                self._store()
 
     def checkpointed(self, **fields) -> dict:
         """Merge ``fields`` and hand the whole state to a checkpoint write (longrun/steps.py),
@@ -98,6 +104,15 @@ class ProgressReporter:
                 return None
             self._dirty = False
             return dict(self.state)
+
+    def _store(self) -> None:
+        # Celery's update_state, with the job's own request: the job may run in a
+        # thread of its own, where Celery's (thread-local) request is not set.
+        if self._request is None or self._backend is None:
+            self.task.update_state(task_id=self.job_id, state=PROGRESS_STATE, meta=dict(self.state))
+        else:
+            self._backend.store_result(self.job_id, dict(self.state), PROGRESS_STATE, request=self._request)
+        self._written()
 
     def _written(self) -> None:
         self._last_flush = time.monotonic()

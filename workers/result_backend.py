@@ -81,10 +81,14 @@ class LongrunBackendMixin(RedisBackend):
             progress = getattr(request, "longrun_progress", None)
         if status == JobStatus.FAILED:
             error = describe_error(result)
+        # The attempt's token: its writes are refused once another attempt holds the job.
+        token = getattr(request, "longrun_token", None)
+        # A final state carries the job log's last lines into the same script (workers/job_logs.py).
+        log_tail = getattr(request, "longrun_log_tail", None) if status.is_final else None
         store = job_store()
         try:
             seq = store.transition(task_id, status, progress=progress, error=error, meta=json.dumps(meta),
-                                   replicate=status.is_final)
+                                   replicate=status.is_final, token=token, log_tail=log_tail)
             if status.is_final and seq is None:  # already final (another write): that one must be replicated
                 store.confirm_replicated()
         except NotReplicated as exc:

@@ -105,6 +105,8 @@ def test_every_published_port_is_behind_credentials(config):
     published = {name for name, service in config["services"].items() if service.get("ports")}
 
     assert published == {"proxy", "flower"}  # the API only through nginx (tests/security/test_slow_clients.py)
+    assert "ports" not in config["services"]["streams"]  # the stream server too: behind the proxy
+    assert config["services"]["streams"]["environment"]["LONGRUN_API_KEYS"] == SECRETS["LONGRUN_API_KEYS"]
     assert config["services"]["api"]["environment"]["LONGRUN_API_KEYS"] == SECRETS["LONGRUN_API_KEYS"]
     assert "LONGRUN_AUTH" not in config["services"]["api"]["environment"]
     assert config["services"]["flower"]["environment"]["FLOWER_BASIC_AUTH"] == SECRETS["FLOWER_BASIC_AUTH"]
@@ -113,16 +115,37 @@ def test_every_published_port_is_behind_credentials(config):
 def test_the_dockerfile_installs_flower_and_chromium_and_runs_unprivileged():
     dockerfile = (ROOT / "Dockerfile").read_text()
 
-    assert '.[flower,browser]' in dockerfile
+    assert '.[flower,browser,streams]' in dockerfile
     assert "apt-get install -y --no-install-recommends chromium" in dockerfile
     assert "USER longrun" in dockerfile
 
 
-def test_webhook_deliveries_have_their_own_worker(config):
-    worker, webhooks = config["services"]["worker"], config["services"]["webhooks"]
+def test_io_bound_kinds_and_webhooks_run_on_a_threads_worker_and_the_rest_on_prefork(config):
+    from workers.celery_app import role_queues
 
-    assert worker["command"][-2:] == ["--exclude-queues", keys.WEBHOOK_QUEUE]
-    assert webhooks["command"][webhooks["command"].index("--queues") + 1] == keys.WEBHOOK_QUEUE
+    cpu, io = config["services"]["worker"], config["services"]["worker-io"]
+    assert cpu["environment"]["LONGRUN_WORKER_ROLE"] == "cpu"
+    assert io["environment"]["LONGRUN_WORKER_ROLE"] == "io"
+    assert io["command"][:4] == cpu["command"][:4] == ["celery", "-A", "workers.celery_app", "worker"]
+    assert not {"-Q", "--queues", "-P", "--pool"} & set(cpu["command"] + io["command"])  # configuration decides
+    assert "webhooks" not in config["services"]  # deliveries run on the threads worker
+
+    io_queues = role_queues(settings_for_role("io", io["environment"]["LONGRUN_IO_KINDS"]), "d")
+    cpu_queues = role_queues(settings_for_role("cpu", cpu["environment"]["LONGRUN_IO_KINDS"]), "d")
+    assert set(io_queues) == {keys.queue("inference"), keys.queue("chat"), keys.queue("chat_completion"),
+                              keys.WEBHOOK_QUEUE}
+    assert {keys.queue("browser"), keys.queue("codegen"), keys.queue("sleep")} <= set(cpu_queues)
+    assert not set(io_queues) & set(cpu_queues)
+    import celeryconfig
+
+    assert celeryconfig.from_settings(settings_for_role("io", "chat"))["worker_pool"] == "threads"
+    assert "worker_pool" not in celeryconfig.from_settings(settings_for_role("cpu", "chat"))
+
+
+def settings_for_role(role: str, io_kinds: str):
+    from longrun.settings import from_env
+
+    return from_env({"REDIS_URL": "redis://127.0.0.1:1/0"}, worker_role=role, io_kinds=io_kinds)
 
 
 def test_the_api_is_published_only_through_nginx_with_the_shipped_config(config):

@@ -1,0 +1,34 @@
+-- A running attempt's final state (as transition.lua) and the end of its job
+-- log in one step: the last lines it logged are appended (capped as
+-- longrun/joblog.py's APPEND) and the log keeps the job's retention.
+-- P: status, progress?, error?, meta?, token?, log_key, log_meta_key,
+-- log_max_lines, log_max_bytes, log_ttl, log_lines (list, may be empty)
+local seq = false
+local holder = P.token and redis.call('GET', K.lease)
+if not (holder and holder ~= P.token) then
+  seq = transition(P.status, P.progress, P.error, P.meta)
+end
+local added = 0
+for _, line in ipairs(P.log_lines) do
+  redis.call('RPUSH', P.log_key, line)
+  added = added + #line
+end
+if added > 0 then
+  local bytes = redis.call('HINCRBY', P.log_meta_key, 'bytes', added)
+  local n = redis.call('LLEN', P.log_key)
+  local dropped = 0
+  while n > 0 and (n > tonumber(P.log_max_lines) or bytes > tonumber(P.log_max_bytes)) do
+    bytes = bytes - #redis.call('LPOP', P.log_key)
+    n = n - 1
+    dropped = dropped + 1
+  end
+  if dropped > 0 then
+    redis.call('HSET', P.log_meta_key, 'bytes', bytes)
+    redis.call('HINCRBY', P.log_meta_key, 'dropped', dropped)
+  end
+end
+if tonumber(P.log_ttl) > 0 then
+  redis.call('EXPIRE', P.log_key, P.log_ttl)
+  redis.call('EXPIRE', P.log_meta_key, P.log_ttl)
+end
+return seq
