@@ -48,8 +48,7 @@ def from_settings(s: Settings) -> dict:
         **({"worker_concurrency": s.worker_concurrency} if s.worker_concurrency else {}),
         # An "io" worker waits on HTTP: many threads in one process, not a process per job
         # (docs/pools.md); "celery worker -P/-c" still win.
-        **({"worker_pool": "threads", "worker_concurrency": s.io_concurrency}
-           if s.worker_role == "io" else {}),
+        **({"worker_pool": "threads", "worker_concurrency": s.io_concurrency} if s.worker_role == "io" else {}),
     }
 
 

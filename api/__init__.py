@@ -28,8 +28,20 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.json = LimitedJSONProvider(app)  # every JSON body within the depth and integer limits
     cast(DefaultJSONProvider, app.json).sort_keys = False  # Flask's default provider has it
 
-    from api import (auth, batches, errors, extensions, jobs, limits, live, metrics, openai_batch, openapi,
-                     schedules, system)
+    from api import (
+        auth,
+        batches,
+        errors,
+        extensions,
+        jobs,
+        limits,
+        live,
+        metrics,
+        openai_batch,
+        openapi,
+        schedules,
+        system,
+    )
 
     extensions.init_app(app)
     settings = extensions.services(app).settings
@@ -47,8 +59,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.register_blueprint(batches.blp)
     openai_batch.register(app)  # /v1/files, /v1/batches: OpenAI's contract, outside /openapi.json
     from api import compat  # the older systems' APIs (docs/compatibility.md)
+
     compat.register(app)
     from api import console  # the job console (/console) and the offline /docs
+
     console.init_app(app)
     openapi.init_api(api, settings)  # keep last: documents every registered route
     return app

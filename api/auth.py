@@ -24,8 +24,7 @@ from dataclasses import dataclass
 
 from flask import Flask, g, request
 
-from longrun.errors import Unauthorized
-from longrun.errors import SettingsError
+from longrun.errors import SettingsError, Unauthorized
 from longrun.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -70,8 +69,7 @@ def parse_api_keys(raw: str) -> tuple[ApiKey, ...]:
         tenant, digest = tenant.strip(), digest.strip().lower()
         if not sep or not TENANT_NAME.match(tenant) or not SHA256_HEX.match(digest):
             # Name the entry by position only: it might be a raw key pasted by mistake.
-            raise SettingsError(f"LONGRUN_API_KEYS entry {number} must be "
-                                "tenant=<64 hex digits of sha256(key)>")
+            raise SettingsError(f"LONGRUN_API_KEYS entry {number} must be tenant=<64 hex digits of sha256(key)>")
         parsed.append(ApiKey(tenant, digest))
     return tuple(parsed)
 
@@ -113,8 +111,11 @@ class Authenticator:
         if key is None and not presented and self.session_key and request.method in SESSION_METHODS:
             key = self.session_key(self.keys)
         if key is None:
-            if request.path in PUBLIC_PATHS or request.path == "/console" \
-                    or request.path.startswith(SELF_CHECKED_PREFIXES):
+            if (
+                request.path in PUBLIC_PATHS
+                or request.path == "/console"
+                or request.path.startswith(SELF_CHECKED_PREFIXES)
+            ):
                 g.tenant = g.api_key = None
                 return
             raise Unauthorized(UNAUTHORIZED_MESSAGE)
@@ -125,11 +126,16 @@ class Authenticator:
 def init_app(app: Flask, settings: Settings) -> None:
     authenticator = Authenticator(settings)
     if not authenticator.enabled:
-        log.warning("LONGRUN_AUTH=off: every request is served without an API key as tenant %r. "
-                    "Never run like this outside local development.", DEFAULT_TENANT)
+        log.warning(
+            "LONGRUN_AUTH=off: every request is served without an API key as tenant %r. "
+            "Never run like this outside local development.",
+            DEFAULT_TENANT,
+        )
     elif not authenticator.keys:
-        log.warning("no API keys configured (LONGRUN_API_KEYS): every request but %s will be refused",
-                    ", ".join(sorted(PUBLIC_PATHS)))
+        log.warning(
+            "no API keys configured (LONGRUN_API_KEYS): every request but %s will be refused",
+            ", ".join(sorted(PUBLIC_PATHS)),
+        )
     app.before_request(authenticator)
     app.extensions["longrun.auth"] = authenticator
 

@@ -45,8 +45,7 @@ class ErrorSchema(Schema):
     error = fields.Nested(ErrorInfoSchema, required=True)
 
 
-def error_response(status: int, code: str, message: str, details: dict | None = None,
-                   headers: dict | None = None):
+def error_response(status: int, code: str, message: str, details: dict | None = None, headers: dict | None = None):
     response = jsonify({"error": {"code": code, "message": message, "details": details or {}}})
     response.status_code = status
     for name, value in (headers or {}).items():
@@ -64,8 +63,9 @@ def _flatten_messages(messages) -> dict:
 
 
 def describe_fields(details: dict) -> str:
-    return "; ".join(f"{name}: {msgs[0] if isinstance(msgs, list) and msgs else msgs}"
-                     for name, msgs in details.items())
+    return "; ".join(
+        f"{name}: {msgs[0] if isinstance(msgs, list) and msgs else msgs}" for name, msgs in details.items()
+    )
 
 
 class LongrunApi(Api):

@@ -34,9 +34,11 @@ def init_app(app: Flask) -> None:
     settings = app.config.get("LONGRUN_SETTINGS")
     if settings is None:
         from workers.celery_app import app as celery_app
+
         settings = get_settings()
     else:  # a test or embedding app with its own Redis
         from workers.celery_app import make_celery
+
         celery_app = make_celery(settings)
 
     store = JobStore.from_settings(settings)
@@ -87,8 +89,9 @@ class Parser(FlaskParser):
 
 class Blueprint(SmorestBlueprint):
     ARGUMENTS_PARSER = Parser()
-    DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = dict(SmorestBlueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
-                                                 json_or_multipart="application/json")
+    DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = dict(
+        SmorestBlueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING, json_or_multipart="application/json"
+    )
 
 
 def make_api(app: Flask) -> Api:

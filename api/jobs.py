@@ -10,8 +10,18 @@ from api import service, uploads
 from api.auth import current_tenant
 from api.extensions import Blueprint, services
 from api.fastdump import compile_dump
-from api.schemas import (ArtifactListSchema, ClearedSchema, ClearQuerySchema, JobListQuerySchema,
-                         JobListSchema, JobSchema, JobSubmitSchema, ReplayRequestSchema, ReplaySchema, ResultSchema)
+from api.schemas import (
+    ArtifactListSchema,
+    ClearedSchema,
+    ClearQuerySchema,
+    JobListQuerySchema,
+    JobListSchema,
+    JobSchema,
+    JobSubmitSchema,
+    ReplayRequestSchema,
+    ReplaySchema,
+    ResultSchema,
+)
 from longrun.errors import InvalidInput
 from longrun.jobstore import body_hash
 from longrun.states import JobStatus
@@ -30,6 +40,7 @@ def register_converters(app, api) -> None:
     app.url_map.converters["job_id"] = JobIdConverter
     api.register_converter(JobIdConverter, lambda converter: {"type": "string"})
 
+
 MAX_PREFER_WAIT = 60
 # GET /jobs/{id} is the hottest read: its JobSchema dump compiled once (same output).
 DUMP_JOB = compile_dump(JobSchema())
@@ -45,8 +56,10 @@ def prefer_wait() -> int:
 def idempotency_key() -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is not None and not IDEMPOTENCY_KEY.match(key):
-        raise InvalidInput("Idempotency-Key must be 1-255 visible ASCII characters",
-                           details={"Idempotency-Key": ["must be 1-255 visible ASCII characters"]})
+        raise InvalidInput(
+            "Idempotency-Key must be 1-255 visible ASCII characters",
+            details={"Idempotency-Key": ["must be 1-255 visible ASCII characters"]},
+        )
     return key
 
 
@@ -70,11 +83,13 @@ class Jobs(MethodView):
         svc = services()
         tenant = current_tenant()
         if request.mimetype == "multipart/form-data":
-            job, created = uploads.submit(svc, tenant, files=request.files,
-                                          idempotency_key=idempotency_key(), **payload)
+            job, created = uploads.submit(
+                svc, tenant, files=request.files, idempotency_key=idempotency_key(), **payload
+            )
         else:
-            job, created = service.submit(svc, tenant, idempotency_key=idempotency_key(),
-                                          request_hash=body_hash(request.get_data()), **payload)
+            job, created = service.submit(
+                svc, tenant, idempotency_key=idempotency_key(), request_hash=body_hash(request.get_data()), **payload
+            )
         wait = prefer_wait()
         if wait and not JobStatus(job["status"]).is_final:
             job = service.wait(svc, tenant, job["id"], wait)

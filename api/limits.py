@@ -40,8 +40,9 @@ def configure(app: Flask, settings: Settings) -> None:
     app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, settings.max_request_bytes)  # type: ignore[method-assign]
 
 
-def reserve(redis_client, identity: str, limit: int, window: int, chunk: int = 1,
-            now: float | None = None) -> tuple[int, int]:
+def reserve(
+    redis_client, identity: str, limit: int, window: int, chunk: int = 1, now: float | None = None
+) -> tuple[int, int]:
     """Count ``chunk`` requests of ``identity`` in its current window.
 
     Returns (granted, wait): how many of them are within ``limit``, and, when
@@ -95,13 +96,16 @@ def enforce():
     if settings.rate_limit_requests and g.get("tenant"):
         key = g.get("api_key")
         identity = key.identity if key else f"tenant:{g.tenant}"
-        wait = BUDGET.take(services().store.redis, identity, settings.rate_limit_requests,
-                           settings.rate_limit_window_seconds)
+        wait = BUDGET.take(
+            services().store.redis, identity, settings.rate_limit_requests, settings.rate_limit_window_seconds
+        )
         if wait:
-            error = RateLimited(f"rate limit of {settings.rate_limit_requests} requests per "
-                                f"{settings.rate_limit_window_seconds}s exceeded; retry in {wait}s",
-                                details={"retry_after": wait})
+            error = RateLimited(
+                f"rate limit of {settings.rate_limit_requests} requests per "
+                f"{settings.rate_limit_window_seconds}s exceeded; retry in {wait}s",
+                details={"retry_after": wait},
+            )
             error.retry_after = wait
             raise error
     if request.mimetype == "multipart/form-data":
-        request.files  # parse now: too many or too large parts raise 413 here
+        _ = request.files  # parse now: too many or too large parts raise 413 here

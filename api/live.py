@@ -14,8 +14,9 @@ from longrun.errors import TooManyStreams
 from longrun.webhooks import DeliveryLog
 from workers.publish import publish_webhook
 
-blp = Blueprint("live", __name__, url_prefix="/api/v1/jobs",
-                description="Live events, logs and webhook deliveries of a job.")
+blp = Blueprint(
+    "live", __name__, url_prefix="/api/v1/jobs", description="Live events, logs and webhook deliveries of a job."
+)
 
 
 class ProcessStreams:
@@ -31,9 +32,11 @@ class ProcessStreams:
     def enter(self) -> None:
         with self._lock:
             if self.limit is not None and self.open >= self.limit:
-                raise TooManyStreams("this server is holding as many event streams as it can; "
-                                     "poll GET /api/v1/jobs/{id} or retry shortly",
-                                     details={"limit": self.limit})
+                raise TooManyStreams(
+                    "this server is holding as many event streams as it can; "
+                    "poll GET /api/v1/jobs/{id} or retry shortly",
+                    details={"limit": self.limit},
+                )
             self.open += 1
 
     def leave(self) -> None:
@@ -46,24 +49,27 @@ PROCESS_STREAMS = ProcessStreams()
 
 @blp.route("/<string:job_id>/events")
 class JobEvents(MethodView):
-    @blp.response(200, description="text/event-stream: `status` and `progress` events, then the final "
-                                   "state (with `result` and the last `progress`), then the stream ends. "
-                                   "Progress is coalesced (at most one event per progress interval) and the "
-                                   "oldest progress events are dropped past the stream's cap; lifecycle events "
-                                   "(pending, each attempt, final) are always kept. `resync` (no `id`): your "
-                                   "Last-Event-ID is older than the newest dropped event, so re-read the job "
-                                   "(GET /api/v1/jobs/{id}); the stream then goes on after your id.",
-                  content_type="text/event-stream")
+    @blp.response(
+        200,
+        description="text/event-stream: `status` and `progress` events, then the final "
+        "state (with `result` and the last `progress`), then the stream ends. "
+        "Progress is coalesced (at most one event per progress interval) and the "
+        "oldest progress events are dropped past the stream's cap; lifecycle events "
+        "(pending, each attempt, final) are always kept. `resync` (no `id`): your "
+        "Last-Event-ID is older than the newest dropped event, so re-read the job "
+        "(GET /api/v1/jobs/{id}); the stream then goes on after your id.",
+        content_type="text/event-stream",
+    )
     def get(self, job_id):
         """Follow the job live (Server-Sent Events); resume with Last-Event-ID."""
         svc = services()
         tenant = current_tenant()
-        after = streams.parse_last_event_id(request.headers.get("Last-Event-ID")
-                                            or request.args.get("last_event_id"))
+        after = streams.parse_last_event_id(request.headers.get("Last-Event-ID") or request.args.get("last_event_id"))
         svc.store.load(job_id, tenant)  # 404/410 exactly as GET /jobs/{id}
         settings = svc.settings
-        slots = streams.StreamSlots(svc.store.redis, settings.sse_max_streams_per_tenant,
-                                    settings.sse_heartbeat_seconds)
+        slots = streams.StreamSlots(
+            svc.store.redis, settings.sse_max_streams_per_tenant, settings.sse_heartbeat_seconds
+        )
         PROCESS_STREAMS.enter()
         try:
             token = slots.acquire(tenant)
@@ -73,20 +79,26 @@ class JobEvents(MethodView):
 
         def generate():
             try:
-                yield from streams.job_events(svc.store, job_id, after,
-                                              heartbeat_seconds=settings.sse_heartbeat_seconds,
-                                              on_heartbeat=lambda: slots.renew(tenant, token))
+                yield from streams.job_events(
+                    svc.store,
+                    job_id,
+                    after,
+                    heartbeat_seconds=settings.sse_heartbeat_seconds,
+                    on_heartbeat=lambda: slots.renew(tenant, token),
+                )
             finally:  # also when the client goes away (the next write fails)
                 slots.release(tenant, token)
                 PROCESS_STREAMS.leave()
 
-        return Response(stream_with_context(generate()), mimetype="text/event-stream",
-                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return Response(
+            stream_with_context(generate()),
+            mimetype="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
 
 
 class LogQuerySchema(Schema):
-    tail = fields.Integer(validate=validate.Range(1, 100_000),
-                          metadata={"description": "Only the last N lines."})
+    tail = fields.Integer(validate=validate.Range(1, 100_000), metadata={"description": "Only the last N lines."})
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "text"]))
 
 

@@ -27,12 +27,17 @@ METHODS = {"get", "put", "post", "delete", "patch"}
 def init_api(api, settings: Settings) -> None:
     """Call after every blueprint is registered."""
     spec = api.spec
-    spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer",
-                                                   "description": "Authorization: Bearer <API key>"})
+    spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <API key>"}
+    )
     spec.components.security_scheme("apiKeyHeader", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
-    spec.components.response("UNAUTHORIZED", {
-        "description": "Missing or invalid API key (one fixed body).",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+    spec.components.response(
+        "UNAUTHORIZED",
+        {
+            "description": "Missing or invalid API key (one fixed body).",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        },
+    )
     paths = spec._paths  # apispec keeps registered paths here until to_dict()
     for path, operations in paths.items():
         for method, operation in operations.items():
@@ -52,8 +57,12 @@ def init_api(api, settings: Settings) -> None:
 def only_null_in_nullable_refs(node) -> None:
     if isinstance(node, dict):
         variants = node.get("anyOf")
-        if isinstance(variants, list) and len(variants) == 2 and "$ref" in variants[0] \
-                and variants[1] == {"type": "object", "nullable": True}:
+        if (
+            isinstance(variants, list)
+            and len(variants) == 2
+            and "$ref" in variants[0]
+            and variants[1] == {"type": "object", "nullable": True}
+        ):
             variants[1] = {"type": "object", "nullable": True, "enum": [None]}
         for value in node.values():
             only_null_in_nullable_refs(value)
@@ -65,6 +74,7 @@ def only_null_in_nullable_refs(node) -> None:
 def submit_body_schema(api, settings: Settings) -> dict:
     converter = api.ma_plugin.converter
     from api.schemas import JobSubmitSchema
+
     common = converter.schema2jsonschema(JobSubmitSchema)
     common["properties"]["timeout_seconds"]["maximum"] = settings.max_timeout_seconds
     if not getattr(settings, "webhook_secret", None):

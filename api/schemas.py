@@ -2,7 +2,7 @@
 responses and generate /openapi.json."""
 
 import time
-from datetime import timezone
+from datetime import UTC
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
@@ -58,25 +58,36 @@ class JobSchema(Schema):
     cancel_requested = fields.Boolean()
     run_at = fields.String(allow_none=True, metadata={"description": "When a delayed job may start (UTC)."})
     schedule_id = fields.String(allow_none=True, metadata={"description": "The schedule that made this job."})
-    steps = fields.List(fields.Nested(StepSchema), metadata={
-        "description": "The job's checkpointed steps in order (docs/steps.md); a finished step is not run "
-                       "again when the job resumes. Not in listings."})
-    requeues = fields.Integer(metadata={"description": "Times a stopping worker handed the job back "
-                                                       "(not counted in attempts)."})
+    steps = fields.List(
+        fields.Nested(StepSchema),
+        metadata={
+            "description": "The job's checkpointed steps in order (docs/steps.md); a finished step is not run "
+            "again when the job resumes. Not in listings."
+        },
+    )
+    requeues = fields.Integer(
+        metadata={"description": "Times a stopping worker handed the job back (not counted in attempts)."}
+    )
     retried_from = fields.String(allow_none=True, metadata={"description": "The job this one retries."})
-    retries = fields.List(fields.String(), metadata={"description": "Jobs that retry this one, oldest first. "
-                                                                    "Not in listings."})
+    retries = fields.List(
+        fields.String(), metadata={"description": "Jobs that retry this one, oldest first. Not in listings."}
+    )
     batch_id = fields.String(allow_none=True, metadata={"description": "The batch the job is an item of."})
     batch_index = fields.Integer(allow_none=True, metadata={"description": "Its position in that batch."})
 
 
 class WebhookSchema(Schema):
-    url = fields.String(required=True, validate=validate.Length(max=2048),
-                        metadata={"description": "http(s) URL; must pass the URL rules (no private addresses)."})
+    url = fields.String(
+        required=True,
+        validate=validate.Length(max=2048),
+        metadata={"description": "http(s) URL; must pass the URL rules (no private addresses)."},
+    )
     events = fields.List(
-        fields.String(validate=validate.OneOf(WEBHOOK_EVENTS)), load_default=list(DEFAULT_WEBHOOK_EVENTS),
+        fields.String(validate=validate.OneOf(WEBHOOK_EVENTS)),
+        load_default=list(DEFAULT_WEBHOOK_EVENTS),
         validate=validate.Length(min=1),
-        metadata={"description": "started, progress (throttled) and/or completed (any final state)."})
+        metadata={"description": "started, progress (throttled) and/or completed (any final state)."},
+    )
 
 
 class JsonDict(fields.Dict):
@@ -93,25 +104,46 @@ class JsonDict(fields.Dict):
 
 class JobSubmitSchema(Schema):
     kind = fields.String(required=True, metadata={"description": "A kind listed by GET /api/v1/kinds."})
-    input = JsonDict(load_default=dict, metadata={
-        "description": "The kind's input. In a multipart/form-data request: a JSON string, with the "
-                       "kind's file fields (GET /api/v1/kinds: file_fields) sent as files."})
+    input = JsonDict(
+        load_default=dict,
+        metadata={
+            "description": "The kind's input. In a multipart/form-data request: a JSON string, with the "
+            "kind's file fields (GET /api/v1/kinds: file_fields) sent as files."
+        },
+    )
     priority = jsonfields.Integer(
-        load_default=0, validate=validate.Range(0, 9),
-        metadata={"description": "0 (lowest, default) to 9 (highest); higher runs first."})
+        load_default=0,
+        validate=validate.Range(0, 9),
+        metadata={"description": "0 (lowest, default) to 9 (highest); higher runs first."},
+    )
     timeout_seconds = jsonfields.Integer(
-        load_default=None, allow_none=True, validate=validate.Range(min=1),
-        metadata={"description": "Soft time limit; the job is failed past it."})
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "Soft time limit; the job is failed past it."},
+    )
     metadata = JsonDict(load_default=dict)
-    webhook = fields.Nested(WebhookSchema, load_default=None, allow_none=True,
-                            metadata={"description": "Where to POST signed notifications about this job."})
+    webhook = fields.Nested(
+        WebhookSchema,
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "Where to POST signed notifications about this job."},
+    )
     run_at = fields.AwareDateTime(
-        load_default=None, allow_none=True, format="iso",
-        metadata={"description": "RFC 3339 time with an offset: the job is `scheduled` until then (never "
-                                 "started earlier). A time in the past runs at once."})
+        load_default=None,
+        allow_none=True,
+        format="iso",
+        metadata={
+            "description": "RFC 3339 time with an offset: the job is `scheduled` until then (never "
+            "started earlier). A time in the past runs at once."
+        },
+    )
     delay_seconds = fields.Float(
-        load_default=None, allow_none=True, validate=validate.Range(min=0),
-        metadata={"description": "Run this many seconds from now (instead of run_at)."})
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=0),
+        metadata={"description": "Run this many seconds from now (instead of run_at)."},
+    )
 
     @validates_schema
     def one_start_time(self, data, **kwargs):
@@ -143,14 +175,22 @@ class ClearQuerySchema(Schema):
 
 class StatsSchema(Schema):
     counts = fields.Dict(keys=fields.String(), values=fields.Integer())
-    queues = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={
-        "description": "Per kind: jobs waiting for a worker (messages in its queue, and jobs fair dispatch holds)."})
+    queues = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={
+            "description": "Per kind: jobs waiting for a worker (messages in its queue, and jobs fair dispatch holds)."
+        },
+    )
     running = fields.Integer()
     waiting = fields.Integer(metadata={"description": "This tenant's pending jobs."})
     held = fields.Integer(metadata={"description": "Of those, the ones waiting their turn in Redis (fair dispatch)."})
     scheduled = fields.Integer(metadata={"description": "This tenant's delayed jobs not yet due."})
-    oldest_waiting_seconds = fields.Dict(keys=fields.String(), values=fields.Float(), metadata={
-        "description": "Per kind: how long its oldest pending job (any tenant) has waited."})
+    oldest_waiting_seconds = fields.Dict(
+        keys=fields.String(),
+        values=fields.Float(),
+        metadata={"description": "Per kind: how long its oldest pending job (any tenant) has waited."},
+    )
 
 
 class JobListSchema(Schema):
@@ -193,18 +233,31 @@ class HealthSchema(Schema):
 
 
 class ReplayRequestSchema(Schema):
-    statuses = fields.List(fields.String(validate=validate.OneOf(FINAL)), load_default=lambda: ["failed"],
-                           validate=validate.Length(min=1),
-                           metadata={"description": "Finished statuses to replay (default: failed)."})
+    statuses = fields.List(
+        fields.String(validate=validate.OneOf(FINAL)),
+        load_default=lambda: ["failed"],
+        validate=validate.Length(min=1),
+        metadata={"description": "Finished statuses to replay (default: failed)."},
+    )
     kind = fields.String(load_default=None, allow_none=True)
     finished_after = fields.AwareDateTime(
-        load_default=None, allow_none=True, default_timezone=timezone.utc,
-        metadata={"description": "ISO 8601; jobs that finished at or after it."})
+        load_default=None,
+        allow_none=True,
+        default_timezone=UTC,
+        metadata={"description": "ISO 8601; jobs that finished at or after it."},
+    )
     finished_before = fields.AwareDateTime(
-        load_default=None, allow_none=True, default_timezone=timezone.utc,
-        metadata={"description": "ISO 8601; jobs that finished at or before it."})
-    all = jsonfields.Boolean(load_default=False, metadata={
-        "description": "Replay every matching job whenever it finished; without it a time bound is required."})
+        load_default=None,
+        allow_none=True,
+        default_timezone=UTC,
+        metadata={"description": "ISO 8601; jobs that finished at or before it."},
+    )
+    all = jsonfields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Replay every matching job whenever it finished; without it a time bound is required."
+        },
+    )
 
 
 class ReplayFilterSchema(Schema):
@@ -216,8 +269,9 @@ class ReplayFilterSchema(Schema):
 
 class ReplaySchema(Schema):
     id = fields.String()
-    status = fields.String(validate=validate.OneOf(["running", "done"]),
-                           metadata={"description": "done: every matching job was retried."})
+    status = fields.String(
+        validate=validate.OneOf(["running", "done"]), metadata={"description": "done: every matching job was retried."}
+    )
     scanned = fields.Integer(metadata={"description": "Jobs looked at so far."})
     retried = fields.Integer(metadata={"description": "New jobs made so far."})
     failed = fields.Integer(metadata={"description": "Matching jobs that could not be retried (files gone...)."})

@@ -7,19 +7,29 @@ one job system with several faces.
 import json
 import logging
 import time
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import cast
 
+import redis
 from kombu.exceptions import OperationalError
 from kombu.transport import get_transport_cls
 from marshmallow import ValidationError
-import redis
 
-from longrun import redis_conn
-from longrun.errors import (CannotCapture, IdempotencyConflict, InvalidInput, InvalidUpload, JobAlreadyFinished,
-                            JobHasNoResult, JobNotFinished, JobNotFound, QueueFull, ServiceUnavailable, UnknownKind,
-                            redis_errors_as_unavailable)
-from longrun import flow, replay
+from longrun import flow, redis_conn, replay
+from longrun.errors import (
+    CannotCapture,
+    IdempotencyConflict,
+    InvalidInput,
+    InvalidUpload,
+    JobAlreadyFinished,
+    JobHasNoResult,
+    JobNotFinished,
+    JobNotFound,
+    QueueFull,
+    ServiceUnavailable,
+    UnknownKind,
+    redis_errors_as_unavailable,
+)
 from longrun.jobstore import document, new_job_id
 from longrun.states import JobStatus
 from longrun.webhooks import validate_webhook
@@ -34,7 +44,7 @@ PUBLISH_ERRORS = (OperationalError, redis.RedisError, OSError)
 NOT_ACCEPTED = "the job queue is unreachable; the job was not accepted"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _input_schema(kind_name: str):
     # One instance per kind and process: building a schema costs more than a load.
     return KINDS[kind_name].input_schema()
@@ -44,8 +54,9 @@ def kind_or_error(kind_name: str):
     kind = KINDS.get(kind_name)
     if kind is None:
         known = ", ".join(sorted(KINDS))
-        raise UnknownKind(f"unknown kind {kind_name!r}; known kinds: {known}",
-                          details={"kind": [f"must be one of: {known}"]})
+        raise UnknownKind(
+            f"unknown kind {kind_name!r}; known kinds: {known}", details={"kind": [f"must be one of: {known}"]}
+        )
     return kind
 
 
@@ -54,16 +65,22 @@ def validate_input(kind_name: str, raw_input: dict) -> dict:
     try:
         return _input_schema(kind_name).load(raw_input)
     except ValidationError as exc:
-        raise InvalidInput("invalid input: " + "; ".join(f"input.{k}: {v[0] if isinstance(v, list) else v}"
-                                                          for k, v in cast(dict, exc.messages).items()),
-                           details={"input": exc.messages}) from None
+        raise InvalidInput(
+            "invalid input: "
+            + "; ".join(
+                f"input.{k}: {v[0] if isinstance(v, list) else v}" for k, v in cast(dict, exc.messages).items()
+            ),
+            details={"input": exc.messages},
+        ) from None
 
 
 def resolve_timeout(settings, timeout_seconds: int | None) -> int:
     timeout = timeout_seconds or settings.default_timeout_seconds
     if timeout > settings.max_timeout_seconds:
-        raise InvalidInput(f"timeout_seconds must be at most {settings.max_timeout_seconds}",
-                           details={"timeout_seconds": [f"must be at most {settings.max_timeout_seconds}"]})
+        raise InvalidInput(
+            f"timeout_seconds must be at most {settings.max_timeout_seconds}",
+            details={"timeout_seconds": [f"must be at most {settings.max_timeout_seconds}"]},
+        )
     return timeout
 
 
@@ -75,8 +92,10 @@ def check_run_at(settings, run_at: float | None) -> None:
 
 def queue_full(kind: str, depth: int, limit: int) -> QueueFull:
     """503 + Retry-After: the kind's queue holds max_queue_depth messages (checked by create.lua)."""
-    return QueueFull(f"overloaded: the {kind} queue holds {depth} jobs (limit {limit}); try again later",
-                     details={"kind": kind, "queued": depth})
+    return QueueFull(
+        f"overloaded: the {kind} queue holds {depth} jobs (limit {limit}); try again later",
+        details={"kind": kind, "queued": depth},
+    )
 
 
 def enqueue(svc, job_id: str, kind: str, priority: int, timeout: int) -> None:
@@ -108,12 +127,23 @@ def prepare_message(svc, job_id: str, kind: str, priority: int, timeout: int) ->
     return broker.TEMPLATES.message((id(svc.celery), kind, priority, timeout), job_id, build)
 
 
-def submit(svc, tenant: str, *, kind: str, input: dict, priority: int = 0,
-           timeout_seconds: int | None = None, metadata: dict | None = None,
-           idempotency_key: str | None = None, request_hash: str = "",
-           job_id: str | None = None, extra: dict | None = None,
-           webhook: dict | None = None, files_stored: bool = False,
-           run_at: float | None = None) -> tuple[dict, bool]:
+def submit(
+    svc,
+    tenant: str,
+    *,
+    kind: str,
+    input: dict,
+    priority: int = 0,
+    timeout_seconds: int | None = None,
+    metadata: dict | None = None,
+    idempotency_key: str | None = None,
+    request_hash: str = "",
+    job_id: str | None = None,
+    extra: dict | None = None,
+    webhook: dict | None = None,
+    files_stored: bool = False,
+    run_at: float | None = None,
+) -> tuple[dict, bool]:
     """Validate, record and enqueue a job; returns (job document, newly created).
 
     Kinds that take files go through ``api.uploads.submit``, which stores them
@@ -122,8 +152,10 @@ def submit(svc, tenant: str, *, kind: str, input: dict, priority: int = 0,
     """
     if kind_or_error(kind).file_fields and not files_stored:
         files = ", ".join(KINDS[kind].file_fields)
-        raise InvalidUpload(f"kind {kind!r} takes files ({files}): send multipart/form-data",
-                            details={name: ["a file is required"] for name in KINDS[kind].file_fields})
+        raise InvalidUpload(
+            f"kind {kind!r} takes files ({files}): send multipart/form-data",
+            details={name: ["a file is required"] for name in KINDS[kind].file_fields},
+        )
     job_input = validate_input(kind, input)
     timeout = resolve_timeout(svc.settings, timeout_seconds)
     check_run_at(svc.settings, run_at)
@@ -133,17 +165,25 @@ def submit(svc, tenant: str, *, kind: str, input: dict, priority: int = 0,
     with redis_errors_as_unavailable(NOT_ACCEPTED, errors=PUBLISH_ERRORS):
         message = prepare_message(svc, job_id, kind, priority, timeout)
     job_id, outcome, record = svc.store.create(
-        tenant=tenant, kind=kind, input=job_input, priority=priority, timeout_seconds=timeout,
-        metadata=metadata, job_id=job_id, idempotency_key=idempotency_key,
-        request_hash=request_hash, extra=extra, message=message,
+        tenant=tenant,
+        kind=kind,
+        input=job_input,
+        priority=priority,
+        timeout_seconds=timeout,
+        metadata=metadata,
+        job_id=job_id,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        extra=extra,
+        message=message,
         max_queue_depth=svc.settings.max_queue_depth,  # backpressure, checked in the same script
-        flow=svc.settings.fair_dispatch == "on", run_at=run_at,
+        flow=svc.settings.fair_dispatch == "on",
+        run_at=run_at,
     )
     if outcome == "full":
         raise queue_full(kind, record["queued"], svc.settings.max_queue_depth)
     if outcome == "conflict":
-        raise IdempotencyConflict("this Idempotency-Key was used with a different request",
-                                  details={"job_id": job_id})
+        raise IdempotencyConflict("this Idempotency-Key was used with a different request", details={"job_id": job_id})
     if outcome == "existing":
         return svc.store.get(job_id, tenant), False
     if message is not None or record["status"] == JobStatus.SCHEDULED:
@@ -176,10 +216,11 @@ def result(svc, tenant: str, job_id: str) -> dict:
     if job["status"] == JobStatus.COMPLETED:
         return job
     if JobStatus(job["status"]).is_final:
-        raise JobHasNoResult(f"job {job_id} is {job['status']} and has no result",
-                             details={"status": job["status"], "error": job["error"]})
-    raise JobNotFinished(f"job {job_id} is {job['status']}; its result is not ready",
-                         details={"status": job["status"]})
+        raise JobHasNoResult(
+            f"job {job_id} is {job['status']} and has no result",
+            details={"status": job["status"], "error": job["error"]},
+        )
+    raise JobNotFinished(f"job {job_id} is {job['status']}; its result is not ready", details={"status": job["status"]})
 
 
 def cancel(svc, tenant: str, job_id: str) -> dict:
@@ -208,10 +249,10 @@ def clear(svc, tenant: str, status: str) -> int:
 
 
 def list_jobs(svc, tenant: str, *, status=None, kind=None, limit=20, cursor=None) -> dict:
-    jobs, next_cursor = svc.store.list_jobs(tenant, status=status, kind=kind, limit=limit,
-                                            cursor=int(cursor) if cursor else None)
-    return {"jobs": jobs, "next_cursor": str(next_cursor) if next_cursor else None,
-            "stats": stats(svc, tenant)}
+    jobs, next_cursor = svc.store.list_jobs(
+        tenant, status=status, kind=kind, limit=limit, cursor=int(cursor) if cursor else None
+    )
+    return {"jobs": jobs, "next_cursor": str(next_cursor) if next_cursor else None, "stats": stats(svc, tenant)}
 
 
 def stats(svc, tenant: str) -> dict:
@@ -219,9 +260,15 @@ def stats(svc, tenant: str) -> dict:
     with redis_errors_as_unavailable():
         mine = flow.tenant_counts(svc.store.redis, tenant, KINDS)
         oldest = flow.oldest_waiting_seconds(svc.store.redis, KINDS)
-    return {"counts": counts, "queues": svc.store.queue_lengths(KINDS), "running": counts["running"],
-            "waiting": mine["waiting"], "held": mine["held"], "scheduled": mine["scheduled"],
-            "oldest_waiting_seconds": oldest}
+    return {
+        "counts": counts,
+        "queues": svc.store.queue_lengths(KINDS),
+        "running": counts["running"],
+        "waiting": mine["waiting"],
+        "held": mine["held"],
+        "scheduled": mine["scheduled"],
+        "oldest_waiting_seconds": oldest,
+    }
 
 
 def artifact_path(svc, tenant: str, job_id: str, name: str):
@@ -252,34 +299,63 @@ def _publisher(svc):
     def publish(job_id: str, kind: str, priority: int, timeout: int) -> None:
         with redis_errors_as_unavailable(NOT_ACCEPTED, errors=PUBLISH_ERRORS):
             enqueue(svc, job_id, kind, priority, timeout)
+
     return publish
 
 
 def retry(svc, tenant: str, job_id: str) -> dict:
     """A new job with the finished job's kind, input, priority, timeout, metadata and files."""
     with redis_errors_as_unavailable():
-        return replay.retry_job(svc.store, svc.artifacts, tenant, job_id, publish=_publisher(svc),
-                                file_fields=_file_fields, max_queue_depth=svc.settings.max_queue_depth)
+        return replay.retry_job(
+            svc.store,
+            svc.artifacts,
+            tenant,
+            job_id,
+            publish=_publisher(svc),
+            file_fields=_file_fields,
+            max_queue_depth=svc.settings.max_queue_depth,
+        )
 
 
-def retry_many(svc, tenant: str, *, statuses: list[str], kind: str | None = None, finished_after=None,
-               finished_before=None, all: bool = False) -> dict:
+def retry_many(
+    svc,
+    tenant: str,
+    *,
+    statuses: list[str],
+    kind: str | None = None,
+    finished_after=None,
+    finished_before=None,
+    all: bool = False,
+) -> dict:
     """Start a bulk replay and go through as much of it as fits in a short request."""
     if kind is not None:
         kind_or_error(kind)
     with redis_errors_as_unavailable():
         replay_id = replay.start_replay(
-            svc.store, tenant, statuses=statuses, kind=kind, all=all,
+            svc.store,
+            tenant,
+            statuses=statuses,
+            kind=kind,
+            all=all,
             finished_after=finished_after.timestamp() if finished_after else None,
-            finished_before=finished_before.timestamp() if finished_before else None)
-        doc = replay.advance(svc.store, svc.artifacts, replay_id, publish=_publisher(svc), file_fields=_file_fields,
-                             budget_seconds=REPLAY_REQUEST_BUDGET_SECONDS)
+            finished_before=finished_before.timestamp() if finished_before else None,
+        )
+        doc = replay.advance(
+            svc.store,
+            svc.artifacts,
+            replay_id,
+            publish=_publisher(svc),
+            file_fields=_file_fields,
+            budget_seconds=REPLAY_REQUEST_BUDGET_SECONDS,
+        )
         return doc or replay.get_replay(svc.store, tenant, replay_id)
 
 
 def get_replay(svc, tenant: str, replay_id: str) -> dict:
     with redis_errors_as_unavailable():
         return replay.get_replay(svc.store, tenant, replay_id)
+
+
 def overview(svc, tenant: str, running_limit: int = 10) -> dict:
     """What the console's overview shows: the tenant's counts per status and the jobs
     running now, and each queue's depth and oldest waiting job, and the workers seen."""
@@ -290,10 +366,16 @@ def overview(svc, tenant: str, running_limit: int = 10) -> dict:
     running, _ = svc.store.list_jobs(tenant, status=JobStatus.RUNNING.value, limit=running_limit)
     return {
         "counts": counts,
-        "queues": [{"kind": kind, "depth": depth[kind],
-                    "oldest_waiting_seconds": None if oldest[kind] is None else max(0.0, now - oldest[kind])}
-                   for kind in KINDS],
-        "workers": [{"hostname": host, "last_seen_seconds": max(0.0, now - seen)}
-                    for host, seen in svc.store.workers()],
+        "queues": [
+            {
+                "kind": kind,
+                "depth": depth[kind],
+                "oldest_waiting_seconds": None if oldest[kind] is None else max(0.0, now - oldest[kind]),
+            }
+            for kind in KINDS
+        ],
+        "workers": [
+            {"hostname": host, "last_seen_seconds": max(0.0, now - seen)} for host, seen in svc.store.workers()
+        ],
         "running": running,
     }

@@ -22,8 +22,7 @@ class Health(MethodView):
     def get(self):
         """Liveness and readiness: Redis reachable and a worker seen recently."""
         svc = services()
-        body = {"status": "healthy", "version": __version__, "tasks_count": None,
-                "redis": "ok", "workers": None}
+        body = {"status": "healthy", "version": __version__, "tasks_count": None, "redis": "ok", "workers": None}
         try:
             tenant = g.get("tenant")  # health is public: count jobs only for a known caller
             pipe = svc.store.redis.pipeline(transaction=False)
@@ -52,11 +51,18 @@ class Kinds(MethodView):
 def kind_documents() -> list[dict]:
     """Each kind with the JSON schema of its input (GET /api/v1/kinds; the console's forms)."""
     converter = current_app.extensions["flask-smorest"]["apis"][""]["ext_obj"].ma_plugin.converter
-    return [{"name": kind.name, "description": kind.description, "file_fields": list(kind.file_fields),
-             "input_schema": converter.schema2jsonschema(kind.input_schema)}
-            for kind in KINDS.values()]
+    return [
+        {
+            "name": kind.name,
+            "description": kind.description,
+            "file_fields": list(kind.file_fields),
+            "input_schema": converter.schema2jsonschema(kind.input_schema),
+        }
+        for kind in KINDS.values()
+    ]
 
 
 def _now() -> float:
     import time
+
     return time.time()

@@ -23,8 +23,9 @@ def read_upload(field: str, upload: FileStorage, limit: int) -> bytes:
     """The file's bytes; UploadTooLarge past ``limit`` (read no further than that)."""
     data = upload.stream.read(limit + 1)
     if len(data) > limit:
-        raise UploadTooLarge(f"{field}: file is larger than {limit} bytes",
-                             details={field: [f"must be at most {limit} bytes"]})
+        raise UploadTooLarge(
+            f"{field}: file is larger than {limit} bytes", details={field: [f"must be at most {limit} bytes"]}
+        )
     if not data:
         raise InvalidUpload(f"{field}: file is empty", details={field: ["file is empty"]})
     return data
@@ -37,12 +38,16 @@ def checked_files(kind_name: str, files, limit: int) -> dict[str, bytes]:
     unexpected = sorted(set(files or ()) - expected)
     if unexpected:
         what = f"takes the files {', '.join(kind.file_fields)}" if expected else "takes no files"
-        raise InvalidUpload(f"kind {kind_name!r} {what}; unexpected: {', '.join(unexpected)}",
-                            details={name: ["unexpected file"] for name in unexpected})
+        raise InvalidUpload(
+            f"kind {kind_name!r} {what}; unexpected: {', '.join(unexpected)}",
+            details={name: ["unexpected file"] for name in unexpected},
+        )
     missing = [name for name in kind.file_fields if not files or name not in files]
     if missing:
-        raise InvalidUpload(f"missing file(s): {', '.join(missing)} (send multipart/form-data)",
-                            details={name: ["a file is required"] for name in missing})
+        raise InvalidUpload(
+            f"missing file(s): {', '.join(missing)} (send multipart/form-data)",
+            details={name: ["a file is required"] for name in missing},
+        )
     contents = {}
     for name in kind.file_fields:
         data = read_upload(name, files[name], limit)
@@ -63,8 +68,17 @@ def upload_hash(payload: dict, contents: dict[str, bytes]) -> str:
     return digest.hexdigest()
 
 
-def submit(svc, tenant: str, *, kind: str, input: dict, files, idempotency_key: str | None = None,
-           original_names: bool = True, **options) -> tuple[dict, bool]:
+def submit(
+    svc,
+    tenant: str,
+    *,
+    kind: str,
+    input: dict,
+    files,
+    idempotency_key: str | None = None,
+    original_names: bool = True,
+    **options,
+) -> tuple[dict, bool]:
     """Submit a job of a kind that takes files; returns (job document, newly created)."""
     contents = checked_files(kind, files, svc.settings.max_upload_bytes)
     suffix = upload_type.suffix if (upload_type := KINDS[kind].upload_type) else ""
@@ -79,10 +93,18 @@ def submit(svc, tenant: str, *, kind: str, input: dict, files, idempotency_key: 
     try:
         for name, data in contents.items():
             svc.artifacts.save(job_id, stored[name], data)
-        job, created = service.submit(svc, tenant, kind=kind, input=job_input, job_id=job_id,
-                                      files_stored=True, metadata=metadata,
-                                      idempotency_key=idempotency_key, request_hash=request_hash,
-                                      **options)
+        job, created = service.submit(
+            svc,
+            tenant,
+            kind=kind,
+            input=job_input,
+            job_id=job_id,
+            files_stored=True,
+            metadata=metadata,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            **options,
+        )
     except BaseException:
         svc.artifacts.delete_job(job_id)
         raise

@@ -12,6 +12,6 @@ except SettingsError as exc:
     # gunicorn halts (instead of respawning workers) on exit code 4, "App failed to load".
     sys.exit(4)
 
-from api import create_app  # noqa: E402
+from api import create_app
 
 app = create_app()

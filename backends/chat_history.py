@@ -51,19 +51,27 @@ class ChatHistory:
     def check_owner(self, meta: dict, user_id: str | None) -> None:
         owner = meta.get("user_id")
         if owner and user_id and owner != user_id:
-            raise ChatOwnedByAnotherUser(f"chat {self.chat_id!r} belongs to another user",
-                                         details={"chat_id": self.chat_id})
+            raise ChatOwnedByAnotherUser(
+                f"chat {self.chat_id!r} belongs to another user", details={"chat_id": self.chat_id}
+            )
 
     def turn_of(self, job_id: str, messages: list[dict]) -> list[dict]:
         """The messages a job already appended (a redelivered job finds its own turn)."""
         return [m for m in messages if m.get("job_id") == job_id]
 
-    def append_turn(self, job_id: str, user_message: dict, assistant_message: dict, *,
-                    user_id: str | None, user_type: str | None, model: str) -> dict:
+    def append_turn(
+        self,
+        job_id: str,
+        user_message: dict,
+        assistant_message: dict,
+        *,
+        user_id: str | None,
+        user_type: str | None,
+        model: str,
+    ) -> dict:
         """Append one question and its answer atomically; returns the chat's meta after it."""
         now = f"{time.time():.6f}"
-        encoded = [json.dumps({**m, "job_id": job_id}, ensure_ascii=False)
-                   for m in (user_message, assistant_message)]
+        encoded = [json.dumps({**m, "job_id": job_id}, ensure_ascii=False) for m in (user_message, assistant_message)]
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.rpush(self._messages_key, *encoded)
             pipe.ltrim(self._messages_key, -self.max_messages, -1)

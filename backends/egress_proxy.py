@@ -48,7 +48,7 @@ class EgressProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "EgressProxy":
+    def start(self) -> EgressProxy:
         self._thread.start()
         return self
 
@@ -124,10 +124,19 @@ class EgressProxy:
             path = parts.path or "/"
             if parts.query:
                 path += "?" + parts.query
-            headers = [line for line in rest.split(b"\r\n") if line and not line.lower().startswith(
-                (b"proxy-connection:", b"connection:", b"keep-alive:", b"proxy-authorization:"))]
-            upstream.sendall(f"{method} {path} {version}\r\n".encode("latin-1")
-                             + b"\r\n".join(headers + [b"Connection: close"]) + b"\r\n\r\n")
+            headers = [
+                line
+                for line in rest.split(b"\r\n")
+                if line
+                and not line.lower().startswith(
+                    (b"proxy-connection:", b"connection:", b"keep-alive:", b"proxy-authorization:")
+                )
+            ]
+            upstream.sendall(
+                f"{method} {path} {version}\r\n".encode("latin-1")
+                + b"\r\n".join(headers + [b"Connection: close"])
+                + b"\r\n\r\n"
+            )
             _pipe(client, upstream, pending)
         except (OSError, ValueError) as exc:
             log.debug("egress proxy: %s", exc)
@@ -161,8 +170,11 @@ class EgressProxy:
     def _refuse(self, client: socket.socket, url: str, reason: str) -> None:
         self.refusals.append((url, reason))
         body = f"refused by Longrun's URL rules: {reason}\n".encode()
-        client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n"
-                       + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        client.sendall(
+            b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
 
 
 def _read_head(sock: socket.socket) -> tuple[bytes | None, bytes]:

@@ -24,10 +24,11 @@ import logging
 import os
 import threading
 import time
-from email.utils import parsedate_to_datetime
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from functools import lru_cache
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -90,8 +91,9 @@ def _http_client(timeout: httpx.Timeout) -> httpx.Client:
                 # pool of 200 streams 200 at once); keep-alive ones are kept for reuse.
                 limits = httpx.Limits(max_connections=None, max_keepalive_connections=256)
                 # No redirects, as the per-call clients before it (an LLM redirect is an SSRF hole).
-                client = _clients[key] = httpx.Client(timeout=timeout, follow_redirects=False,
-                                                      verify=_ssl_context(), limits=limits)
+                client = _clients[key] = httpx.Client(
+                    timeout=timeout, follow_redirects=False, verify=_ssl_context(), limits=limits
+                )
     return client
 
 
@@ -104,9 +106,17 @@ def normalize_base_url(url: str) -> str:
 
 
 class LLMClient:
-    def __init__(self, base_url: str, model: str = "", api_key: str = "", *,
-                 connect_timeout: float = 5.0, read_timeout: float = 120.0,
-                 max_retries: int = 2, retry_backoff: float = 1.0):
+    def __init__(
+        self,
+        base_url: str,
+        model: str = "",
+        api_key: str = "",
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 120.0,
+        max_retries: int = 2,
+        retry_backoff: float = 1.0,
+    ):
         self.base_url = normalize_base_url(base_url)
         self.model = model
         self.api_key = api_key
@@ -117,18 +127,32 @@ class LLMClient:
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> "LLMClient":
         s = settings or get_settings()
-        return cls(s.llm_base_url, s.llm_model, s.llm_api_key,
-                   connect_timeout=s.llm_connect_timeout_seconds, read_timeout=s.llm_read_timeout_seconds,
-                   max_retries=s.llm_max_retries, retry_backoff=s.llm_retry_backoff_seconds)
+        return cls(
+            s.llm_base_url,
+            s.llm_model,
+            s.llm_api_key,
+            connect_timeout=s.llm_connect_timeout_seconds,
+            read_timeout=s.llm_read_timeout_seconds,
+            max_retries=s.llm_max_retries,
+            retry_backoff=s.llm_retry_backoff_seconds,
+        )
 
     def __repr__(self) -> str:  # never shows the key
         return f"LLMClient({self.base_url!r}, model={self.model!r})"
 
     # -- public API -------------------------------------------------------
 
-    def chat(self, messages: list[dict], *, model: str | None = None, temperature: float | None = None,
-             max_tokens: int | None = None, json_mode: bool = False,
-             on_token: Callable[[str], None] | None = None, extra: dict | None = None) -> ChatResult:
+    def chat(
+        self,
+        messages: list[dict],
+        *,
+        model: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        json_mode: bool = False,
+        on_token: Callable[[str], None] | None = None,
+        extra: dict | None = None,
+    ) -> ChatResult:
         """One chat completion. With ``on_token`` the answer is streamed and
         ``on_token`` is called with each piece of text as it arrives; anything it
         raises (e.g. JobCancelled) aborts the call and closes the connection."""
@@ -170,10 +194,12 @@ class LLMClient:
             if response.status_code in RETRYABLE_STATUSES:
                 self._check_status(response)
             return response.status_code, self._json(response)
+
         return self._with_retries(attempt)
 
     def models(self) -> list[str]:
         """Ids of the models the server offers (``GET {base}/models``)."""
+
         def attempt(http: httpx.Client) -> list[str]:
             response = http.get(self._url("/models"), headers=self._headers())
             self._check_status(response)
@@ -182,6 +208,7 @@ class LLMClient:
                 return [m["id"] for m in data["data"]]
             except (KeyError, TypeError):
                 raise _Retryable(LLMBadResponse(f"{self.base_url}/models answered without a model list")) from None
+
         return self._with_retries(attempt)
 
     # -- one attempt ------------------------------------------------------
@@ -245,15 +272,18 @@ class LLMClient:
             if isinstance(data, dict) and "error" in data:
                 raise self._error_from_body(data, 200) from None
             raise _Retryable(LLMBadResponse(f"{self.base_url} answered without choices[0].message")) from None
-        return ChatResult(content=content, model=data.get("model") or body.get("model", ""),
-                          usage=data.get("usage") or {})
+        return ChatResult(
+            content=content, model=data.get("model") or body.get("model", ""), usage=data.get("usage") or {}
+        )
 
     # -- errors and retries -----------------------------------------------
 
     def _with_retries(self, attempt, retry_if=lambda: True, model: str = ""):
         if not self.base_url:
-            raise LLMNotConfigured("no language model is configured: set LLM_BASE_URL "
-                                   "(e.g. http://127.0.0.1:11434/v1) or install the local model")
+            raise LLMNotConfigured(
+                "no language model is configured: set LLM_BASE_URL "
+                "(e.g. http://127.0.0.1:11434/v1) or install the local model"
+            )
         tries = self.max_retries + 1
         # Shared by every worker (backends/ratelimit.py): a 429's pause and the model's request rate.
         quota = ratelimit.quota(self.base_url, model or self.model)
@@ -265,28 +295,40 @@ class LLMClient:
                 return attempt(_http_client(self.timeout))
             except _Retryable as exc:
                 failure, retry_after = exc.error, exc.retry_after
-                if exc.status == 429 and retry_if() and quota.pause(
-                        retry_after if retry_after is not None else self.retry_backoff * 2 ** limited):
+                if (
+                    exc.status == 429
+                    and retry_if()
+                    and quota.pause(retry_after if retry_after is not None else self.retry_backoff * 2**limited)
+                ):
                     log.warning("LLM backend %s answered 429; every worker holds off its calls", self.base_url)
                     number, limited = number - 1, limited + 1  # waiting out a quota is not an attempt
                     continue
             except httpx.TimeoutException as exc:
-                failure, retry_after = LLMUnavailable(
-                    f"{self.base_url} did not answer in time ({type(exc).__name__})"), None
+                failure, retry_after = (
+                    LLMUnavailable(f"{self.base_url} did not answer in time ({type(exc).__name__})"),
+                    None,
+                )
             except httpx.ConnectError as exc:
-                failure, retry_after = LLMUnavailable(
-                    f"cannot reach {self.base_url}: {type(exc).__name__}: {exc}"), None
+                failure, retry_after = (
+                    LLMUnavailable(f"cannot reach {self.base_url}: {type(exc).__name__}: {exc}"),
+                    None,
+                )
             except httpx.TransportError as exc:  # e.g. the server closed the connection mid-answer
-                failure, retry_after = LLMUnavailable(
-                    f"the connection to {self.base_url} failed: {type(exc).__name__}: {exc}"), None
+                failure, retry_after = (
+                    LLMUnavailable(f"the connection to {self.base_url} failed: {type(exc).__name__}: {exc}"),
+                    None,
+                )
             except httpx.RequestError as exc:  # undecodable body, redirect loop
-                failure, retry_after = LLMBadResponse(
-                    f"{self.base_url} sent an unusable answer: {type(exc).__name__}: {exc}"), None
+                failure, retry_after = (
+                    LLMBadResponse(f"{self.base_url} sent an unusable answer: {type(exc).__name__}: {exc}"),
+                    None,
+                )
             if number == tries or not retry_if():
                 suffix = f" (after {number} attempts)" if number > 1 else ""
                 raise type(failure)(failure.message + suffix, details={"attempts": number}) from None
-            pause = min(MAX_BACKOFF_SECONDS, retry_after if retry_after is not None
-                        else self.retry_backoff * 2 ** (number - 1))
+            pause = min(
+                MAX_BACKOFF_SECONDS, retry_after if retry_after is not None else self.retry_backoff * 2 ** (number - 1)
+            )
             log.warning("LLM call failed (%s); attempt %d of %d in %.1fs", failure.message, number + 1, tries, pause)
             time.sleep(pause)
 
@@ -294,8 +336,11 @@ class LLMClient:
         if response.status_code < 300:
             return
         if response.status_code < 400:
-            raise LLMRejected(f"{self.base_url} answered {response.status_code}, a redirect, which LLM calls "
-                              "do not follow (set the URL it redirects to)", details={"status": response.status_code})
+            raise LLMRejected(
+                f"{self.base_url} answered {response.status_code}, a redirect, which LLM calls "
+                "do not follow (set the URL it redirects to)",
+                details={"status": response.status_code},
+            )
         error = self._error_from_body({}, response.status_code)
         if isinstance(error, _Retryable):
             error.retry_after = _retry_after(response)
@@ -314,8 +359,9 @@ class LLMClient:
         try:
             return response.json()
         except ValueError:
-            raise _Retryable(LLMBadResponse(
-                f"{self.base_url} answered {response.status_code} with something that is not JSON")) from None
+            raise _Retryable(
+                LLMBadResponse(f"{self.base_url} answered {response.status_code} with something that is not JSON")
+            ) from None
 
     def _url(self, path: str) -> str:
         return self.base_url + path

@@ -54,16 +54,36 @@ def available() -> bool:
     return model_path() is not None and server_installed()
 
 
-def server_command(port: int, host: str = "127.0.0.1", threads: int = 1,
-                   context: int = DEFAULT_CONTEXT, python: str = sys.executable) -> list[str]:
+def server_command(
+    port: int, host: str = "127.0.0.1", threads: int = 1, context: int = DEFAULT_CONTEXT, python: str = sys.executable
+) -> list[str]:
     path = model_path()
     if path is None or not server_installed():
         raise LocalModelError("the local model is not installed: run scripts/install-local-model")
-    return [python, "-m", "llama_cpp.server", "--model", str(path), "--model_alias", MODEL_ALIAS,
-            "--host", host, "--port", str(port), "--n_threads", str(threads),
-            "--n_threads_batch", str(threads), "--n_ctx", str(context),
-            # Queue concurrent requests: by default a new request aborts the running one.
-            "--interrupt_requests", "False", "--verbose", "False"]
+    return [
+        python,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(path),
+        "--model_alias",
+        MODEL_ALIAS,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--n_threads",
+        str(threads),
+        "--n_threads_batch",
+        str(threads),
+        "--n_ctx",
+        str(context),
+        # Queue concurrent requests: by default a new request aborts the running one.
+        "--interrupt_requests",
+        "False",
+        "--verbose",
+        "False",
+    ]
 
 
 # llama-cpp-python's server reads its settings from the environment too, and
@@ -80,8 +100,14 @@ def server_env(environ=None) -> dict:
 class LocalModelServer:
     """A llama.cpp server process on loopback, started and stopped by pid."""
 
-    def __init__(self, port: int = DEFAULT_PORT, *, threads: int = 1, context: int = DEFAULT_CONTEXT,
-                 log_path: Path | None = None):
+    def __init__(
+        self,
+        port: int = DEFAULT_PORT,
+        *,
+        threads: int = 1,
+        context: int = DEFAULT_CONTEXT,
+        log_path: Path | None = None,
+    ):
         self.port = port
         self.args = server_command(port, threads=threads, context=context)
         self.log_path = log_path
@@ -96,18 +122,26 @@ class LocalModelServer:
         return MODEL_ALIAS
 
     def start(self, timeout: float = 120.0) -> "LocalModelServer":
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115 (the server holds it)
         try:
-            self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, env=server_env(),
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
+            self.process = subprocess.Popen(
+                self.args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=server_env(),
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         finally:
             if not isinstance(log, int):  # a file we opened, not DEVNULL
                 log.close()  # the child keeps its own descriptor
         deadline = time.monotonic() + timeout
         while not self._answers():
             if self.process.poll() is not None:
-                raise LocalModelError(f"the model server exited with {self.process.returncode}"
-                                      + (f"; see {self.log_path}" if self.log_path else ""))
+                raise LocalModelError(
+                    f"the model server exited with {self.process.returncode}"
+                    + (f"; see {self.log_path}" if self.log_path else "")
+                )
             if time.monotonic() > deadline:
                 self.stop()
                 raise LocalModelError(f"the model server did not answer within {timeout:g}s")

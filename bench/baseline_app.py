@@ -11,7 +11,8 @@ import uuid
 from celery.result import AsyncResult
 from flask import Flask
 
-from bench.raw_celery import app as celery_app, noop
+from bench.raw_celery import app as celery_app
+from bench.raw_celery import noop
 
 app = Flask(__name__)
 

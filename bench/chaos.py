@@ -71,8 +71,16 @@ class Plan:
     seed: int = 1
 
 
-SHORT = Plan(jobs=150, seconds=120, submit_seconds=20, clients=4, fault_every=(2.0, 4.0), pool_kills=6,
-             worker_kills=2, redis_faults=2)
+SHORT = Plan(
+    jobs=150,
+    seconds=120,
+    submit_seconds=20,
+    clients=4,
+    fault_every=(2.0, 4.0),
+    pool_kills=6,
+    worker_kills=2,
+    redis_faults=2,
+)
 
 
 def job_seconds(rng: random.Random) -> float:
@@ -110,8 +118,9 @@ class Redis:
         self.sentinel = sentinel
         self.min_replicas = min_replicas
         if sentinel:
-            self.cluster = SentinelCluster(workdir / "redis", password="chaos-redis",
-                                           sentinel_password="chaos-sentinel")
+            self.cluster = SentinelCluster(
+                workdir / "redis", password="chaos-redis", sentinel_password="chaos-sentinel"
+            )
             self.cluster.start()
         else:
             self.node = RedisNode(workdir / "redis").start()
@@ -174,9 +183,12 @@ class Workers:
     def start(self) -> ChildProcess:
         self.started += 1
         hostname = f"chaos{self.started}-{uuid.uuid4().hex[:4]}@bench"
-        proc = ChildProcess(f"worker-{self.started}",
-                            celery_worker_args("workers.celery_app", hostname, 4, loglevel="warning"),
-                            self.env, self.workdir / f"worker-{self.started}.log").spawn()
+        proc = ChildProcess(
+            f"worker-{self.started}",
+            celery_worker_args("workers.celery_app", hostname, 4, loglevel="warning"),
+            self.env,
+            self.workdir / f"worker-{self.started}.log",
+        ).spawn()
         self.procs.append(proc)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -267,8 +279,11 @@ class Clients:
             key = f"chaos-{index}"
             failing_since = None
             while time.monotonic() < deadline:
-                response = client.post("/api/v1/jobs", json={"kind": "sleep", "input": self.inputs[index]},
-                                       headers={"Idempotency-Key": key})
+                response = client.post(
+                    "/api/v1/jobs",
+                    json={"kind": "sleep", "input": self.inputs[index]},
+                    headers={"Idempotency-Key": key},
+                )
                 if response.status_code in (200, 202):
                     with self.lock:
                         self.accepted[key] = response.get_json()["id"]
@@ -292,7 +307,7 @@ def check(db: redis.Redis, accepted: dict[str, str], counts: Counts) -> list[str
     ids = list(accepted.values())
     counts.accepted = len(ids)
     for start in range(0, len(ids), 200):
-        chunk = ids[start:start + 200]
+        chunk = ids[start : start + 200]
         pipe = db.pipeline(transaction=False)
         for job_id in chunk:
             pipe.hgetall(keys.job(job_id))
@@ -348,9 +363,14 @@ def run(plan: Plan, *, sentinel: bool, min_replicas: int = 0, workdir: Path | No
     hard_deadline = started + plan.seconds
     counts = Counts()
     redis_ = Redis(workdir, sentinel, min_replicas)
-    env = {**os.environ, **ENV, **redis_.env(), "PYTHONPATH": str(ROOT),
-           "LONGRUN_ARTIFACTS_DIR": str(workdir / "artifacts"),
-           "LONGRUN_API_KEYS": f"{TENANT}=" + hashlib.sha256(API_KEY.encode()).hexdigest()}
+    env = {
+        **os.environ,
+        **ENV,
+        **redis_.env(),
+        "PYTHONPATH": str(ROOT),
+        "LONGRUN_ARTIFACTS_DIR": str(workdir / "artifacts"),
+        "LONGRUN_API_KEYS": f"{TENANT}=" + hashlib.sha256(API_KEY.encode()).hexdigest(),
+    }
     os.environ.update({k: v for k, v in env.items() if k.startswith(("LONGRUN_", "REDIS_URL"))})
     workers = Workers(workdir, env, redis_)
     try:
@@ -363,8 +383,11 @@ def run(plan: Plan, *, sentinel: bool, min_replicas: int = 0, workdir: Path | No
         clients = Clients(app, plan, rng)
         clients.start()
         faults = {"pool process killed": 0, "worker killed": 0, redis_fault_name(sentinel): 0}
-        limits = {"pool process killed": plan.pool_kills, "worker killed": plan.worker_kills,
-                  redis_fault_name(sentinel): plan.redis_faults}
+        limits = {
+            "pool process killed": plan.pool_kills,
+            "worker killed": plan.worker_kills,
+            redis_fault_name(sentinel): plan.redis_faults,
+        }
         chaos_until = time.monotonic() + plan.submit_seconds + 5
         while time.monotonic() < min(chaos_until, hard_deadline - 30):
             time.sleep(rng.uniform(*plan.fault_every))
@@ -398,6 +421,7 @@ def run(plan: Plan, *, sentinel: bool, min_replicas: int = 0, workdir: Path | No
                 return sum(status not in FINAL for status in pipe.execute())
             except redis.RedisError:
                 return len(ids)
+
         while (left := unfinished()) and time.monotonic() < hard_deadline:
             log(f"{left} jobs not final yet")
             time.sleep(3)
@@ -422,8 +446,9 @@ def redis_fault_name(sentinel: bool) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sentinel", action="store_true", help="a master, two replicas, three sentinels")
-    parser.add_argument("--min-replicas", type=int, default=None,
-                        help="LONGRUN_REDIS_MIN_REPLICAS (default: 1 with --sentinel, else 0)")
+    parser.add_argument(
+        "--min-replicas", type=int, default=None, help="LONGRUN_REDIS_MIN_REPLICAS (default: 1 with --sentinel, else 0)"
+    )
     parser.add_argument("--jobs", type=int, default=Plan.jobs)
     parser.add_argument("--seconds", type=float, default=Plan.seconds)
     parser.add_argument("--short", action="store_true", help="the ~60 s version the test suite runs")
@@ -434,13 +459,22 @@ def main(argv=None) -> int:
     min_replicas = args.min_replicas if args.min_replicas is not None else (1 if args.sentinel else 0)
     counts = run(plan, sentinel=args.sentinel, min_replicas=min_replicas)
     setup = f"sentinel, MIN_REPLICAS={min_replicas}" if args.sentinel else "single Redis, appendfsync always"
-    print(f"chaos ({setup}): accepted {counts.accepted}, completed {counts.completed}, "
-          f"failed as worker-lost {counts.failed_worker_lost}, lost {counts.lost}, duplicated {counts.duplicated}; "
-          f"longest 503 window {counts.longest_503_window_seconds}s (503s by code {counts.unavailable_codes}); "
-          f"faults {counts.faults}; {counts.seconds}s")
+    print(
+        f"chaos ({setup}): accepted {counts.accepted}, completed {counts.completed}, "
+        f"failed as worker-lost {counts.failed_worker_lost}, lost {counts.lost}, duplicated {counts.duplicated}; "
+        f"longest 503 window {counts.longest_503_window_seconds}s (503s by code {counts.unavailable_codes}); "
+        f"faults {counts.faults}; {counts.seconds}s"
+    )
     print("CHAOS " + json.dumps(counts.__dict__))
-    bad = counts.lost or counts.duplicated or counts.left_running or counts.over_attempts or counts.no_result \
-        or counts.http_500 or counts.failed_other
+    bad = (
+        counts.lost
+        or counts.duplicated
+        or counts.left_running
+        or counts.over_attempts
+        or counts.no_result
+        or counts.http_500
+        or counts.failed_other
+    )
     return 1 if bad else 0
 
 

@@ -89,8 +89,11 @@ def _drain(
     """Give the worker its queue; wait for ``n`` results. Returns (jobs/s, idle RSS, peak RSS) of the worker tree.
     Logs the CPU seconds per job of the worker and of the processes in ``watch``."""
     idle = _rss_tree(worker)
-    pids = {"worker": worker.pid, **{f"pool process {i + 1}": pid for i, pid in enumerate(worker.children())},
-            **(watch or {})}
+    pids = {
+        "worker": worker.pid,
+        **{f"pool process {i + 1}": pid for i, pid in enumerate(worker.children())},
+        **(watch or {}),
+    }
     cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
     if not bench.control().add_consumer(queue, destination=[hostname], reply=True, timeout=10):
         raise RuntimeError(f"worker {hostname} did not take queue {queue}")

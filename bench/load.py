@@ -33,15 +33,15 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script (python bench/load.py): the repository's packages
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import redis  # noqa: E402
-import requests  # noqa: E402
+import redis
+import requests
 
-from longrun import keys  # noqa: E402
-from longrun.states import JobStatus  # noqa: E402
-from tests.support.processes import ChildProcess, LiveServer, celery_worker_args, subprocess_env  # noqa: E402
-from tests.support.redis_server import MISSING as REDIS_MISSING  # noqa: E402
-from tests.support.redis_server import RedisServer, redis_server_binary  # noqa: E402
-from tests.support.waiting import wait_until  # noqa: E402
+from longrun import keys
+from longrun.states import JobStatus
+from tests.support.processes import ChildProcess, LiveServer, celery_worker_args, subprocess_env
+from tests.support.redis_server import MISSING as REDIS_MISSING
+from tests.support.redis_server import RedisServer, redis_server_binary
+from tests.support.waiting import wait_until
 
 KEY = "bench-key-" + uuid.uuid4().hex
 TENANT = "bench"
@@ -49,7 +49,7 @@ TENANT = "bench"
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 class Stack:
@@ -70,8 +70,16 @@ class Stack:
             LONGRUN_ARTIFACTS_DIR=str(workdir / "artifacts"),
             LONGRUN_PROGRESS_INTERVAL_SECONDS="0.2",
         )
-        self.api = LiveServer(self.env, api_workers, "gthread", 16, log_dir=workdir, name="gunicorn",
-                              options=("--timeout", "120", "--log-level", "warning"), ready_timeout=90)
+        self.api = LiveServer(
+            self.env,
+            api_workers,
+            "gthread",
+            16,
+            log_dir=workdir,
+            name="gunicorn",
+            options=("--timeout", "120", "--log-level", "warning"),
+            ready_timeout=90,
+        )
         self.api_port, self.api_url = self.api.port, self.api.url
 
     def start(self) -> None:
@@ -87,6 +95,7 @@ class Stack:
 
         def healthy() -> bool:
             return requests.get(self.api_url + "/api/v1/health", timeout=2).status_code == 200
+
         wait_until(healthy, timeout=90, interval=0.2, message="the API and a worker (GET /api/v1/health)")
 
     def stop(self) -> None:
@@ -138,8 +147,10 @@ def main() -> int:
     deadline = time.monotonic() + args.timeout
     try:
         stack.start()
-        print(f"stack: redis :{stack.redis_port}, gunicorn {args.api_workers}x16 threads :{stack.api_port}, "
-              f"{args.workers} workers x {args.concurrency} processes; logs in {workdir}")
+        print(
+            f"stack: redis :{stack.redis_port}, gunicorn {args.api_workers}x16 threads :{stack.api_port}, "
+            f"{args.workers} workers x {args.concurrency} processes; logs in {workdir}"
+        )
 
         def health(session, i):
             t = time.perf_counter()
@@ -152,25 +163,36 @@ def main() -> int:
         def submit(session, i):
             t = time.perf_counter()
             try:
-                r = session.post(stack.api_url + "/api/v1/jobs", timeout=60,
-                                 json={"kind": "sleep", "input": {"seconds": 0}})
+                r = session.post(
+                    stack.api_url + "/api/v1/jobs", timeout=60, json={"kind": "sleep", "input": {"seconds": 0}}
+                )
             except requests.RequestException as exc:
                 return False, time.perf_counter() - t, repr(exc)
             lat = time.perf_counter() - t
-            return r.status_code == 202, lat, r.json().get("id") if r.status_code == 202 else f"{r.status_code} {r.text[:200]}"
+            return (
+                r.status_code == 202,
+                lat,
+                r.json().get("id") if r.status_code == 202 else f"{r.status_code} {r.text[:200]}",
+            )
 
         results, elapsed = run_clients(args.submits, args.clients, submit)
         errors = [value for ok, _, value in results if not ok]
         ids = [value for ok, _, value in results if ok]
         lat = [lat for _, lat, _ in results]
-        print(f"baseline: {args.baseline} GET /api/v1/health in {base_elapsed:.2f}s = "
-              f"{args.baseline / base_elapsed:.0f} req/s; p50 {statistics.median(base_lat) * 1000:.1f} ms, "
-              f"p99 {percentile(base_lat, 99) * 1000:.1f} ms")
-        print(f"submits:  {args.submits} POST /api/v1/jobs from {args.clients} clients in {elapsed:.2f}s = "
-              f"{args.submits / elapsed:.0f} submits/s; p50 {statistics.median(lat) * 1000:.1f} ms, "
-              f"p99 {percentile(lat, 99) * 1000:.1f} ms")
-        print(f"ratio to baseline: throughput {args.submits / elapsed / (args.baseline / base_elapsed):.2f}x, "
-              f"p50 latency {statistics.median(lat) / statistics.median(base_lat):.2f}x")
+        print(
+            f"baseline: {args.baseline} GET /api/v1/health in {base_elapsed:.2f}s = "
+            f"{args.baseline / base_elapsed:.0f} req/s; p50 {statistics.median(base_lat) * 1000:.1f} ms, "
+            f"p99 {percentile(base_lat, 99) * 1000:.1f} ms"
+        )
+        print(
+            f"submits:  {args.submits} POST /api/v1/jobs from {args.clients} clients in {elapsed:.2f}s = "
+            f"{args.submits / elapsed:.0f} submits/s; p50 {statistics.median(lat) * 1000:.1f} ms, "
+            f"p99 {percentile(lat, 99) * 1000:.1f} ms"
+        )
+        print(
+            f"ratio to baseline: throughput {args.submits / elapsed / (args.baseline / base_elapsed):.2f}x, "
+            f"p50 latency {statistics.median(lat) / statistics.median(base_lat):.2f}x"
+        )
         print(f"errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
 
         # Every accepted job must finish: watch the tenant's counts, then check each job.
@@ -178,8 +200,9 @@ def main() -> int:
         finished_by = None
         drain_started = time.monotonic()
         while time.monotonic() < deadline:
-            pending = (store.zcard(keys.tenant_index(TENANT, JobStatus.PENDING))
-                       + store.zcard(keys.tenant_index(TENANT, JobStatus.RUNNING)))
+            pending = store.zcard(keys.tenant_index(TENANT, JobStatus.PENDING)) + store.zcard(
+                keys.tenant_index(TENANT, JobStatus.RUNNING)
+            )
             if pending == 0:
                 finished_by = time.monotonic()
                 break
@@ -198,13 +221,23 @@ def main() -> int:
         duplicated_ids = len(ids) - len(set(ids))
         reattempted = sum(1 for status, attempts in records if attempts not in (None, "1"))
         total_elapsed = finished_by - drain_started + elapsed
-        print(f"jobs:     {completed}/{len(ids)} completed with one attempt; lost {len(lost)}, "
-              f"duplicate ids {duplicated_ids}, run more than once {reattempted}, "
-              f"index holds {len(indexed)} (extra {len(indexed - set(ids))})")
-        print(f"end to end: {len(ids)} jobs submitted and finished in {total_elapsed:.1f}s = "
-              f"{len(ids) / total_elapsed:.0f} jobs/s")
-        ok = (not errors and completed == args.submits and not lost and not duplicated_ids
-              and not reattempted and indexed == set(ids))
+        print(
+            f"jobs:     {completed}/{len(ids)} completed with one attempt; lost {len(lost)}, "
+            f"duplicate ids {duplicated_ids}, run more than once {reattempted}, "
+            f"index holds {len(indexed)} (extra {len(indexed - set(ids))})"
+        )
+        print(
+            f"end to end: {len(ids)} jobs submitted and finished in {total_elapsed:.1f}s = "
+            f"{len(ids) / total_elapsed:.0f} jobs/s"
+        )
+        ok = (
+            not errors
+            and completed == args.submits
+            and not lost
+            and not duplicated_ids
+            and not reattempted
+            and indexed == set(ids)
+        )
         print("RESULT: " + ("ok" if ok else "FAILED"))
         return 0 if ok else 1
     finally:

@@ -19,9 +19,9 @@ import uuid
 def main() -> None:
     n, rounds = int(sys.argv[1]), int(sys.argv[2])
     from bench.raw_celery import noop
+    from longrun.jobstore import worker_lost
     from longrun.settings import get_settings
     from workers.kind_tasks import JOB_TASKS
-    from longrun.jobstore import worker_lost
     from workers.progress import ProgressReporter
     from workers.store import job_store
 
@@ -39,6 +39,7 @@ def main() -> None:
         def run():
             for i in range(1, n + 1):
                 reporter.report(force=True, current_step=i, total_steps=n, step_name=f"step {i}", message=None)
+
         return run, sleep_task.pop_request
 
     def raw_block() -> callable:
@@ -50,12 +51,13 @@ def main() -> None:
             for i in range(1, n + 1):
                 state.update(current_step=i, step_name=f"step {i}", percentage=round(100 * i / n, 1))
                 noop.update_state(task_id=task_id, state="PROGRESS", meta=dict(state))
+
         return run, noop.pop_request
 
     results = {"longrun": [], "raw": []}
     for r in range(rounds):
         order = [("longrun", longrun_block), ("raw", raw_block)]
-        for name, make in (order if r % 2 == 0 else order[::-1]):
+        for name, make in order if r % 2 == 0 else order[::-1]:
             run, done = make()
             run()  # warm: connections, script cache
             cpu0, wall0 = time.process_time(), time.perf_counter()

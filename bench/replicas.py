@@ -27,8 +27,11 @@ class ReplicaBench(Bench):
         super().start_redis()
         self.replica = RedisNode(self.workdir / "replica", replica_of=self.redis_port, appendonly=False).start()
         replica = self.replica.client(decode_responses=True)
-        wait_until(lambda: replica.info("replication").get("master_link_status") == "up", timeout=20,
-                   message="the replica to sync")
+        wait_until(
+            lambda: replica.info("replication").get("master_link_status") == "up",
+            timeout=20,
+            message="the replica to sync",
+        )
 
     def replica_figures(self, worker_class: str = "gthread") -> None:
         servers = {}
@@ -40,21 +43,25 @@ class ReplicaBench(Bench):
             self.wrk(url + "/api/v1/jobs", "POST", SUBMIT_BODY, seconds=1)  # warm
         sides = list(servers.items())
         for r in range(self.size.http_rounds * 2):
-            for side, (_, url) in (sides if r % 2 == 0 else sides[::-1]):
+            for side, (_, url) in sides if r % 2 == 0 else sides[::-1]:
                 st = self.wrk(url + "/api/v1/jobs", "POST", SUBMIT_BODY)
                 self.record("submit req/s", side, st["rps"])
                 self.record("submit p50 ms", side, st["p50_us"] / 1000)
                 self.record("submit p99 ms", side, st["p99_us"] / 1000)
-                log(f"submit {side}: {st['rps']:.0f} req/s p50 {st['p50_us'] / 1000:.1f} ms "
-                    f"p99 {st['p99_us'] / 1000:.1f} ms")
+                log(
+                    f"submit {side}: {st['rps']:.0f} req/s p50 {st['p50_us'] / 1000:.1f} ms "
+                    f"p99 {st['p99_us'] / 1000:.1f} ms"
+                )
 
     def record(self, figure: str, side: str, value: float) -> None:
         self.results.setdefault(figure, {}).setdefault(side, []).append(value)
 
 
 def table(bench: ReplicaBench) -> str:
-    rows = ["| figure | MIN_REPLICAS=1 median (min–max) | MIN_REPLICAS=0 median (min–max) | ratio 1/0 |",
-            "|---|---|---|---|"]
+    rows = [
+        "| figure | MIN_REPLICAS=1 median (min–max) | MIN_REPLICAS=0 median (min–max) | ratio 1/0 |",
+        "|---|---|---|---|",
+    ]
     for figure, sides in bench.results.items():
         one, zero = sides["min_replicas=1"], sides["min_replicas=0"]
         rows.append(f"| {figure} | {fmt(one)} | {fmt(zero)} | {statistics.median(one) / statistics.median(zero):.2f} |")
@@ -80,10 +87,12 @@ def main(argv=None) -> int:
         if getattr(bench, "replica", None):
             bench.replica.kill()
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"## `python -m bench.replicas{' --quick' if args.quick else ''}`\n\n{machine()}"
-          f"- master + 1 replica on loopback (no append-only file); {size.http_rounds * 2} alternating rounds "
-          f"of {size.http_seconds:g}s per side (wrk -t2 -c{size.connections}, gunicorn gthread 5x4); "
-          f"took {time.monotonic() - started:.0f}s\n\n{table(bench)}\n")
+    print(
+        f"## `python -m bench.replicas{' --quick' if args.quick else ''}`\n\n{machine()}"
+        f"- master + 1 replica on loopback (no append-only file); {size.http_rounds * 2} alternating rounds "
+        f"of {size.http_seconds:g}s per side (wrk -t2 -c{size.connections}, gunicorn gthread 5x4); "
+        f"took {time.monotonic() - started:.0f}s\n\n{table(bench)}\n"
+    )
     return 0
 
 

@@ -26,7 +26,7 @@ import time
 import urllib.request
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from longrun import keys
@@ -63,8 +63,16 @@ class Size:
 
 
 FULL = Size(http_seconds=5, http_rounds=3, jobs=10_000, job_rounds=2, progress_calls=1000, progress_rounds=4)
-QUICK = Size(http_seconds=2, http_rounds=2, jobs=400, job_rounds=2, progress_calls=200, progress_rounds=2,
-             pool_samples=8, step_rounds=2)
+QUICK = Size(
+    http_seconds=2,
+    http_rounds=2,
+    jobs=400,
+    job_rounds=2,
+    progress_calls=200,
+    progress_rounds=2,
+    pool_samples=8,
+    step_rounds=2,
+)
 # Work per step of the checkpoint figures: none (pure overhead), and short real steps.
 STEP_WORK_MS = (0, 1, 10)
 
@@ -101,17 +109,19 @@ class Bench:
         self.python = sys.executable
         self.redis_port = free_port()
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
-        self.env = subprocess_env(**{
-            "REDIS_URL": self.redis_url,
-            "LONGRUN_API_KEYS": f"{TENANT}=" + hashlib.sha256(API_KEY.encode()).hexdigest(),
-            "LONGRUN_ARTIFACTS_DIR": str(workdir / "artifacts"),
-            # Limits stay on (their cost is measured) but never trip: the bench
-            # queues tens of thousands of jobs and sends thousands of requests a second.
-            "LONGRUN_RATE_LIMIT_REQUESTS": str(10**9),
-            "LONGRUN_MAX_QUEUE_DEPTH": str(10**9),
-            "LONGRUN_MAX_FINISHED_JOBS": "0",
-            "LONGRUN_MAX_RUNNING_PER_TENANT": "0",
-        })
+        self.env = subprocess_env(
+            **{
+                "REDIS_URL": self.redis_url,
+                "LONGRUN_API_KEYS": f"{TENANT}=" + hashlib.sha256(API_KEY.encode()).hexdigest(),
+                "LONGRUN_ARTIFACTS_DIR": str(workdir / "artifacts"),
+                # Limits stay on (their cost is measured) but never trip: the bench
+                # queues tens of thousands of jobs and sends thousands of requests a second.
+                "LONGRUN_RATE_LIMIT_REQUESTS": str(10**9),
+                "LONGRUN_MAX_QUEUE_DEPTH": str(10**9),
+                "LONGRUN_MAX_FINISHED_JOBS": "0",
+                "LONGRUN_MAX_RUNNING_PER_TENANT": "0",
+            }
+        )
         for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
             self.env.pop(name, None)
 
@@ -147,6 +157,7 @@ class Bench:
         os.environ.update(self.env)
         sys.path.insert(0, str(ROOT))
         import redis
+
         self.redis = redis.Redis.from_url(self.redis_url, decode_responses=True)
 
     # -- progress events -----------------------------------------------------
@@ -154,8 +165,14 @@ class Bench:
     def progress_events(self) -> None:
         s = self.size
         log(f"progress events: {s.progress_rounds} rounds x {s.progress_calls} calls each side")
-        out = subprocess.run([sys.executable, "-m", "bench.micro", str(s.progress_calls), str(s.progress_rounds)],
-                             cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=600)
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.micro", str(s.progress_calls), str(s.progress_rounds)],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         line = next((x for x in out.stdout.splitlines() if x.startswith("BENCH ")), None)
         if line is None:
             raise RuntimeError(f"bench.micro failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
@@ -170,9 +187,21 @@ class Bench:
     def step_figures(self) -> None:
         s = self.size
         log(f"checkpoints: {s.step_rounds} rounds of a {s.chatty_steps}-step job each side")
-        out = subprocess.run([sys.executable, "-m", "bench.steps", str(s.chatty_steps), str(s.step_rounds),
-                              *(str(ms) for ms in STEP_WORK_MS)],
-                             cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=900)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.steps",
+                str(s.chatty_steps),
+                str(s.step_rounds),
+                *(str(ms) for ms in STEP_WORK_MS),
+            ],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         line = next((x for x in out.stdout.splitlines() if x.startswith("BENCH ")), None)
         if line is None:
             raise RuntimeError(f"bench.steps failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
@@ -183,47 +212,90 @@ class Bench:
                 for seconds in figure[key]:
                     self.record(name, side, 1 / seconds)
         mem = data["memory"]
-        self.notes.append(f"- a checkpointed step takes {mem['per_step_bytes']:.0f} bytes of Redis "
-                          f"(MEMORY USAGE of a {data['steps']}-step job's timeline {mem['timeline_bytes']:,} B + "
-                          f"outputs {mem['outputs_bytes']:,} B, outputs of {mem['output_json_bytes']} B of JSON); "
-                          "the outputs are dropped when the job is final")
+        self.notes.append(
+            f"- a checkpointed step takes {mem['per_step_bytes']:.0f} bytes of Redis "
+            f"(MEMORY USAGE of a {data['steps']}-step job's timeline {mem['timeline_bytes']:,} B + "
+            f"outputs {mem['outputs_bytes']:,} B, outputs of {mem['output_json_bytes']} B of JSON); "
+            "the outputs are dropped when the job is final"
+        )
 
     # -- HTTP ----------------------------------------------------------------
 
     def gunicorn(self, name: str, wsgi: str, worker_class: str, ready_path: str) -> tuple[LiveServer, str]:
         """Spawned, not yet ready: both servers of a figure boot at once (``wait_ready``)."""
-        server = LiveServer(self.env, GUNICORN_WORKERS, worker_class, GUNICORN_THREADS[worker_class],
-                            log_dir=self.workdir, name=name, app=wsgi, options=GUNICORN_OPTIONS,
-                            ready_path=ready_path, ready_timeout=60)
+        server = LiveServer(
+            self.env,
+            GUNICORN_WORKERS,
+            worker_class,
+            GUNICORN_THREADS[worker_class],
+            log_dir=self.workdir,
+            name=name,
+            app=wsgi,
+            options=GUNICORN_OPTIONS,
+            ready_path=ready_path,
+            ready_timeout=60,
+        )
         server.spawn()
         self.procs.append(server)
         return server, server.url
 
-    def gunicorn_with(self, name: str, config: list[str], worker_class: str = "gthread", workers: int = 2,
-                      threads: int | None = 64) -> tuple[LiveServer, str]:
+    def gunicorn_with(
+        self, name: str, config: list[str], worker_class: str = "gthread", workers: int = 2, threads: int | None = 64
+    ) -> tuple[LiveServer, str]:
         """gunicorn with a config file (-c), as deployed; ready when it returns."""
-        server = LiveServer(self.env, workers, worker_class, threads, log_dir=self.workdir, name=name,
-                            options=[*config, *GUNICORN_OPTIONS], ready_timeout=60)
+        server = LiveServer(
+            self.env,
+            workers,
+            worker_class,
+            threads,
+            log_dir=self.workdir,
+            name=name,
+            options=[*config, *GUNICORN_OPTIONS],
+            ready_timeout=60,
+        )
         self.procs.append(server)
         server.start()
         return server, server.url
 
     @staticmethod
     def http(url: str, method: str = "GET", body: str | None = None) -> dict:
-        req = urllib.request.Request(url, method=method, data=body.encode() if body else None,
-                                     headers={"Authorization": AUTH, "Content-Type": "application/json"})
+        req = urllib.request.Request(
+            url,
+            method=method,
+            data=body.encode() if body else None,
+            headers={"Authorization": AUTH, "Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read())
 
-    def wrk(self, url: str, method: str = "GET", body: str = "", seconds: float | None = None,
-            connections: int | None = None) -> dict:
+    def wrk(
+        self,
+        url: str,
+        method: str = "GET",
+        body: str = "",
+        seconds: float | None = None,
+        connections: int | None = None,
+    ) -> dict:
         seconds = seconds or self.size.http_seconds
         connections = connections or self.size.connections
         env = dict(os.environ, WRK_METHOD=method, WRK_BODY=body, WRK_AUTH=AUTH)
         out = subprocess.run(
-            ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s",
-             "-s", str(ROOT / "bench" / "wrk.lua"), url],
-            env=env, capture_output=True, text=True, timeout=seconds + 60)
+            [
+                "wrk",
+                f"-t{min(2, connections)}",
+                f"-c{connections}",
+                f"-d{seconds:g}s",
+                "--timeout",
+                "10s",
+                "-s",
+                str(ROOT / "bench" / "wrk.lua"),
+                url,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+        )
         line = next((x for x in out.stdout.splitlines() if x.startswith("BENCH ")), None)
         if line is None:
             raise RuntimeError(f"wrk failed on {url}:\n{out.stdout}\n{out.stderr}")
@@ -257,21 +329,29 @@ class Bench:
         for r in range(s.http_rounds):
             for name, a, b in pairs:
                 sides = [("longrun", a), ("baseline", b)]
-                for side, (url, method, body) in (sides if r % 2 == 0 else sides[::-1]):
+                for side, (url, method, body) in sides if r % 2 == 0 else sides[::-1]:
                     st = self.wrk(url, method, body)
                     served += st["requests"] if side == "longrun" else 0
                     tag = f"{name} [{worker_class}]"
                     self.record(f"{tag} req/s", side, st["rps"])
                     self.record(f"{tag} p50 ms", side, st["p50_us"] / 1000)
                     self.record(f"{tag} p99 ms", side, st["p99_us"] / 1000)
-                    log(f"{tag} {side}: {st['rps']:.0f} req/s p50 {st['p50_us'] / 1000:.1f} ms "
-                        f"p99 {st['p99_us'] / 1000:.1f} ms")
+                    log(
+                        f"{tag} {side}: {st['rps']:.0f} req/s p50 {st['p50_us'] / 1000:.1f} ms "
+                        f"p99 {st['p99_us'] / 1000:.1f} ms"
+                    )
             st = self.wrk(base + "/hello")
             self.record(f"hello ceiling [{worker_class}] req/s", "baseline", st["rps"])
             log(f"hello [{worker_class}]: {st['rps']:.0f} req/s")
         after = [rss_mb(p) for p in workers if Path(f"/proc/{p}").exists()]
-        self.memory.append((f"API worker [{worker_class}] (mean of {len(workers)})", statistics.mean(idle),
-                            statistics.mean(after), f"after {served:,} Longrun requests over the pool"))
+        self.memory.append(
+            (
+                f"API worker [{worker_class}] (mean of {len(workers)})",
+                statistics.mean(idle),
+                statistics.mean(after),
+                f"after {served:,} Longrun requests over the pool",
+            )
+        )
         self.stop(lr_proc)
         self.stop(base_proc)
 
@@ -282,12 +362,14 @@ class Bench:
         ids = [uuid.uuid4().hex for _ in range(n)]
         if variant == "raw":
             from bench.raw_celery import app, noop
+
             # Pipelined (kombu's publish batch): only the setup, not what is measured.
             with app.producer_or_acquire() as producer, producer.batch(max_size=500):
                 for task_id in ids:
                     noop.apply_async(args=[task_id], task_id=task_id, producer=producer)
         elif variant == "quiet":
             from api import service
+
             svc = self.services()
             for job_id in ids:
                 service.submit(svc, TENANT, kind="sleep", input={"seconds": 0, "steps": 1}, job_id=job_id)
@@ -296,6 +378,7 @@ class Bench:
             # same two steps as service.submit, without its input validation.
             from api import service
             from bench.kinds import NAME
+
             svc = self.services()
             job_input = {"steps": self.size.chatty_steps, "report": variant == "chatty"}
             for job_id in ids:
@@ -310,20 +393,23 @@ class Bench:
             from longrun.jobstore import JobStore
             from longrun.settings import get_settings
             from workers.celery_app import app as celery_app
+
             settings = get_settings()
-            self._svc = Services(settings, JobStore.from_settings(settings), ArtifactStore(settings.artifacts_dir),
-                                 celery_app)
+            self._svc = Services(
+                settings, JobStore.from_settings(settings), ArtifactStore(settings.artifacts_dir), celery_app
+            )
         return self._svc
 
     def control(self):
         from bench.raw_celery import app
+
         return app.control
 
     def done_count(self, variant: str, ids: list[str]) -> int:
         if variant == "raw":
             pipe = self.redis.pipeline(transaction=False)
             for start in range(0, len(ids), 1000):
-                pipe.exists(*[keys.meta(i) for i in ids[start:start + 1000]])
+                pipe.exists(*[keys.meta(i) for i in ids[start : start + 1000]])
             return sum(pipe.execute())
         failed = self.redis.zcard(keys.tenant_index(TENANT, JobStatus.FAILED))
         if failed:
@@ -334,7 +420,7 @@ class Bench:
         """The latest date_done (epoch seconds) among ``last_ids``."""
         done = []
         for start in range(0, len(self.last_ids), 1000):
-            for raw in self.redis.mget([keys.meta(i) for i in self.last_ids[start:start + 1000]]):
+            for raw in self.redis.mget([keys.meta(i) for i in self.last_ids[start : start + 1000]]):
                 done.append(datetime.fromisoformat(json.loads(raw)["date_done"]).timestamp())
         return max(done)
 
@@ -342,7 +428,7 @@ class Bench:
         """Jobs/s between the first and the last job's date_done (worker startup excluded)."""
         done = []
         for start in range(0, len(ids), 1000):
-            for raw in self.redis.mget([keys.meta(i) for i in ids[start:start + 1000]]):
+            for raw in self.redis.mget([keys.meta(i) for i in ids[start : start + 1000]]):
                 done.append(datetime.fromisoformat(json.loads(raw)["date_done"]).timestamp())
         return (len(done) - 1) / (max(done) - min(done))
 
@@ -358,18 +444,22 @@ class Bench:
             app, queue = "bench.longrun_worker", keys.queue("sleep")
         else:
             from bench.kinds import NAME
+
             app, queue = "bench.longrun_worker", keys.queue(NAME)
         hostname = f"{variant}-{round_no}-{uuid.uuid4().hex[:4]}@bench"
-        worker = self.start(f"worker-{hostname}",
-                            celery_worker_args(app, hostname, 2, loglevel="warning", queues=IDLE_QUEUE))
+        worker = self.start(
+            f"worker-{hostname}", celery_worker_args(app, hostname, 2, loglevel="warning", queues=IDLE_QUEUE)
+        )
         control = self.control()
 
         def ready():
             worker.check()
             return control.ping(destination=[hostname], timeout=1)
+
         wait_until(ready, 90, message=f"worker {hostname}")
-        pool = wait_until(lambda: worker.children() if len(worker.children()) >= 2 else None, 30,
-                          message="pool processes")
+        pool = wait_until(
+            lambda: worker.children() if len(worker.children()) >= 2 else None, 30, message="pool processes"
+        )
         time.sleep(1)
         idle = [rss_mb(p) for p in [worker.pid, *pool]]
         reply = control.add_consumer(queue, destination=[hostname], reply=True, timeout=10)
@@ -381,6 +471,7 @@ class Bench:
         def finished():
             worker.check()
             return self.done_count(variant, ids) >= n
+
         wait_until(finished, timeout, interval=0.5, message=f"{n} {variant} jobs")
         wall = time.monotonic() - t0
         after = [rss_mb(p) for p in [worker.pid, *pool]]
@@ -392,18 +483,28 @@ class Bench:
         elif variant == "quiet":
             self.record("end-to-end no-op jobs/s", "longrun", rate)
         else:
-            self.record(f"chatty jobs/s ({self.size.chatty_steps} reports vs none)",
-                        "longrun" if variant == "chatty" else "baseline", rate)
-        label = {"raw": "raw Celery", "quiet": "Longrun", "chatty": "Longrun chatty",
-                 "silent": "Longrun silent"}[variant]
+            self.record(
+                f"chatty jobs/s ({self.size.chatty_steps} reports vs none)",
+                "longrun" if variant == "chatty" else "baseline",
+                rate,
+            )
+        label = {"raw": "raw Celery", "quiet": "Longrun", "chatty": "Longrun chatty", "silent": "Longrun silent"}[
+            variant
+        ]
         self.memory.append((f"{label} worker main process", idle[0], after[0], f"after {n:,} jobs"))
-        self.memory.append((f"{label} worker pool process (mean of 2)", statistics.mean(idle[1:]),
-                            statistics.mean(after[1:]), f"after {n:,} jobs"))
+        self.memory.append(
+            (
+                f"{label} worker pool process (mean of 2)",
+                statistics.mean(idle[1:]),
+                statistics.mean(after[1:]),
+                f"after {n:,} jobs",
+            )
+        )
 
     def job_figures(self) -> None:
         variants = ["raw", "quiet", "chatty", "silent"]
         for r in range(self.size.job_rounds):
-            for variant in (variants if r % 2 == 0 else variants[::-1]):
+            for variant in variants if r % 2 == 0 else variants[::-1]:
                 self.job_run(variant, r)
 
 
@@ -428,8 +529,10 @@ def fmt(values: list[float]) -> str:
 
 
 def table(bench: Bench) -> str:
-    rows = ["| figure | Longrun median (min–max) | baseline median (min–max) | ratio L/B | target | met |",
-            "|---|---|---|---|---|---|"]
+    rows = [
+        "| figure | Longrun median (min–max) | baseline median (min–max) | ratio L/B | target | met |",
+        "|---|---|---|---|---|---|",
+    ]
     res = bench.results
     for figure, sides in res.items():
         lr, base = sides["longrun"], sides["baseline"]
@@ -445,21 +548,27 @@ def table(bench: Bench) -> str:
             status = res.get(f"status [{wc}] req/s", {}).get("longrun")
             if status:
                 r = statistics.median(status) / statistics.median(base)
-                rows.append(f"| status [{wc}] / hello ceiling | {fmt(status)} | {fmt(base)} | {r:.2f} | ≥ 0.6 | "
-                            f"{'yes' if r >= 0.6 else '**no**'} |")
+                rows.append(
+                    f"| status [{wc}] / hello ceiling | {fmt(status)} | {fmt(base)} | {r:.2f} | ≥ 0.6 | "
+                    f"{'yes' if r >= 0.6 else '**no**'} |"
+                )
         if figure.startswith("I/O-bound jobs/s as %"):
             rows[-1] = rows[-1].rsplit("|", 3)[0] + f"| ≥ 80 | {'yes' if statistics.median(lr) >= 80 else '**no**'} |"
     if bench.pool_rows:
         rows += ["", "| pool | figure | p50 s | p99 s | jobs |", "|---|---|---|---|---|"]
         rows += [f"| {pool} | {name} | {p50:.2f} | {p99:.2f} | {n} |" for pool, name, p50, p99, n in bench.pool_rows]
     if bench.stream_rows:
-        header = ("| SSE streams asked | open | refused | GET /jobs/{id} p99 ms (idle) | p99 / idle | req/s (idle) "
-                  "| stream server KB per stream | target p99 ≤ 2× idle | met |")
+        header = (
+            "| SSE streams asked | open | refused | GET /jobs/{id} p99 ms (idle) | p99 / idle | req/s (idle) "
+            "| stream server KB per stream | target p99 ≤ 2× idle | met |"
+        )
         rows += ["", header, "|---|---|---|---|---|---|---|---|---|"]
         for n, opened, refused, p99, idle_p99, rps, idle_rps, kb in bench.stream_rows:
             r = p99 / idle_p99
-            rows.append(f"| {n:,} | {opened:,} | {refused:,} | {p99:.1f} ({idle_p99:.1f}) | {r:.2f} | {rps:.0f} "
-                        f"({idle_rps:.0f}) | {kb:.0f} | ≤ 2.0 | {'yes' if r <= 2 and not refused else '**no**'} |")
+            rows.append(
+                f"| {n:,} | {opened:,} | {refused:,} | {p99:.1f} ({idle_p99:.1f}) | {r:.2f} | {rps:.0f} "
+                f"({idle_rps:.0f}) | {kb:.0f} | ≤ 2.0 | {'yes' if r <= 2 and not refused else '**no**'} |"
+            )
     rows += ["", "| memory (RSS, MB) | idle | after | growth | target | met |", "|---|---|---|---|---|---|"]
     merged: dict[tuple, list] = {}  # one row per process kind: mean over the rounds
     for label, idle, after, note in bench.memory:
@@ -468,33 +577,52 @@ def table(bench: Bench) -> str:
         idle, after = (statistics.mean(x) for x in zip(*pairs))
         note += f", mean of {len(pairs)} runs" if len(pairs) > 1 else ""
         growth = (after / idle - 1) * 100 if idle else 0
-        rows.append(f"| {label}, {note} | {idle:.1f} | {after:.1f} | {growth:+.1f}% | ≤ +10% | "
-                    f"{'yes' if growth <= 10 else '**no**'} |")
+        rows.append(
+            f"| {label}, {note} | {idle:.1f} | {after:.1f} | {growth:+.1f}% | ≤ +10% | "
+            f"{'yes' if growth <= 10 else '**no**'} |"
+        )
     return "\n".join(rows)
 
 
 def machine() -> str:
     from importlib.metadata import version
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    pkgs = ", ".join(f"{p} {version(p)}" for p in ("celery", "kombu", "redis", "hiredis", "flask", "gunicorn",
-                                                   "flask-smorest", "marshmallow"))
-    redis_v = subprocess.run([redis_server_binary(), "--version"], capture_output=True,
-                             text=True).stdout.split()[2].removeprefix("v=")
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    pkgs = ", ".join(
+        f"{p} {version(p)}"
+        for p in ("celery", "kombu", "redis", "hiredis", "flask", "gunicorn", "flask-smorest", "marshmallow")
+    )
+    redis_v = (
+        subprocess.run([redis_server_binary(), "--version"], capture_output=True, text=True)
+        .stdout.split()[2]
+        .removeprefix("v=")
+    )
     wrk_v = " ".join(subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split()[:2])
     load = os.getloadavg()
-    return (f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}\n"
-            f"- machine: {os.cpu_count()} CPUs ({cpu}), "
-            f"load average at end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}\n"
-            f"- Python {platform.python_version()}; {pkgs}; redis-server {redis_v}; {wrk_v}\n")
+    return (
+        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M UTC}\n"
+        f"- machine: {os.cpu_count()} CPUs ({cpu}), "
+        f"load average at end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}\n"
+        f"- Python {platform.python_version()}; {pkgs}; redis-server {redis_v}; {wrk_v}\n"
+    )
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run (~1-2 min), small counts")
-    parser.add_argument("--only", choices=["progress", "steps", "http", "jobs", "io", "pools", "streams"],
-                        action="append",
-                        help="run only these parts (repeatable)")
+    parser.add_argument(
+        "--only",
+        choices=["progress", "steps", "http", "jobs", "io", "pools", "streams"],
+        action="append",
+        help="run only these parts (repeatable)",
+    )
     parser.add_argument("--jobs", type=int, help="jobs per end-to-end run (default 10000; quick 400)")
     parser.add_argument("--output", type=Path, help="also write the report (markdown) to this file")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
@@ -522,12 +650,15 @@ def main(argv=None) -> int:
             bench.job_figures()
         if "io" in parts:
             from bench import io
+
             io.io_figures(bench)
         if "pools" in parts:
             from bench import io
+
             io.pool_figures(bench)
         if "streams" in parts:
             from bench import streams
+
             streams.stream_figures(bench)
     except BaseException:
         log(f"failed; logs kept in {workdir}")
@@ -537,11 +668,13 @@ def main(argv=None) -> int:
         bench.stop_all()
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    report = (f"## `python -m bench{' --quick' if args.quick else ''}`\n\n{machine()}"
-              f"- {size.http_rounds} alternating rounds of {size.http_seconds:g}s per HTTP figure "
-              f"(wrk -t2 -c{size.connections}); {size.job_rounds} rounds of {size.jobs:,} jobs "
-              f"(celery prefork -c 2); took {time.monotonic() - started:.0f}s\n\n{table(bench)}\n"
-              + ("\n" + "\n".join(bench.notes) + "\n" if bench.notes else ""))
+    report = (
+        f"## `python -m bench{' --quick' if args.quick else ''}`\n\n{machine()}"
+        f"- {size.http_rounds} alternating rounds of {size.http_seconds:g}s per HTTP figure "
+        f"(wrk -t2 -c{size.connections}); {size.job_rounds} rounds of {size.jobs:,} jobs "
+        f"(celery prefork -c 2); took {time.monotonic() - started:.0f}s\n\n{table(bench)}\n"
+        + ("\n" + "\n".join(bench.notes) + "\n" if bench.notes else "")
+    )
     print(report)
     if args.output:
         args.output.write_text(report)

@@ -24,11 +24,11 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script (python bench/sse_streams.py): the repository's packages
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import requests  # noqa: E402
+import requests
 
-from tests.support.paths import ROOT  # noqa: E402
-from tests.support.processes import LiveServer, subprocess_env  # noqa: E402
-from tests.support.redis_server import RedisServer  # noqa: E402
+from tests.support.paths import ROOT
+from tests.support.processes import LiveServer, subprocess_env
+from tests.support.redis_server import RedisServer
 
 API_KEY = os.environ.get("LONGRUN_BENCH_API_KEY", "bench-key")
 HEADERS = {"Authorization": f"Bearer {API_KEY}"}
@@ -53,15 +53,19 @@ def run(threads: int, streams: int, capped: bool, n: int) -> None:
     api = None
     try:
         redis.start()
-        env = subprocess_env(REDIS_URL=redis.url, LONGRUN_SSE_MAX_STREAMS_PER_TENANT="10000",
-                             LONGRUN_SSE_HEARTBEAT_SECONDS="5",
-                             # The API knows the key we send (it refuses every request otherwise).
-                             LONGRUN_API_KEYS="default=" + hashlib.sha256(API_KEY.encode()).hexdigest())
+        env = subprocess_env(
+            REDIS_URL=redis.url,
+            LONGRUN_SSE_MAX_STREAMS_PER_TENANT="10000",
+            LONGRUN_SSE_HEARTBEAT_SECONDS="5",
+            # The API knows the key we send (it refuses every request otherwise).
+            LONGRUN_API_KEYS="default=" + hashlib.sha256(API_KEY.encode()).hexdigest(),
+        )
         config = str(ROOT / "gunicorn.conf.py") if capped else "/dev/null"
         api = LiveServer(env, 1, "gthread", threads, log_dir=tmp, options=("-c", config)).start()
         base = api.url
-        job = requests.post(base + "/api/v1/jobs", headers=HEADERS, timeout=10,
-                            json={"kind": "sleep", "input": {}}).json()["id"]
+        job = requests.post(
+            base + "/api/v1/jobs", headers=HEADERS, timeout=10, json={"kind": "sleep", "input": {}}
+        ).json()["id"]
         url = f"{base}/api/v1/jobs/{job}"
         time_requests(url, 5)  # warm up
         baseline, _ = time_requests(url, n)
@@ -88,9 +92,11 @@ def run(threads: int, streams: int, capped: bool, n: int) -> None:
         loaded, timeouts = time_requests(url, n)
         stop.set()
         p50 = statistics.median(loaded) / statistics.median(baseline) if loaded else float("inf")
-        print(f"threads={threads:3d} streams={streams:3d} cap={'on ' if capped else 'off'} "
-              f"open={len(opened):3d} refused={len(refused):3d}  GET p50 x{p50:5.2f} vs no streams "
-              f"(baseline {statistics.median(baseline) * 1000:.1f} ms), {timeouts}/{n} timed out (3 s)")
+        print(
+            f"threads={threads:3d} streams={streams:3d} cap={'on ' if capped else 'off'} "
+            f"open={len(opened):3d} refused={len(refused):3d}  GET p50 x{p50:5.2f} vs no streams "
+            f"(baseline {statistics.median(baseline) * 1000:.1f} ms), {timeouts}/{n} timed out (3 s)"
+        )
     finally:
         if api:
             api.stop()

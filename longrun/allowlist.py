@@ -56,17 +56,18 @@ class Allowlist:
                 suffixes.append(entry[1:])
             else:
                 names.add(entry)
-        return cls(frozenset(names), tuple(suffixes), frozenset(name_ports), tuple(networks),
-                   frozenset(address_ports))
+        return cls(frozenset(names), tuple(suffixes), frozenset(name_ports), tuple(networks), frozenset(address_ports))
 
     def allows_name(self, host: str, port: int) -> bool:
-        return (host in self.names or (host, port) in self.name_ports
-                or any(host.endswith(suffix) for suffix in self.suffixes))
+        return (
+            host in self.names
+            or (host, port) in self.name_ports
+            or any(host.endswith(suffix) for suffix in self.suffixes)
+        )
 
     def allows_address(self, address: IPAddress, port: int) -> bool:
         candidates = {address, unwrap(address)}
-        return any((a, port) in self.address_ports or any(a in net for net in self.networks)
-                   for a in candidates)
+        return any((a, port) in self.address_ports or any(a in net for net in self.networks) for a in candidates)
 
 
 def _split_host_port(entry: str) -> tuple[str, int | None]:

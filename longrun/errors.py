@@ -332,8 +332,9 @@ class _RedisErrorsAsUnavailable:
 _REDIS_UNREACHABLE = _RedisErrorsAsUnavailable("Redis is unreachable", REDIS_UNREACHABLE)
 
 
-def redis_errors_as_unavailable(message: str | None = None,
-                                errors: tuple[type[Exception], ...] | None = None) -> _RedisErrorsAsUnavailable:
+def redis_errors_as_unavailable(
+    message: str | None = None, errors: tuple[type[Exception], ...] | None = None
+) -> _RedisErrorsAsUnavailable:
     """``with redis_errors_as_unavailable():`` a Redis that cannot be reached
     (``errors``) inside the block raises ServiceUnavailable(message), 503 + Retry-After."""
     if message is None and errors is None:

@@ -51,12 +51,13 @@ def cut(text: str, limit: int) -> str:
     raw = text.encode()
     if len(raw) <= limit:
         return text
-    return raw[:max(0, limit - 3)].decode(errors="ignore") + "..."
+    return raw[: max(0, limit - 3)].decode(errors="ignore") + "..."
 
 
 def make_line(created: float, level: str, logger: str, message: str, line_bytes: int) -> str:
-    return json.dumps({"ts": iso(created), "level": level, "logger": logger,
-                       "message": cut(message, line_bytes)}, ensure_ascii=False)
+    return json.dumps(
+        {"ts": iso(created), "level": level, "logger": logger, "message": cut(message, line_bytes)}, ensure_ascii=False
+    )
 
 
 class JobLogStore:
@@ -76,8 +77,13 @@ class JobLogStore:
             return 0
         s = self.settings
         ttl = self.running_ttl() if ttl is None else ttl
-        return cast(int, self._append(keys=[keys.job_log(job_id), keys.job_log_meta(job_id), keys.job(job_id)],
-                                      args=[s.job_log_max_lines, s.job_log_max_bytes, ttl, *lines]))  # lines dropped
+        return cast(
+            int,
+            self._append(
+                keys=[keys.job_log(job_id), keys.job_log_meta(job_id), keys.job(job_id)],
+                args=[s.job_log_max_lines, s.job_log_max_bytes, ttl, *lines],
+            ),
+        )  # lines dropped
 
     def expire_with_job(self, job_id: str) -> None:
         """The job finished: keep its log exactly as long as the job."""
@@ -93,9 +99,12 @@ class JobLogStore:
         pipe.lrange(keys.job_log(job_id), -tail if tail else 0, -1)
         pipe.hgetall(keys.job_log_meta(job_id))
         lines, meta = pipe.execute()
-        return {"lines": [json.loads(line) for line in lines],
-                "dropped": int(meta.get("dropped", 0)), "bytes": int(meta.get("bytes", 0))}
+        return {
+            "lines": [json.loads(line) for line in lines],
+            "dropped": int(meta.get("dropped", 0)),
+            "bytes": int(meta.get("bytes", 0)),
+        }
 
 
 def as_text(lines: list[dict[str, Any]]) -> str:
-    return "".join(f"{l['ts']} {l['level']:<8} {l['logger']}: {l['message']}\n" for l in lines)
+    return "".join(f"{line['ts']} {line['level']:<8} {line['logger']}: {line['message']}\n" for line in lines)

@@ -8,14 +8,14 @@ redelivered copy of a job. Reads are one pipelined round trip.
 
 import hashlib
 import json
+import logging
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
-
-import logging
-from typing import Any, Callable, Iterable, cast
+from typing import Any, cast
 
 import redis
 
@@ -28,8 +28,21 @@ from longrun.states import FINAL_STATUSES, JobStatus
 
 log = logging.getLogger(__name__)
 
-SCRIPT_NAMES = ("create", "claim", "transition", "cancel", "reap", "release", "renew", "reconcile", "adopt", "promote",
-                "pump", "resend", "finish")
+SCRIPT_NAMES = (
+    "create",
+    "claim",
+    "transition",
+    "cancel",
+    "reap",
+    "release",
+    "renew",
+    "reconcile",
+    "adopt",
+    "promote",
+    "pump",
+    "resend",
+    "finish",
+)
 EMPTY_PROGRESS = {"percentage": 0, "current_step": 0, "total_steps": None, "step_name": None, "message": None}
 
 
@@ -55,7 +68,7 @@ def iso(ts: float | str | None) -> str | None:
     """Epoch seconds -> ISO 8601 in UTC with milliseconds, as the seeds print them."""
     if ts in (None, ""):
         return None
-    dt = datetime.fromtimestamp(float(ts), tz=timezone.utc)
+    dt = datetime.fromtimestamp(float(ts), tz=UTC)
     return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -66,16 +79,25 @@ def _loads(value: str | None, default: Any = None) -> Any:
 def worker_lost(max_attempts: int) -> tuple[dict[str, str], str]:
     """The error (job document, Celery meta) of a job whose worker died at every attempt."""
     message = f"worker lost: the job's process died in each of its {max_attempts} attempts"
-    meta = json.dumps({"status": "FAILURE", "traceback": None, "children": [], "date_done": None,
-                       "result": {"exc_type": "WorkerLostError", "exc_message": [message],
-                                  "exc_module": "billiard.exceptions"}})
+    meta = json.dumps(
+        {
+            "status": "FAILURE",
+            "traceback": None,
+            "children": [],
+            "date_done": None,
+            "result": {"exc_type": "WorkerLostError", "exc_message": [message], "exc_module": "billiard.exceptions"},
+        }
+    )
     return {"type": "WorkerLost", "message": message}, meta
 
 
 def flow_config(settings: Settings) -> dict[str, Any] | None:
     """Caps and weights for lua/flow.lua; None when all are defaults."""
-    config: dict[str, Any] = {"tcap": settings.max_running_per_tenant or None, "kcap": settings.kind_caps or None,
-              "w": settings.weights or None}
+    config: dict[str, Any] = {
+        "tcap": settings.max_running_per_tenant or None,
+        "kcap": settings.kind_caps or None,
+        "w": settings.weights or None,
+    }
     config = {k: v for k, v in config.items() if v}
     return config or None
 
@@ -115,7 +137,7 @@ class JobStore:
         params.update(
             prefix=keys.PREFIX,
             now=f"{now:.6f}",
-            now_iso=datetime.fromtimestamp(now, tz=timezone.utc).isoformat(),
+            now_iso=datetime.fromtimestamp(now, tz=UTC).isoformat(),
             result_ttl=self.settings.retention_seconds,
             tomb_ttl=self.settings.tombstone_seconds,
             maxlen=self.settings.events_maxlen,
@@ -125,16 +147,18 @@ class JobStore:
         # Absent values are left out: JSON null would reach Lua as a truthy cjson.null.
         return json.dumps({k: v for k, v in params.items() if v is not None})
 
-    def _run(self, name: str, job_id: str, replicate: bool = False, _client: Any = None,
-             **params: Any) -> Any:  # a Lua script's reply
+    def _run(
+        self, name: str, job_id: str, replicate: bool = False, _client: Any = None, **params: Any
+    ) -> Any:  # a Lua script's reply
         """Run a job's script; with ``replicate`` (and LONGRUN_REDIS_MIN_REPLICAS)
         return only once that many replicas have its writes (NotReplicated if not in time).
         With ``_client`` (a pipeline) it is only queued there."""
         script_keys, args = self.script_args(job_id, **params)
         with redis_errors_as_unavailable():
             if replicate and self.settings.redis_min_replicas:
-                reply, replicas = self._pipelined(("EVALSHA", self._scripts[name].sha, len(script_keys),
-                                                   *script_keys, *args), name)
+                reply, replicas = self._pipelined(
+                    ("EVALSHA", self._scripts[name].sha, len(script_keys), *script_keys, *args), name
+                )
                 self._require_replicas(replicas, job_id)
                 return reply
             return self._scripts[name](keys=script_keys, args=args, client=_client)
@@ -146,8 +170,12 @@ class JobStore:
     def script_args(self, job_id: str, **params: Any) -> tuple[list[str], list[str]]:
         """KEYS and ARGV of a job script call (also for callers that pipeline many)."""
         script_keys = [
-            keys.job(job_id), keys.meta(job_id), keys.events(job_id),
-            keys.lease(job_id), keys.tombstone(job_id), keys.cancel(job_id),
+            keys.job(job_id),
+            keys.meta(job_id),
+            keys.events(job_id),
+            keys.lease(job_id),
+            keys.tombstone(job_id),
+            keys.cancel(job_id),
         ]
         return script_keys, [self._params(id=job_id, **params)]
 
@@ -183,8 +211,10 @@ class JobStore:
             raise NotReplicated(
                 f"Redis did not confirm the write on {wanted} replica(s) within "
                 f"{self.settings.redis_replica_timeout_seconds:g}s (only {replicas})",
-                details={"job_id": job_id, "replicas": replicas, "required": wanted} if job_id else
-                {"replicas": replicas, "required": wanted})
+                details={"job_id": job_id, "replicas": replicas, "required": wanted}
+                if job_id
+                else {"replicas": replicas, "required": wanted},
+            )
 
     def confirm_replicated(self) -> None:
         """Return once LONGRUN_REDIS_MIN_REPLICAS replicas have everything written
@@ -196,12 +226,25 @@ class JobStore:
             _, replicas = self._pipelined(("SET", keys.REPLICATION_PROBE, f"{time.time():.6f}"))
         self._require_replicas(replicas)
 
-    def create(self, *, tenant: str, kind: str, input: dict[str, Any], priority: int = 0,
-               timeout_seconds: int, metadata: dict[str, Any] | None = None, job_id: str | None = None,
-               idempotency_key: str | None = None, request_hash: str = "",
-               extra: dict[str, Any] | None = None, message: tuple[str, str] | None = None,
-               max_queue_depth: int = 0, flow: bool = False, run_at: float | None = None,
-               scheduled: bool = False) -> tuple[str, str, dict[str, Any]]:
+    def create(
+        self,
+        *,
+        tenant: str,
+        kind: str,
+        input: dict[str, Any],
+        priority: int = 0,
+        timeout_seconds: int,
+        metadata: dict[str, Any] | None = None,
+        job_id: str | None = None,
+        idempotency_key: str | None = None,
+        request_hash: str = "",
+        extra: dict[str, Any] | None = None,
+        message: tuple[str, str] | None = None,
+        max_queue_depth: int = 0,
+        flow: bool = False,
+        run_at: float | None = None,
+        scheduled: bool = False,
+    ) -> tuple[str, str, dict[str, Any]]:
         """Write a pending job record and index it.
 
         Returns (job id, outcome, record): outcome is "created", or, when the
@@ -219,8 +262,12 @@ class JobStore:
         job_id = job_id or new_job_id()
         now = time.time()
         fields = {
-            "id": job_id, "kind": kind, "input": json.dumps(input), "priority": priority,
-            "timeout_seconds": timeout_seconds, "metadata": json.dumps(metadata or {}),
+            "id": job_id,
+            "kind": kind,
+            "input": json.dumps(input),
+            "priority": priority,
+            "timeout_seconds": timeout_seconds,
+            "metadata": json.dumps(metadata or {}),
             "created_at": f"{now:.6f}",
         }
         status = "scheduled" if scheduled or (run_at is not None and run_at > now) else "pending"
@@ -231,14 +278,23 @@ class JobStore:
         if idem_key:
             fields["idem_key"] = idem_key
         verdict, value, *_ = self._run(
-            "create", job_id, replicate=True, tenant=tenant, kind=kind, created_us=int(now * 1e6),
-            idem_key=idem_key, body_hash=request_hash,
+            "create",
+            job_id,
+            replicate=True,
+            tenant=tenant,
+            kind=kind,
+            created_us=int(now * 1e6),
+            idem_key=idem_key,
+            body_hash=request_hash,
             idem_ttl=(self.settings.retention_seconds + self.settings.max_timeout_seconds) or 86400,
             fields=[str(x) for pair in fields.items() for x in pair],
-            queue_key=message[0] if message else None, message=message[1] if message else None,
-            max_depth=max_queue_depth or None, depth_keys=keys.queue_keys(kind) if max_queue_depth else None,
+            queue_key=message[0] if message else None,
+            message=message[1] if message else None,
+            max_depth=max_queue_depth or None,
+            depth_keys=keys.queue_keys(kind) if max_queue_depth else None,
             held_key=keys.flow_held(kind) if max_queue_depth and flow else None,
-            flow=bool(flow and message) or None, priority=priority,
+            flow=bool(flow and message) or None,
+            priority=priority,
             status=status if status != "pending" else None,
             run_at=fields.get("run_at") if status == "scheduled" else None,
         )
@@ -249,15 +305,25 @@ class JobStore:
             # The replay wrote nothing, so its WAIT covered nothing: the earlier job must be replicated too.
             self.confirm_replicated()
             return existing_id, "existing" if existing_hash == request_hash else "conflict", {}
-        record = {**{k: str(v) for k, v in fields.items()}, "status": status, "tenant": tenant,
-                  "seq": "0", "attempts": "0", "_meta": None}
+        record = {
+            **{k: str(v) for k, v in fields.items()},
+            "status": status,
+            "tenant": tenant,
+            "seq": "0",
+            "attempts": "0",
+            "_meta": None,
+        }
         return job_id, "created", record
 
     def claim(self, job_id: str, token: str, *, lost_error: dict[str, Any], lost_meta: str) -> Claim:
         reply = self._run(
-            "claim", job_id, token=token, lease_ttl=self.settings.lease_seconds,
+            "claim",
+            job_id,
+            token=token,
+            lease_ttl=self.settings.lease_seconds,
             max_attempts=self.settings.max_attempts,
-            lost_error=json.dumps(lost_error), lost_meta=lost_meta,
+            lost_error=json.dumps(lost_error),
+            lost_meta=lost_meta,
         )
         verdict = reply[0]
         prime = getattr(self.on_transition, "prime", None)
@@ -316,24 +382,42 @@ class JobStore:
         timeout the caller needs to republish the job's message.
         """
         lost_error, lost_meta = worker_lost(self.settings.max_attempts)
-        reply = self._run("reap", job_id, max_attempts=self.settings.max_attempts,
-                          lost_error=json.dumps(lost_error), lost_meta=lost_meta,
-                          requeue_grace=requeue_grace)
+        reply = self._run(
+            "reap",
+            job_id,
+            max_attempts=self.settings.max_attempts,
+            lost_error=json.dumps(lost_error),
+            lost_meta=lost_meta,
+            requeue_grace=requeue_grace,
+        )
         if reply[0] != "requeue":
             return reply[0], {}
         return "requeue", {"kind": reply[1], "priority": int(reply[2]), "timeout": int(reply[3])}
 
-    def transition(self, job_id: str, status: JobStatus, *, progress: dict[str, Any] | None = None,
-                   error: dict[str, Any] | None = None, meta: str | None = None, replicate: bool = False,
-                   token: str | None = None, log_tail: dict[str, Any] | None = None) -> int | None:
+    def transition(
+        self,
+        job_id: str,
+        status: JobStatus,
+        *,
+        progress: dict[str, Any] | None = None,
+        error: dict[str, Any] | None = None,
+        meta: str | None = None,
+        replicate: bool = False,
+        token: str | None = None,
+        log_tail: dict[str, Any] | None = None,
+    ) -> int | None:
         """Move a job to ``status``; None when it is gone or already final, or when
         ``token`` (a running attempt's) is given and another attempt holds the lease.
         With ``replicate`` see ``_run`` (it covers this write; a no-op covers
         nothing: see ``confirm_replicated``). With ``log_tail`` (the job log's
         last lines, workers/job_logs.py) they go in the same step (lua/finish.lua)."""
         seq = self._run(
-            "finish" if log_tail is not None else "transition", job_id, replicate=replicate,
-            status=str(status), token=token, **(log_tail or {}),
+            "finish" if log_tail is not None else "transition",
+            job_id,
+            replicate=replicate,
+            status=str(status),
+            token=token,
+            **(log_tail or {}),
             progress=json.dumps(progress) if progress is not None else None,
             error=json.dumps(error) if error is not None else None,
             meta=meta,
@@ -353,7 +437,8 @@ class JobStore:
     def request_cancel(self, job_id: str) -> str:
         """Returns cancelled (was pending), requested (running), final:<status> or gone."""
         reply = self._run(
-            "cancel", job_id,
+            "cancel",
+            job_id,
             cancel_ttl=self.settings.max_timeout_seconds + self.settings.lease_seconds * 4,
             error=json.dumps({"type": "Cancelled", "message": "cancelled before it started"}),
         )
@@ -412,7 +497,7 @@ class JobStore:
                 pipe.llen(key)
             pipe.zcard(keys.flow_held(kind))  # and the jobs fair dispatch holds back in Redis
         lengths = pipe.execute()
-        return {kind: sum(lengths[i * 11:(i + 1) * 11]) for i, kind in enumerate(kinds)}
+        return {kind: sum(lengths[i * 11 : (i + 1) * 11]) for i, kind in enumerate(kinds)}
 
     def workers_seen(self, within_seconds: float = 30.0) -> int:
         return self.redis.zcount(keys.WORKERS, time.time() - within_seconds, "+inf")
@@ -432,8 +517,15 @@ class JobStore:
     def is_cancel_requested(self, job_id: str) -> bool:
         return bool(self.redis.exists(keys.cancel(job_id)))
 
-    def list_jobs(self, tenant: str, *, status: str | None = None, kind: str | None = None,
-             limit: int = 20, cursor: int | None = None) -> tuple[list[dict[str, Any]], int | None]:
+    def list_jobs(
+        self,
+        tenant: str,
+        *,
+        status: str | None = None,
+        kind: str | None = None,
+        limit: int = 20,
+        cursor: int | None = None,
+    ) -> tuple[list[dict[str, Any]], int | None]:
         """Newest first. The cursor is the creation time (µs) of the last job returned."""
         index = keys.tenant_index(tenant, status)
         found: list[dict[str, Any]] = []
@@ -441,8 +533,10 @@ class JobStore:
         batch = max(limit, 50)
         with redis_errors_as_unavailable():
             while len(found) < limit:
-                ids = cast(ScoredMembers,  # WITHSCORES: (member, score) pairs
-                           self.redis.zrevrangebyscore(index, upper, "-inf", start=0, num=batch, withscores=True))
+                ids = cast(
+                    ScoredMembers,  # WITHSCORES: (member, score) pairs
+                    self.redis.zrevrangebyscore(index, upper, "-inf", start=0, num=batch, withscores=True),
+                )
                 if not ids:
                     return found, None
                 pipe = self.redis.pipeline(transaction=False)
@@ -493,7 +587,7 @@ class JobStore:
             raise ValueError(f"only finished jobs can be cleared, not {status}")
         ids = cast(list[str], self.redis.zrange(keys.tenant_index(tenant, status.value), 0, -1))
         for start in range(0, len(ids), 200):
-            chunk = ids[start:start + 200]
+            chunk = ids[start : start + 200]
             pipe = self.redis.pipeline(transaction=False)
             for job_id in chunk:
                 pipe.hmget(keys.job(job_id), "tenant", "status", "idem_key")
@@ -531,8 +625,14 @@ class JobStore:
     def remove_into(self, pipe: Any, job_id: str, record: dict[str, Any]) -> None:
         """Queue on ``pipe`` the removal of a job and everything kept for it (batches remove thousands at once)."""
         tenant = record.get("tenant")
-        pipe.delete(keys.job(job_id), keys.meta(job_id), keys.events(job_id),
-                    keys.lease(job_id), keys.tombstone(job_id), *keys.job_extra_keys(job_id))
+        pipe.delete(
+            keys.job(job_id),
+            keys.meta(job_id),
+            keys.events(job_id),
+            keys.lease(job_id),
+            keys.tombstone(job_id),
+            *keys.job_extra_keys(job_id),
+        )
         if record.get("kind"):
             pipe.zrem(keys.pending_by_kind(record["kind"]), job_id)
             # Fair dispatch lets go of it (a held job, or a sent one's slot; the mover sends the next).
@@ -583,9 +683,16 @@ def timeline(raw: dict[str, str] | None) -> list[dict[str, Any]]:
     entries = []
     for pos in sorted(int(p) for p in (raw or {})):
         entry = json.loads((raw or {})[str(pos)])
-        entries.append({"position": pos, "name": entry["name"], "status": entry["status"],
-                        "attempt": entry.get("attempt"), "started_at": iso(entry.get("started_at")),
-                        "finished_at": iso(entry.get("finished_at"))})
+        entries.append(
+            {
+                "position": pos,
+                "name": entry["name"],
+                "status": entry["status"],
+                "attempt": entry.get("attempt"),
+                "started_at": iso(entry.get("started_at")),
+                "finished_at": iso(entry.get("finished_at")),
+            }
+        )
     return entries
 
 

@@ -102,6 +102,8 @@ def chat_messages(tenant: str, chat_id: str) -> str:
 def chat_meta(tenant: str, chat_id: str) -> str:
     """Hash: a chat's owner (user_id, user_type), session title, timestamps and turn count."""
     return f"{PREFIX}chat:{tenant}:{chat_id}:meta"
+
+
 def rate(identity: str, window: int) -> str:
     """Counter: requests of one API key in one rate-limit window (expires with it)."""
     return f"{PREFIX}rate:{identity}:{window}"
@@ -217,8 +219,15 @@ REPLAYS_ACTIVE = f"{PREFIX}replays"
 
 def job_extra_keys(job_id: str) -> list[str]:
     """Per-job keys beyond the record that go when the job is deleted."""
-    return [webhook_log(job_id), webhook_throttle(job_id), job_log(job_id), job_log_meta(job_id),
-            steps(job_id), step_outputs(job_id), retries(job_id)]
+    return [
+        webhook_log(job_id),
+        webhook_throttle(job_id),
+        job_log(job_id),
+        job_log_meta(job_id),
+        steps(job_id),
+        step_outputs(job_id),
+        retries(job_id),
+    ]
 
 
 METRICS_KEYS = (METRICS_SUBMITTED, METRICS_FINISHED, METRICS_RUN_SECONDS, METRICS_WAIT_SECONDS, METRICS_WEBHOOKS)
@@ -315,10 +324,13 @@ def llm_pause(backend: str) -> str:
 def llm_rate(model: str) -> str:
     """String: the GCRA "theoretical arrival time" of a model's shared request rate."""
     return f"{PREFIX}rl:rate:{model}"
+
+
 # -- batches and the OpenAI Batch API files (issue 14) ------------------------
 # A batch's counters live in its hash and are kept by the job state scripts
 # (lua/lib.lua: a job record with batch_id moves its batch's counts in the same
 # atomic step as its own status), so reading a batch never scans its items.
+
 
 def batch(batch_id: str) -> str:
     """Hash: the batch (tenant, kind, status, total and one counter per job status, times...)."""

@@ -59,7 +59,7 @@ class RedisCollector(Collector):
     def queues(self) -> dict[str, str]:
         """Queue name -> the kind name queue_keys() takes (job kinds and webhooks)."""
         names = {keys.queue(kind): kind for kind in self.kinds}
-        names[keys.WEBHOOK_QUEUE] = keys.WEBHOOK_QUEUE[len(keys.QUEUE_PREFIX):]
+        names[keys.WEBHOOK_QUEUE] = keys.WEBHOOK_QUEUE[len(keys.QUEUE_PREFIX) :]
         return names
 
     def collect(self) -> Iterator[Metric]:
@@ -81,19 +81,20 @@ class RedisCollector(Collector):
         for kind in self.kinds:
             pipe.zcard(keys.flow_held(kind))
         replies = pipe.execute()
-        held = dict(zip(self.kinds, replies[len(replies) - len(self.kinds):]))
-        replies = replies[:len(replies) - len(self.kinds)]
+        held = dict(zip(self.kinds, replies[len(replies) - len(self.kinds) :]))
+        replies = replies[: len(replies) - len(self.kinds)]
         submitted, finished, run, wait, webhooks, running, workers = replies[:7]
-        oldest = dict(zip(self.kinds, replies[7:7 + len(self.kinds)]))
-        lengths = replies[7 + len(self.kinds):]
+        oldest = dict(zip(self.kinds, replies[7 : 7 + len(self.kinds)]))
+        lengths = replies[7 + len(self.kinds) :]
 
         family = CounterMetricFamily("longrun_jobs_submitted", "Jobs accepted, by kind.", labels=["kind"])
         for kind in sorted(set(self.kinds) | set(submitted)):
             family.add_metric([kind], float(submitted.get(kind, 0)))
         yield family
 
-        family = CounterMetricFamily("longrun_jobs_finished", "Jobs that reached a final status.",
-                                     labels=["kind", "status"])
+        family = CounterMetricFamily(
+            "longrun_jobs_finished", "Jobs that reached a final status.", labels=["kind", "status"]
+        )
         for (kind, status), value in sorted(_split(finished).items()):
             family.add_metric([kind, status], value)
         yield family
@@ -109,21 +110,29 @@ class RedisCollector(Collector):
                 histogram.add_metric([kind], buckets, total)
             yield histogram
 
-        gauge = GaugeMetricFamily("longrun_queue_depth", "Jobs waiting in each queue: its messages plus "
-                                  "the jobs fair dispatch holds in Redis for it.", labels=["queue"])
+        gauge = GaugeMetricFamily(
+            "longrun_queue_depth",
+            "Jobs waiting in each queue: its messages plus the jobs fair dispatch holds in Redis for it.",
+            labels=["queue"],
+        )
         for i, (queue, short) in enumerate(queues.items()):
-            gauge.add_metric([queue], float(sum(lengths[i * 10:(i + 1) * 10]) + held.get(short, 0)))
+            gauge.add_metric([queue], float(sum(lengths[i * 10 : (i + 1) * 10]) + held.get(short, 0)))
         yield gauge
 
-        gauge = GaugeMetricFamily("longrun_jobs_held", "Jobs fair dispatch holds in Redis (their turn, or a "
-                                  "cap, has not come), per queue.", labels=["queue"])
+        gauge = GaugeMetricFamily(
+            "longrun_jobs_held",
+            "Jobs fair dispatch holds in Redis (their turn, or a cap, has not come), per queue.",
+            labels=["queue"],
+        )
         for kind in self.kinds:
             gauge.add_metric([keys.queue(kind)], float(held[kind]))
         yield gauge
 
-        gauge = GaugeMetricFamily("longrun_oldest_pending_job_age_seconds",
-                                  "Age of the oldest pending job of each kind's queue (0: none).",
-                                  labels=["queue"])
+        gauge = GaugeMetricFamily(
+            "longrun_oldest_pending_job_age_seconds",
+            "Age of the oldest pending job of each kind's queue (0: none).",
+            labels=["queue"],
+        )
         for kind in self.kinds:
             entry = oldest.get(kind)
             age = max(0.0, now - entry[0][1] / 1e6) if entry else 0.0
@@ -132,17 +141,24 @@ class RedisCollector(Collector):
 
         yield GaugeMetricFamily("longrun_jobs_running", "Jobs running now.", value=float(running))
 
-        gauge = GaugeMetricFamily("longrun_tenant_jobs", "Each tenant's jobs by state: held (waiting their "
-                                  "turn in Redis), waiting (pending), scheduled, running.", labels=["tenant", "state"])
+        gauge = GaugeMetricFamily(
+            "longrun_tenant_jobs",
+            "Each tenant's jobs by state: held (waiting their turn in Redis), waiting (pending), scheduled, running.",
+            labels=["tenant", "state"],
+        )
         for tenant, counts in flow.all_tenant_counts(self.redis, self.kinds).items():
             for state, value in counts.items():
                 gauge.add_metric([tenant, state], float(value))
         yield gauge
-        yield GaugeMetricFamily("longrun_workers_online",
-                                f"Celery workers seen in the last {WORKER_ONLINE_SECONDS} s.", value=float(workers))
+        yield GaugeMetricFamily(
+            "longrun_workers_online",
+            f"Celery workers seen in the last {WORKER_ONLINE_SECONDS} s.",
+            value=float(workers),
+        )
 
-        family = CounterMetricFamily("longrun_webhook_attempts", "Webhook delivery attempts by outcome.",
-                                     labels=["outcome"])
+        family = CounterMetricFamily(
+            "longrun_webhook_attempts", "Webhook delivery attempts by outcome.", labels=["outcome"]
+        )
         for outcome, value in sorted(webhooks.items()):
             family.add_metric([outcome], float(value))
         yield family

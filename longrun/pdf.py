@@ -7,9 +7,9 @@ so that the prompt fits the model's context.
 
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError, PyPdfError
@@ -48,8 +48,7 @@ def check_pdf(data: bytes) -> None:
         raise NotAPdf(f"not a readable PDF: {exc}") from None
 
 
-def extract_text(path: str | Path, max_chars: int,
-                 on_page: Callable[[int, int], None] | None = None) -> PdfText:
+def extract_text(path: str | Path, max_chars: int, on_page: Callable[[int, int], None] | None = None) -> PdfText:
     """The text of every page, marked by page number, cut to ``max_chars``.
 
     ``on_page(page, pages)`` is called before each page (progress and cancel checks).
@@ -66,8 +65,7 @@ def extract_text(path: str | Path, max_chars: int,
         except (PdfReadError, PyPdfError) as exc:
             raise NotAPdf(f"{Path(path).name}: not a readable PDF: {exc}") from None
     text = "\n".join(parts)
-    return PdfText(text=cut(text, max_chars), pages=pages, chars=len(text),
-                   truncated=len(text) > max_chars)
+    return PdfText(text=cut(text, max_chars), pages=pages, chars=len(text), truncated=len(text) > max_chars)
 
 
 def cut(text: str, max_chars: int) -> str:

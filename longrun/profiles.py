@@ -19,10 +19,10 @@ the key: start-up stops with that message.
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -108,7 +108,9 @@ def load(environ: Mapping[str, str] | None = None) -> tuple[dict[str, Any], dict
             continue
         spec = KEYS.get(key)
         if spec is None:
-            raise SettingsError(f"{path}: unknown setting {key!r}; known: {', '.join(sorted(KEYS | dict.fromkeys(TEXT_KEYS)))}")
+            raise SettingsError(
+                f"{path}: unknown setting {key!r}; known: {', '.join(sorted(KEYS | dict.fromkeys(TEXT_KEYS)))}"
+            )
         # bool is an int in Python; "true" for a count is a mistake, not 1.
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
             raise SettingsError(f"{path}: {key} must be a number, not {value!r}")

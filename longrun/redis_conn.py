@@ -27,8 +27,10 @@ def uses_sentinel(settings: Settings) -> bool:
 
 def _sentinel_kwargs(settings: Settings) -> dict[str, Any]:
     """How to talk to the sentinels themselves (not to the master)."""
-    options: dict[str, Any] = {"socket_timeout": settings.redis_timeout_seconds,
-                     "socket_connect_timeout": settings.redis_timeout_seconds}
+    options: dict[str, Any] = {
+        "socket_timeout": settings.redis_timeout_seconds,
+        "socket_connect_timeout": settings.redis_timeout_seconds,
+    }
     if settings.redis_sentinel_password:
         options["password"] = settings.redis_sentinel_password
     return options
@@ -36,17 +38,23 @@ def _sentinel_kwargs(settings: Settings) -> dict[str, Any]:
 
 def client(settings: Settings, *, decode_responses: bool = True) -> redis.Redis:
     """The job store's client: of REDIS_URL, or of the master the sentinels name now."""
-    options = {"decode_responses": decode_responses, "socket_timeout": settings.redis_timeout_seconds,
-               "socket_connect_timeout": settings.redis_timeout_seconds, "health_check_interval": 30,
-               # redis-py caps a pool at 100 connections and then raises: a threads pool of
-               # 200 jobs needs more. A process opens only as many as it uses at once.
-               "max_connections": 10_000}
+    options = {
+        "decode_responses": decode_responses,
+        "socket_timeout": settings.redis_timeout_seconds,
+        "socket_connect_timeout": settings.redis_timeout_seconds,
+        "health_check_interval": 30,
+        # redis-py caps a pool at 100 connections and then raises: a threads pool of
+        # 200 jobs needs more. A process opens only as many as it uses at once.
+        "max_connections": 10_000,
+    }
     if not uses_sentinel(settings):
         return redis.Redis.from_url(settings.redis_url, **options)
     sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py's Sentinel is not annotated
-        sentinel_addresses(settings.redis_sentinels), sentinel_kwargs=_sentinel_kwargs(settings))
+        sentinel_addresses(settings.redis_sentinels), sentinel_kwargs=_sentinel_kwargs(settings)
+    )
     master = sentinel.master_for(  # type: ignore[no-untyped-call]
-        settings.redis_sentinel_master, db=SENTINEL_DB, password=settings.redis_password or None, **options)
+        settings.redis_sentinel_master, db=SENTINEL_DB, password=settings.redis_password or None, **options
+    )
     return cast(redis.Redis, master)
 
 
@@ -63,8 +71,9 @@ def _sentinel_url(settings: Settings) -> str:
     """kombu's and Celery's form: one ``sentinel://`` URL per sentinel, joined by ``;``.
     The password in them is the master's (the sentinels' goes in sentinel_kwargs)."""
     auth = f":{quote(settings.redis_password, safe='')}@" if settings.redis_password else ""
-    return ";".join(f"sentinel://{auth}{host}:{port}/{SENTINEL_DB}"
-                    for host, port in sentinel_addresses(settings.redis_sentinels))
+    return ";".join(
+        f"sentinel://{auth}{host}:{port}/{SENTINEL_DB}" for host, port in sentinel_addresses(settings.redis_sentinels)
+    )
 
 
 def celery_settings(settings: Settings) -> dict[str, Any]:

@@ -15,8 +15,16 @@ from longrun import profiles
 from longrun.allowlist import Allowlist
 from longrun.errors import SettingsError
 
-__all__ = ["DEFAULT_REDIS_URL", "ENV_NAMES", "Settings", "SettingsError", "env_name", "from_env", "get_settings",
-           "sentinel_addresses"]
+__all__ = [
+    "DEFAULT_REDIS_URL",
+    "ENV_NAMES",
+    "Settings",
+    "SettingsError",
+    "env_name",
+    "from_env",
+    "get_settings",
+    "sentinel_addresses",
+]
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -166,9 +174,17 @@ class Settings:
         object.__setattr__(self, "result_backend_url", self.result_backend_url or self.redis_url)
         if not self.visibility_timeout_seconds:
             object.__setattr__(self, "visibility_timeout_seconds", self.max_timeout_seconds + 600)
-        for name in ("retention_seconds", "tombstone_seconds", "max_attempts", "lease_seconds",
-                     "worker_concurrency", "max_finished_jobs", "max_upload_bytes",
-                     "redis_min_replicas", "reconcile_seconds"):
+        for name in (
+            "retention_seconds",
+            "tombstone_seconds",
+            "max_attempts",
+            "lease_seconds",
+            "worker_concurrency",
+            "max_finished_jobs",
+            "max_upload_bytes",
+            "redis_min_replicas",
+            "reconcile_seconds",
+        ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{name} must not be negative")
         if self.max_attempts < 1:
@@ -251,6 +267,8 @@ def parse_rates(text: str) -> dict[str, float]:
             raise ValueError(f"{item!r} is not model=N/s, N/m or N/h with N > 0")
         out[name.strip()] = per_second
     return out
+
+
 def sentinel_addresses(spec: str) -> list[tuple[str, int]]:
     """LONGRUN_REDIS_SENTINELS ``"host:port,host:port"`` -> [(host, port), ...]."""
     addresses = []

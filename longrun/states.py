@@ -46,10 +46,10 @@ PROGRESS_STATE = "PROGRESS"
 class BatchStatus(str, Enum):
     """A batch's own status (its items are ordinary jobs with JobStatus)."""
 
-    PENDING = "pending"        # no item has started yet
-    RUNNING = "running"        # some item started, not all are final
-    COMPLETED = "completed"    # every item is final (some may have failed)
-    CANCELLED = "cancelled"    # every item is final after a cancel of the batch
+    PENDING = "pending"  # no item has started yet
+    RUNNING = "running"  # some item started, not all are final
+    COMPLETED = "completed"  # every item is final (some may have failed)
+    CANCELLED = "cancelled"  # every item is final after a cancel of the batch
 
     def __str__(self) -> str:
         return self.value

@@ -21,7 +21,8 @@ import json
 import re
 import time
 import uuid
-from typing import Any, Callable, Iterator, cast
+from collections.abc import Callable, Iterator
+from typing import Any, cast
 
 import redis
 
@@ -53,8 +54,10 @@ def parse_last_event_id(value: str | None) -> str:
     if not value:
         return "0-0"
     if not EVENT_ID.match(value):
-        raise InvalidInput("Last-Event-ID must be an event id this stream sent (like 1700000000000-0)",
-                           details={"Last-Event-ID": ["must look like <ms>-<n>"]})
+        raise InvalidInput(
+            "Last-Event-ID must be an event id this stream sent (like 1700000000000-0)",
+            details={"Last-Event-ID": ["must look like <ms>-<n>"]},
+        )
     return value
 
 
@@ -70,12 +73,15 @@ class StreamSlots:
     def acquire(self, tenant: str) -> str:
         token = uuid.uuid4().hex
         now = time.time()
-        ok = self._acquire(keys=[keys.stream_slots(tenant)],
-                           args=[now, now + self.lease_seconds, self.limit, token, int(self.lease_seconds) + 1])
+        ok = self._acquire(
+            keys=[keys.stream_slots(tenant)],
+            args=[now, now + self.lease_seconds, self.limit, token, int(self.lease_seconds) + 1],
+        )
         if not ok:
-            raise TooManyStreams(f"at most {self.limit} event streams may be open at once; "
-                                 "close one, or poll GET /api/v1/jobs/{id}",
-                                 details={"limit": self.limit})
+            raise TooManyStreams(
+                f"at most {self.limit} event streams may be open at once; close one, or poll GET /api/v1/jobs/{{id}}",
+                details={"limit": self.limit},
+            )
         return token
 
     def renew(self, tenant: str, token: str) -> None:
@@ -104,8 +110,13 @@ def entry_data(job_id: str, fields: dict[str, str]) -> tuple[str, dict[str, Any]
     """A stream entry -> (SSE event name, data, is final)."""
     status = JobStatus(fields["status"])
     progress = json.loads(fields["progress"]) if fields.get("progress") else None
-    data = {"id": job_id, "seq": int(fields.get("seq", 0)), "status": status.value,
-            "progress": progress, "error": json.loads(fields["error"]) if fields.get("error") else None}
+    data = {
+        "id": job_id,
+        "seq": int(fields.get("seq", 0)),
+        "status": status.value,
+        "progress": progress,
+        "error": json.loads(fields["error"]) if fields.get("error") else None,
+    }
     if status.is_final:
         return "status", data, True
     kind = fields.get("type") or ("progress" if progress is not None else "status")
@@ -121,15 +132,27 @@ def older(entry_id: str, than: str) -> bool:
 
 def resync_frame(job_id: str, dropped: str) -> str:
     """Told to a reader resuming from before the newest event dropped to bound the stream."""
-    return frame(RESYNC, {"id": job_id, "dropped_through": dropped,
-                          "message": "progress events after your Last-Event-ID were dropped to bound the "
-                                     "stream; re-read the job (GET /api/v1/jobs/{id}). Every status change "
-                                     "that follows is still sent."})
+    return frame(
+        RESYNC,
+        {
+            "id": job_id,
+            "dropped_through": dropped,
+            "message": "progress events after your Last-Event-ID were dropped to bound the "
+            "stream; re-read the job (GET /api/v1/jobs/{id}). Every status change "
+            "that follows is still sent.",
+        },
+    )
 
 
-def job_events(store: JobStore, job_id: str, after: str, *, heartbeat_seconds: float,
-               on_heartbeat: Callable[[], None] | None = None,
-               clock: Callable[[], float] = time.monotonic) -> Iterator[str]:
+def job_events(
+    store: JobStore,
+    job_id: str,
+    after: str,
+    *,
+    heartbeat_seconds: float,
+    on_heartbeat: Callable[[], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[str]:
     """SSE text of the job's events after entry id ``after``, live, until its
     final state (which carries the result), or until the job is deleted."""
     client = store.redis

@@ -40,28 +40,46 @@ from longrun.allowlist import Allowlist, IPAddress, ip_or_none, unwrap
 from longrun.errors import UnsafeURL
 from longrun.settings import get_settings
 
-__all__ = ["Allowlist", "address_problem", "check_allowlisted", "check_redirect", "check_url", "checked_addresses",
-           "is_safe_url", "normalize_host", "resolve_host"]
+__all__ = [
+    "Allowlist",
+    "address_problem",
+    "check_allowlisted",
+    "check_redirect",
+    "check_url",
+    "checked_addresses",
+    "is_safe_url",
+    "normalize_host",
+    "resolve_host",
+]
 
 ALLOWED_SCHEMES = {"http": 80, "https": 443}
 # What check_url's ``allowlist`` takes (see its docstring).
 AllowlistSpec = Allowlist | str | list[str] | tuple[str, ...] | None
 
 # Names that mean this machine or a cloud metadata service wherever they are resolved.
-BLOCKED_NAMES = {"localhost", "metadata", "metadata.google.internal", "metadata.goog",
-                 "instance-data", "instance-data.ec2.internal"}
+BLOCKED_NAMES = {
+    "localhost",
+    "metadata",
+    "metadata.google.internal",
+    "metadata.goog",
+    "instance-data",
+    "instance-data.ec2.internal",
+}
 BLOCKED_SUFFIXES = (".localhost",)
 
 # Metadata endpoints, named so the error says what was hit (all are also non-global).
-METADATA_ADDRESSES = {ipaddress.ip_address(a) for a in (
-    "169.254.169.254", "fd00:ec2::254", "169.254.170.2", "100.100.100.200")}
+METADATA_ADDRESSES = {
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "169.254.170.2", "100.100.100.200")
+}
 
 # Characters on which URL parsers disagree (WHATWG strips tab/newline and reads "\" as "/").
 _AMBIGUOUS = re.compile(r"[\\\x00-\x20\x7f]")
 # WHATWG: a host whose last label is a number is an IPv4 address (in any base).
 _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
-_CANONICAL_IPV4 = re.compile(r"^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-                             r"(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$")
+_CANONICAL_IPV4 = re.compile(
+    r"^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+    r"(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$"
+)
 
 
 def address_problem(address: IPAddress) -> str | None:
@@ -69,12 +87,14 @@ def address_problem(address: IPAddress) -> str | None:
     candidates = (unwrap(address), address)  # the IPv4 inside names the problem best
     if any(c in METADATA_ADDRESSES for c in candidates):
         return "a cloud metadata address"
-    for attribute, what in (("is_unspecified", "an unspecified address"),
-                            ("is_loopback", "a loopback address"),
-                            ("is_link_local", "a link-local address"),
-                            ("is_multicast", "a multicast address"),
-                            ("is_reserved", "a reserved address"),
-                            ("is_private", "a private address")):
+    for attribute, what in (
+        ("is_unspecified", "an unspecified address"),
+        ("is_loopback", "a loopback address"),
+        ("is_link_local", "a link-local address"),
+        ("is_multicast", "a multicast address"),
+        ("is_reserved", "a reserved address"),
+        ("is_private", "a private address"),
+    ):
         if any(getattr(c, attribute) for c in candidates):
             return what
     if not all(c.is_global for c in candidates):  # e.g. 100.64.0.0/10, shared with a carrier
@@ -86,9 +106,8 @@ def normalize_host(hostname: str) -> str:
     """The host as a browser would read it: percent-decoded, IDNA-mapped, lower case,
     without the trailing dot. Raises UnsafeURL when it cannot be read unambiguously."""
     host = unquote(hostname)
-    if _AMBIGUOUS.search(host) or "%" in host and ":" not in host:
-        raise UnsafeURL("the URL's host has characters that parsers read differently",
-                        details={"host": hostname})
+    if _AMBIGUOUS.search(host) or ("%" in host and ":" not in host):
+        raise UnsafeURL("the URL's host has characters that parsers read differently", details={"host": hostname})
     if not host.isascii():
         try:  # nameprep maps full-width digits and dots ("１２７。０。０。１") as browsers do
             host = host.encode("idna").decode("ascii")
@@ -121,8 +140,8 @@ def check_url(url: str, *, allowlist: AllowlistSpec = None, resolve: bool = True
 
 def checked_addresses(url: str, *, allowlist: AllowlistSpec = None, resolve: bool = True) -> list[IPAddress]:
     """check_url, returning the addresses it checked (empty for a name that is
-    allow-listed or not resolved with ``resolve=False``), so that a caller can connect to exactly those and no DNS answer
-    that changes in between can redirect it."""
+    allow-listed or not resolved with ``resolve=False``), so that a caller can connect to exactly
+    those and no DNS answer that changes in between can redirect it."""
     allowed = _settings_allowlist() if allowlist is None else Allowlist.parse(allowlist)
     if not isinstance(url, str) or not url:
         raise UnsafeURL("the URL is empty", details={"url": url})
@@ -150,11 +169,12 @@ def checked_addresses(url: str, *, allowlist: AllowlistSpec = None, resolve: boo
     if address is None:
         last_label = host.rsplit(".", 1)[-1]
         if _NUMERIC_LABEL.match(last_label) and not _CANONICAL_IPV4.match(host):
-            raise UnsafeURL("the URL's host is an IP address in a non-standard form "
-                            "(decimal, octal, hex or shortened)", details=details)
+            raise UnsafeURL(
+                "the URL's host is an IP address in a non-standard form (decimal, octal, hex or shortened)",
+                details=details,
+            )
         if host in BLOCKED_NAMES or host.endswith(BLOCKED_SUFFIXES):
-            raise UnsafeURL(f"the URL's host {host!r} names this machine or a metadata service",
-                            details=details)
+            raise UnsafeURL(f"the URL's host {host!r} names this machine or a metadata service", details=details)
         if not resolve:
             return []
         addresses = _resolve(host, port, details)
@@ -192,14 +212,17 @@ def check_redirect(url: str, location: str, **kwargs: Any) -> str:
     if not location:
         raise UnsafeURL("the redirect has no Location", details={"url": url})
     if _AMBIGUOUS.search(location.strip()):
-        raise UnsafeURL("the redirect's Location has backslashes, whitespace or control characters",
-                        details={"url": url, "location": location})
+        raise UnsafeURL(
+            "the redirect's Location has backslashes, whitespace or control characters",
+            details={"url": url, "location": location},
+        )
     target = urljoin(url, location.strip())
     try:
         return check_url(target, **kwargs)
     except UnsafeURL as exc:
-        raise UnsafeURL(f"redirect from {url} refused: {exc.message}",
-                        details={**exc.details, "redirected_from": url}) from None
+        raise UnsafeURL(
+            f"redirect from {url} refused: {exc.message}", details={**exc.details, "redirected_from": url}
+        ) from None
 
 
 # A websocket URL is checked as the http(s) URL of its handshake.
@@ -226,8 +249,11 @@ def check_allowlisted(url: str, *, allowlist: AllowlistSpec = None, resolve: boo
         return url
     if literal is None and addresses and all(allowed.allows_address(a, port) for a in addresses):
         return url  # a name resolved (by the worker) into allow-listed addresses only
-    raise UnsafeURL(f"the {field}'s host {host!r} (port {port}) is not in LONGRUN_URL_ALLOWLIST; a {field} "
-                    "is used only when the operator allow-listed it", details={"url": url, "host": host})
+    raise UnsafeURL(
+        f"the {field}'s host {host!r} (port {port}) is not in LONGRUN_URL_ALLOWLIST; a {field} "
+        "is used only when the operator allow-listed it",
+        details={"url": url, "host": host},
+    )
 
 
 def is_safe_url(url: str, **kwargs: Any) -> bool:

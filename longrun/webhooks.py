@@ -28,8 +28,8 @@ import json
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
-from typing import Any, Callable, cast
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 import httpx
 import redis
@@ -62,7 +62,7 @@ def event_for(status: JobStatus, progress: dict[str, Any] | None) -> str | None:
 
 def secret_key(secret: str) -> bytes:
     if secret.startswith("whsec_"):
-        return base64.b64decode(secret[len("whsec_"):])
+        return base64.b64decode(secret[len("whsec_") :])
     return secret.encode()
 
 
@@ -75,8 +75,10 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
 def validate_webhook(settings: Settings, webhook: dict[str, Any]) -> dict[str, Any]:
     """A submitted webhook, checked (URL rules, secret configured) and normalised."""
     if not settings.webhook_secret:
-        raise InvalidInput("webhooks are not enabled on this deployment (LONGRUN_WEBHOOK_SECRET is unset)",
-                           details={"webhook": ["webhooks are not enabled on this deployment"]})
+        raise InvalidInput(
+            "webhooks are not enabled on this deployment (LONGRUN_WEBHOOK_SECRET is unset)",
+            details={"webhook": ["webhooks are not enabled on this deployment"]},
+        )
     try:
         url = check_url(webhook["url"], allowlist=settings.url_allowlist)
     except UnsafeURL as exc:
@@ -87,8 +89,22 @@ def validate_webhook(settings: Settings, webhook: dict[str, Any]) -> dict[str, A
 
 def payload(event: str, job: dict[str, Any]) -> dict[str, Any]:
     """The body of a delivery: what happened and the job as GET shows it."""
-    data = {k: job.get(k) for k in ("id", "kind", "status", "progress", "created_at", "started_at",
-                                    "finished_at", "attempts", "metadata", "result", "error")}
+    data = {
+        k: job.get(k)
+        for k in (
+            "id",
+            "kind",
+            "status",
+            "progress",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "attempts",
+            "metadata",
+            "result",
+            "error",
+        )
+    }
     return {"type": f"job.{event}", "timestamp": iso(time.time()), "data": data}
 
 
@@ -117,10 +133,15 @@ class DeliveryLog:
 
     def create(self, job_id: str, event: str, url: str, body: dict[str, Any]) -> dict[str, Any]:
         delivery_id = "msg_" + uuid.uuid4().hex
-        delivery = {"id": delivery_id, "job_id": job_id, "event": event, "url": url,
-                    "created_at": time.time(), "body": json.dumps(body, separators=(",", ":"))}
-        self._write(job_id, {delivery_id: json.dumps(delivery),
-                             f"{delivery_id}#state": json.dumps({"state": PENDING})})
+        delivery = {
+            "id": delivery_id,
+            "job_id": job_id,
+            "event": event,
+            "url": url,
+            "created_at": time.time(),
+            "body": json.dumps(body, separators=(",", ":")),
+        }
+        self._write(job_id, {delivery_id: json.dumps(delivery), f"{delivery_id}#state": json.dumps({"state": PENDING})})
         return delivery
 
     def get(self, job_id: str, delivery_id: str) -> dict[str, Any]:
@@ -183,8 +204,13 @@ def post(http: httpx.Client, settings: Settings, delivery: dict[str, Any]) -> di
     attempt: dict[str, Any] = {"at": iso(time.time()), "status_code": None, "error": None}
     try:
         # Redirects are not followed: a 3xx could point anywhere, past the URL rules.
-        response = http.post(delivery["url"], content=body, headers=headers,
-                             timeout=settings.webhook_timeout_seconds, follow_redirects=False)
+        response = http.post(
+            delivery["url"],
+            content=body,
+            headers=headers,
+            timeout=settings.webhook_timeout_seconds,
+            follow_redirects=False,
+        )
         attempt["status_code"] = response.status_code
         if not response.is_success:
             attempt["error"] = f"HTTP {response.status_code}"
@@ -195,8 +221,15 @@ def post(http: httpx.Client, settings: Settings, delivery: dict[str, Any]) -> di
     return attempt
 
 
-def attempt_delivery(client: redis.Redis, settings: Settings, job_id: str, delivery_id: str,
-                     http: httpx.Client | None = None, *, retries_left: bool = True) -> tuple[str, float]:
+def attempt_delivery(
+    client: redis.Redis,
+    settings: Settings,
+    job_id: str,
+    delivery_id: str,
+    http: httpx.Client | None = None,
+    *,
+    retries_left: bool = True,
+) -> tuple[str, float]:
     """Attempt one delivery and log it. Returns (outcome, retry in seconds):
     outcome is delivered, retry, failed (gave up) or refused (URL rules / no secret)."""
     log = DeliveryLog(client, settings)
@@ -210,8 +243,17 @@ def attempt_delivery(client: redis.Redis, settings: Settings, job_id: str, deliv
         if not settings.webhook_secret:
             raise InvalidInput("LONGRUN_WEBHOOK_SECRET is unset")
     except InvalidInput as exc:
-        log.add_attempt(job_id, delivery_id, {"at": iso(time.time()), "status_code": None, "ok": False,
-                                              "error": f"refused: {exc.message}", "duration_ms": 0})
+        log.add_attempt(
+            job_id,
+            delivery_id,
+            {
+                "at": iso(time.time()),
+                "status_code": None,
+                "ok": False,
+                "error": f"refused: {exc.message}",
+                "duration_ms": 0,
+            },
+        )
         log.set_state(job_id, delivery_id, FAILED)
         client.hincrby(keys.METRICS_WEBHOOKS, "refused", 1)
         return "refused", 0.0
@@ -281,11 +323,15 @@ class Dispatcher:
             return None
         settings = self.store.settings
         interval_ms = int(settings.webhook_progress_interval_seconds * 1000)
-        if event == "progress" and interval_ms > 0 and not self.store.redis.set(
-                keys.webhook_throttle(job_id), "1", nx=True, px=interval_ms):
+        if (
+            event == "progress"
+            and interval_ms > 0
+            and not self.store.redis.set(keys.webhook_throttle(job_id), "1", nx=True, px=interval_ms)
+        ):
             return None  # throttled: a later progress event or the final state follows
         record = self.store.load(job_id)
         delivery = DeliveryLog(self.store.redis, settings).create(
-            job_id, event, config["url"], payload(event, document(record)))
+            job_id, event, config["url"], payload(event, document(record))
+        )
         self.publish(job_id, delivery["id"])
         return cast(str, delivery["id"])

@@ -368,8 +368,9 @@ def cmd_retry(client: Client, args: argparse.Namespace, out: Output) -> ExitCode
     if not (args.all or args.since or args.until):
         out.note("retry: give a job ID, or a filter with --since/--until (or --all)")
         return ExitCode.USAGE
-    replay = client.retry_many(args.status or ["failed"], kind=args.kind, finished_after=args.since,
-                               finished_before=args.until, all=args.all)
+    replay = client.retry_many(
+        args.status or ["failed"], kind=args.kind, finished_after=args.since, finished_before=args.until, all=args.all
+    )
     if out.as_json:
         out.json(replay)
     else:
@@ -446,8 +447,10 @@ def finish_batch(batch: dict[str, Any], out: Output) -> ExitCode:
         out.json(batch)
     else:
         counts = batch.get("counts") or {}
-        out.note(f"batch {batch['id']} {batch.get('status')}: " + ", ".join(
-            f"{counts.get(name, 0)} {name}" for name in ("completed", "failed", "cancelled")))
+        out.note(
+            f"batch {batch['id']} {batch.get('status')}: "
+            + ", ".join(f"{counts.get(name, 0)} {name}" for name in ("completed", "failed", "cancelled"))
+        )
     return batch_exit(batch)
 
 
@@ -465,8 +468,14 @@ def cmd_batch_submit(client: Client, args: argparse.Namespace, out: Output) -> E
     if not path.is_file():
         raise UsageError(f"no such file: {path}")
     metadata = build_input(args.metadata, []) if args.metadata else None
-    handle = client.submit_batch(args.kind, jsonl=path, priority=args.priority, timeout_seconds=args.timeout,
-                                 metadata=metadata, idempotency_key=args.idempotency_key)
+    handle = client.submit_batch(
+        args.kind,
+        jsonl=path,
+        priority=args.priority,
+        timeout_seconds=args.timeout,
+        metadata=metadata,
+        idempotency_key=args.idempotency_key,
+    )
     if not args.wait:
         if out.as_json:
             out.json(handle.last)
@@ -526,18 +535,44 @@ def cmd_batch_ls(client: Client, args: argparse.Namespace, out: Output) -> ExitC
     if out.as_json:
         out.json(batches)
         return ExitCode.OK
-    rows = [{"id": b["id"], "kind": b["kind"], "status": b["status"], "total": b["counts"]["total"],
-             "done": sum(b["counts"][n] for n in ("completed", "failed", "cancelled")),
-             "failed": b["counts"]["failed"], "created": b["created_at"]} for b in batches]
-    out.line(format_table(rows, [("id", "ID"), ("kind", "KIND"), ("status", "STATUS"), ("total", "TOTAL"),
-                                 ("done", "DONE"), ("failed", "FAILED"), ("created", "CREATED")]))
+    rows = [
+        {
+            "id": b["id"],
+            "kind": b["kind"],
+            "status": b["status"],
+            "total": b["counts"]["total"],
+            "done": sum(b["counts"][n] for n in ("completed", "failed", "cancelled")),
+            "failed": b["counts"]["failed"],
+            "created": b["created_at"],
+        }
+        for b in batches
+    ]
+    out.line(
+        format_table(
+            rows,
+            [
+                ("id", "ID"),
+                ("kind", "KIND"),
+                ("status", "STATUS"),
+                ("total", "TOTAL"),
+                ("done", "DONE"),
+                ("failed", "FAILED"),
+                ("created", "CREATED"),
+            ],
+        )
+    )
     return ExitCode.OK
 
 
-def add_batch_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
-                       common: argparse.ArgumentParser) -> None:
-    batch = commands.add_parser("batch", parents=[common], help="submit and follow batches (many inputs, one id)",
-                                description="Submit and follow batches: many inputs of one kind under one id.")
+def add_batch_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    batch = commands.add_parser(
+        "batch",
+        parents=[common],
+        help="submit and follow batches (many inputs, one id)",
+        description="Submit and follow batches: many inputs of one kind under one id.",
+    )
     sub_commands = batch.add_subparsers(dest="batch_command", required=True, metavar="BATCH_COMMAND")
 
     def command(name: str, func: Command, help_text: str) -> argparse.ArgumentParser:
@@ -654,8 +689,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("retry", cmd_retry, "run a finished job again as a new job, or replay every job that matches")
     sub.add_argument("id", nargs="?", help="the job to retry (leave out to replay by filter)")
-    sub.add_argument("--status", action="append", choices=["completed", "failed", "cancelled"],
-                     help="replay jobs in this status (repeatable; default failed)")
+    sub.add_argument(
+        "--status",
+        action="append",
+        choices=["completed", "failed", "cancelled"],
+        help="replay jobs in this status (repeatable; default failed)",
+    )
     sub.add_argument("--kind")
     sub.add_argument("--since", metavar="TIME", help="jobs that finished at or after TIME (ISO 8601)")
     sub.add_argument("--until", metavar="TIME", help="jobs that finished at or before TIME (ISO 8601)")

@@ -143,24 +143,42 @@ class Client:
 
     # -- batches (longrun_client/batches.py) ------------------------------------------------
 
-    def submit_batch(self, kind: str, items: Iterable[Mapping[str, Any]] | None = None, *,
-                     jsonl: str | os.PathLike[str] | bytes | None = None, priority: int | None = None,
-                     timeout_seconds: int | None = None, metadata: Mapping[str, Any] | None = None,
-                     idempotency_key: str | None = None) -> BatchHandle:
+    def submit_batch(
+        self,
+        kind: str,
+        items: Iterable[Mapping[str, Any]] | None = None,
+        *,
+        jsonl: str | os.PathLike[str] | bytes | None = None,
+        priority: int | None = None,
+        timeout_seconds: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> BatchHandle:
         """Submit many inputs of one kind as one batch: ``items`` (sent as JSON), or ``jsonl``
         (a path or bytes, one input per line, uploaded as a file). One invalid item refuses it all."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        options = {k: v for k, v in (("priority", priority), ("timeout_seconds", timeout_seconds),
-                                     ("metadata", dict(metadata) if metadata is not None else None))
-                   if v is not None}
+        options = {
+            k: v
+            for k, v in (
+                ("priority", priority),
+                ("timeout_seconds", timeout_seconds),
+                ("metadata", dict(metadata) if metadata is not None else None),
+            )
+            if v is not None
+        }
         if jsonl is None:
             body = {"kind": kind, "items": [dict(item) for item in items or ()], **options}
             response = self.request("POST", f"{API}/batches", json=body, headers=headers)
         else:
             data = jsonl if isinstance(jsonl, bytes) else Path(jsonl).read_bytes()
             form = {"kind": kind, **{k: json.dumps(v) if isinstance(v, dict) else str(v) for k, v in options.items()}}
-            response = self.request("POST", f"{API}/batches", data=form, headers=headers,
-                                    files=[("items", ("items.jsonl", data, "application/jsonl"))])
+            response = self.request(
+                "POST",
+                f"{API}/batches",
+                data=form,
+                headers=headers,
+                files=[("items", ("items.jsonl", data, "application/jsonl"))],
+            )
         document = response.json()
         return BatchHandle(self, document["id"], document)
 
@@ -477,8 +495,12 @@ class JobHandle:
                         # The full document (result or error), whose progress is the final one
                         # (100 when completed), as polling would report it.
                         document = self.status()
-                        tracker.feed(status, document.get("progress") or payload.get("progress"),
-                                     payload.get("error") or document.get("error"), payload.get("seq"))
+                        tracker.feed(
+                            status,
+                            document.get("progress") or payload.get("progress"),
+                            payload.get("error") or document.get("error"),
+                            payload.get("seq"),
+                        )
                         return document
                     tracker.feed(status, payload.get("progress"), payload.get("error"), payload.get("seq"))
         except httpx.TransportError as exc:  # cut off, or silent past the read timeout

@@ -42,21 +42,38 @@ def history_window(messages: list[dict], budget: int = HISTORY_CHAR_BUDGET) -> l
     return window[::-1]
 
 
-def run_chat_turn(job: Job, llm: LLMClient, history: ChatHistory, *, input: str, user_id: str | None,
-                  user_type: str, file_ids: list[str], options: dict) -> dict:
+def run_chat_turn(
+    job: Job,
+    llm: LLMClient,
+    history: ChatHistory,
+    *,
+    input: str,
+    user_id: str | None,
+    user_type: str,
+    file_ids: list[str],
+    options: dict,
+) -> dict:
     meta = history.meta()
     history.check_owner(meta, user_id)
     earlier = history.messages()
     turn = history.turn_of(job.id, earlier)
     if len(turn) == 2:  # a redelivered job whose turn is already recorded
         return chat_result(history.chat_id, meta, turn)
-    prompt = [{"role": "system", "content": system_prompt(user_type)}, *history_window(earlier),
-              {"role": "user", "content": input}]
+    prompt = [
+        {"role": "system", "content": system_prompt(user_type)},
+        *history_window(earlier),
+        {"role": "user", "content": input},
+    ]
     answer = generate(job, llm, prompt, options)
     now = iso(time.time())
     question = {"role": "user", "content": input, "file_ids": file_ids, "created_at": now}
-    reply = {"role": "assistant", "content": answer.content, "model": answer.model,
-             "usage": answer.usage, "created_at": now}
+    reply = {
+        "role": "assistant",
+        "content": answer.content,
+        "model": answer.model,
+        "usage": answer.usage,
+        "created_at": now,
+    }
     meta = history.append_turn(job.id, question, reply, user_id=user_id, user_type=user_type, model=answer.model)
     return chat_result(history.chat_id, meta, [question, reply])
 
@@ -78,16 +95,35 @@ def chat_result(chat_id: str, meta: dict, turn: list[dict]) -> dict:
     }
 
 
-def chat(job: Job, input: str, chat_id: str | None = None, user_id: str | None = None,
-         user_type: str = "user", file_ids: list | None = None, options: dict | None = None) -> dict:
+def chat(
+    job: Job,
+    input: str,
+    chat_id: str | None = None,
+    user_id: str | None = None,
+    user_type: str = "user",
+    file_ids: list | None = None,
+    options: dict | None = None,
+) -> dict:
     settings = get_settings()
     store = job.store
     if store is None:
         raise RuntimeError("a chat job needs the job store (Job.store)")
     tenant = cast(str | None, store.redis.hget(keys.job(job.id), "tenant")) or "default"  # decoded replies
     # A job without chat_id starts a new chat; its id is stable across redeliveries.
-    history = ChatHistory(store.redis, tenant, chat_id or f"chat-{uuid.uuid5(uuid.NAMESPACE_URL, job.id)}",
-                          settings.chat_history_seconds, settings.chat_history_max_messages)
-    return run_chat_turn(job, LLMClient.from_settings(settings), history, input=input, user_id=user_id,
-                         user_type=user_type, file_ids=file_ids or [], options=options or {})
-
+    history = ChatHistory(
+        store.redis,
+        tenant,
+        chat_id or f"chat-{uuid.uuid5(uuid.NAMESPACE_URL, job.id)}",
+        settings.chat_history_seconds,
+        settings.chat_history_max_messages,
+    )
+    return run_chat_turn(
+        job,
+        LLMClient.from_settings(settings),
+        history,
+        input=input,
+        user_id=user_id,
+        user_type=user_type,
+        file_ids=file_ids or [],
+        options=options or {},
+    )

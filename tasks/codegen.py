@@ -23,9 +23,22 @@ STEPS = KINDS["codegen"].steps
 # Of the prompt's character budget, the datasheet (registers, timings) gets this share.
 DATASHEET_SHARE = 0.6
 
-EXTENSIONS = {"c": "c", "cpp": "cpp", "c++": "cpp", "python": "py", "rust": "rs", "go": "go",
-              "javascript": "js", "typescript": "ts", "java": "java", "arduino": "ino",
-              "verilog": "v", "vhdl": "vhd", "asm": "s", "assembly": "s"}
+EXTENSIONS = {
+    "c": "c",
+    "cpp": "cpp",
+    "c++": "cpp",
+    "python": "py",
+    "rust": "rs",
+    "go": "go",
+    "javascript": "js",
+    "typescript": "ts",
+    "java": "java",
+    "arduino": "ino",
+    "verilog": "v",
+    "vhdl": "vhd",
+    "asm": "s",
+    "assembly": "s",
+}
 
 FENCED = re.compile(r"```[^\n`]*\n(.*?)(?:```|\Z)", re.S)
 
@@ -41,12 +54,16 @@ def code_from_answer(answer: str) -> str:
 
 
 def build_messages(instruction: str, language: str, datasheet: str, schematic: str) -> list[dict]:
-    system = (f"You are an embedded software engineer. Write {language} code that does what the "
-              f"instruction asks, for the hardware the datasheet and schematic describe. "
-              f"Answer with the code in one fenced code block.")
-    user = (f"Instruction: {instruction}\n\n"
-            f"Datasheet (extracted text):\n{datasheet}\n\n"
-            f"Schematic (extracted text):\n{schematic}")
+    system = (
+        f"You are an embedded software engineer. Write {language} code that does what the "
+        f"instruction asks, for the hardware the datasheet and schematic describe. "
+        f"Answer with the code in one fenced code block."
+    )
+    user = (
+        f"Instruction: {instruction}\n\n"
+        f"Datasheet (extracted text):\n{datasheet}\n\n"
+        f"Schematic (extracted text):\n{schematic}"
+    )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
@@ -76,21 +93,33 @@ def ask_model(job: Job, client: LLMClient | None, messages: list[dict], model, t
     return {"content": answer.content, "model": answer.model, "usage": answer.usage}
 
 
-def generate(job: Job, *, instruction: str, language: str, datasheet: str, schematic: str,
-             model=None, temperature=None, max_tokens=None, client=None) -> dict:
+def generate(
+    job: Job,
+    *,
+    instruction: str,
+    language: str,
+    datasheet: str,
+    schematic: str,
+    model=None,
+    temperature=None,
+    max_tokens=None,
+    client=None,
+) -> dict:
     """The three steps, each a checkpoint (a resumed job does not parse again);
     ``client`` is an LLMClient (from the settings when None)."""
     started = time.monotonic()
     budget = max(200, get_settings().codegen_prompt_chars - len(instruction))
     job.plan(list(STEPS))
-    sheet = job.step(STEPS[0], parse_step, job, "datasheet", datasheet, int(budget * DATASHEET_SHARE),
-                     message="reading datasheet")
+    sheet = job.step(
+        STEPS[0], parse_step, job, "datasheet", datasheet, int(budget * DATASHEET_SHARE), message="reading datasheet"
+    )
     # The schematic may use what the datasheet left of its share.
     left = budget - len(sheet["text"])
     schem = job.step(STEPS[1], parse_step, job, "schematic", schematic, max(100, left), message="reading schematic")
     messages = build_messages(instruction, language, sheet["text"], schem["text"])
-    answer = job.step(STEPS[2], ask_model, job, client, messages, model, temperature, max_tokens,
-                      message="waiting for the model")
+    answer = job.step(
+        STEPS[2], ask_model, job, client, messages, model, temperature, max_tokens, message="waiting for the model"
+    )
     code = code_from_answer(answer["content"])
     if not code.strip():
         raise CodegenFailed("the model answered without any code")
@@ -105,10 +134,18 @@ def generate(job: Job, *, instruction: str, language: str, datasheet: str, schem
             "model": answer["model"],
             "usage": answer["usage"],
             "instruction": instruction,
-            "datasheet": {"file": datasheet, "pages": sheet["pages"], "chars": sheet["chars"],
-                          "truncated": sheet["truncated"]},
-            "schematic": {"file": schematic, "pages": schem["pages"], "chars": schem["chars"],
-                          "truncated": schem["truncated"]},
+            "datasheet": {
+                "file": datasheet,
+                "pages": sheet["pages"],
+                "chars": sheet["chars"],
+                "truncated": sheet["truncated"],
+            },
+            "schematic": {
+                "file": schematic,
+                "pages": schem["pages"],
+                "chars": schem["chars"],
+                "truncated": schem["truncated"],
+            },
             "processing_seconds": round(time.monotonic() - started, 3),
         },
     }
@@ -116,4 +153,3 @@ def generate(job: Job, *, instruction: str, language: str, datasheet: str, schem
 
 def codegen(job: Job, **params) -> dict:
     return generate(job, **params)
-

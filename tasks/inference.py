@@ -60,24 +60,35 @@ def _stream_answer(job: Job, llm: LLMClient, messages: list[dict], options: dict
         # Percentage against max_tokens when known (the answer may well end sooner).
         limit = options.get("max_tokens")
         percentage = min(99.0, round(100 * counted / limit, 1)) if limit else 0
-        job.save_partial({"text": so_far, "tokens": counted}, output=so_far, percentage=percentage,
-                         message=f"generated {counted} token{'s' if counted != 1 else ''}")
+        job.save_partial(
+            {"text": so_far, "tokens": counted},
+            output=so_far,
+            percentage=percentage,
+            message=f"generated {counted} token{'s' if counted != 1 else ''}",
+        )
 
-    result = llm.chat(messages, model=options.get("model"), temperature=options.get("temperature"),
-                      max_tokens=max_tokens, on_token=on_token, extra=extra)
+    result = llm.chat(
+        messages,
+        model=options.get("model"),
+        temperature=options.get("temperature"),
+        max_tokens=max_tokens,
+        on_token=on_token,
+        extra=extra,
+    )
     content = prefix + result.content
     job.progress.report(output=content, message=f"done: {counted} tokens", force=True)
     return {"content": content, "model": result.model, "usage": result.usage}
 
 
-def run_inference(job: Job, llm: LLMClient, input: str | None = None, messages: list[dict] | None = None,
-                  options: dict | None = None) -> dict:
+def run_inference(
+    job: Job, llm: LLMClient, input: str | None = None, messages: list[dict] | None = None, options: dict | None = None
+) -> dict:
     messages = messages or [{"role": "user", "content": input}]
     result = generate(job, llm, messages, options or {})
     return {"output": result.content, "model": result.model, "usage": result.usage}
 
 
-def inference(job: Job, input: str | None = None, messages: list[dict] | None = None,
-              options: dict | None = None) -> dict:
+def inference(
+    job: Job, input: str | None = None, messages: list[dict] | None = None, options: dict | None = None
+) -> dict:
     return run_inference(job, LLMClient.from_settings(), input, messages, options)
-

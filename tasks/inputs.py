@@ -16,13 +16,13 @@ from longrun.urls import check_allowlisted, check_url
 
 # -- sleep ---------------------------------------------------------------------
 
+
 class SleepInput(Schema):
     seconds = jsonfields.Float(load_default=1.0, validate=validate.Range(min=0, max=24 * 3600))
     steps = jsonfields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     fail = jsonfields.Boolean(load_default=False)
     # Extra log lines per step, to exercise per-job logs and their caps.
     log_lines = jsonfields.Integer(load_default=0, validate=validate.Range(min=0, max=10_000))
-
 
 
 # -- inference -----------------------------------------------------------------
@@ -45,10 +45,15 @@ class OptionsSchema(Schema):
 
 
 class InferenceInput(Schema):
-    input = fields.String(validate=validate.Length(min=1, max=MAX_INPUT_CHARS),
-                          metadata={"description": "A prompt (sent as one user message)."})
-    messages = fields.List(fields.Nested(MessageSchema), validate=validate.Length(min=1, max=1000),
-                           metadata={"description": "A whole conversation instead of input."})
+    input = fields.String(
+        validate=validate.Length(min=1, max=MAX_INPUT_CHARS),
+        metadata={"description": "A prompt (sent as one user message)."},
+    )
+    messages = fields.List(
+        fields.Nested(MessageSchema),
+        validate=validate.Length(min=1, max=1000),
+        metadata={"description": "A whole conversation instead of input."},
+    )
     options = fields.Nested(OptionsSchema, load_default=dict)
 
     @validates_schema
@@ -57,8 +62,8 @@ class InferenceInput(Schema):
             raise ValidationError("give either input (a prompt) or messages (a conversation)", "input")
 
 
-
 # -- chat ----------------------------------------------------------------------
+
 
 class Identifier(fields.Field):
     """A string or integer id (seed 001 sends numeric user ids), kept as a string."""
@@ -75,10 +80,16 @@ class Identifier(fields.Field):
 class ChatCompletionInput(Schema):
     """One OpenAI Batch API request line: its body, passed through as given."""
 
-    body = fields.Dict(required=True, metadata={
-        "description": "An OpenAI chat completion request body (model, messages, temperature, ...)."})
-    custom_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=512),
-                              metadata={"description": "The caller's name for the request (Batch API lines)."})
+    body = fields.Dict(
+        required=True,
+        metadata={"description": "An OpenAI chat completion request body (model, messages, temperature, ...)."},
+    )
+    custom_id = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=512),
+        metadata={"description": "The caller's name for the request (Batch API lines)."},
+    )
 
     @validates_schema
     def has_messages(self, data, **kwargs):
@@ -88,19 +99,28 @@ class ChatCompletionInput(Schema):
 
 
 class ChatInput(Schema):
-    input = fields.String(required=True, validate=validate.Length(min=1, max=MAX_INPUT_CHARS),
-                          metadata={"description": "The user's question."})
-    chat_id = Identifier(load_default=None, allow_none=True,
-                         metadata={"description": "The conversation; a new one is started when left out."})
-    user_id = Identifier(load_default=None, allow_none=True,
-                         metadata={"description": "Who asks; a chat answers only the user who started it."})
+    input = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=MAX_INPUT_CHARS),
+        metadata={"description": "The user's question."},
+    )
+    chat_id = Identifier(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "The conversation; a new one is started when left out."},
+    )
+    user_id = Identifier(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "Who asks; a chat answers only the user who started it."},
+    )
     user_type = fields.String(load_default="user", validate=validate.Length(min=1, max=100))
     file_ids = fields.List(Identifier(), load_default=list, validate=validate.Length(max=100))
     options = fields.Nested(OptionsSchema, load_default=dict)
 
 
-
 # -- codegen -------------------------------------------------------------------
+
 
 class CodegenInput(Schema):
     instruction = fields.String(required=True, validate=validate.Length(min=1, max=8000))
@@ -113,11 +133,11 @@ class CodegenInput(Schema):
     max_tokens = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1, 32768))
 
 
-
 # -- browser -------------------------------------------------------------------
 
-ARTIFACT_NAME = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
-                                error="must be a plain file name (letters, digits, . _ -)")
+ARTIFACT_NAME = validate.Regexp(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", error="must be a plain file name (letters, digits, . _ -)"
+)
 
 
 def _safe_url(value: str) -> None:
@@ -129,11 +149,13 @@ def _safe_url(value: str) -> None:
 
 def _allowlisted_url(field: str):
     """A URL the job hands work to (cdp_url, the LLM host): the URL rules and the operator's allow-list."""
+
     def validate_url(value: str) -> None:
         try:
             check_allowlisted(value, resolve=False, field=field)
         except UnsafeURL as exc:
             raise ValidationError(exc.message) from None
+
     return validate_url
 
 
@@ -185,8 +207,15 @@ class WaitForStep(StepBase):
             raise ValidationError("give exactly one of selector, url or ms")
 
 
-STEP_SCHEMAS = {"goto": GotoStep, "click": ClickStep, "fill": FillStep, "press": PressStep,
-                "extract": ExtractStep, "screenshot": ScreenshotStep, "wait_for": WaitForStep}
+STEP_SCHEMAS = {
+    "goto": GotoStep,
+    "click": ClickStep,
+    "fill": FillStep,
+    "press": PressStep,
+    "extract": ExtractStep,
+    "screenshot": ScreenshotStep,
+    "wait_for": WaitForStep,
+}
 
 
 def _first_message(messages) -> str:
@@ -211,8 +240,7 @@ class Steps(fields.List):
             action = step.get("action")
             schema = STEP_SCHEMAS.get(action)
             if schema is None:
-                raise ValidationError(f"step {index}: action must be one of {', '.join(ACTIONS)}, "
-                                      f"not {action!r}")
+                raise ValidationError(f"step {index}: action must be one of {', '.join(ACTIONS)}, not {action!r}")
             try:
                 steps.append(schema().load(step))
             except ValidationError as exc:
@@ -221,13 +249,21 @@ class Steps(fields.List):
 
 
 class BrowserInput(Schema):
-    steps = Steps(validate=validate.Length(min=1, max=200), metadata={"description": (
-        "scripted mode: {action: goto|click|fill|press|extract|screenshot|wait_for, ...} in order; "
-        "goto {url, wait_until?}, click {selector}, fill {selector, value}, press {key, selector?}, "
-        "extract {selector?, attribute?, all?, name?}, screenshot {selector?, full_page?, name?}, "
-        "wait_for {selector, state?} | {url} | {ms}; any step: timeout_ms")})
-    task = fields.String(validate=validate.Length(min=1, max=10_000),
-                         metadata={"description": "agent mode: what the model should do in the browser"})
+    steps = Steps(
+        validate=validate.Length(min=1, max=200),
+        metadata={
+            "description": (
+                "scripted mode: {action: goto|click|fill|press|extract|screenshot|wait_for, ...} in order; "
+                "goto {url, wait_until?}, click {selector}, fill {selector, value}, press {key, selector?}, "
+                "extract {selector?, attribute?, all?, name?}, screenshot {selector?, full_page?, name?}, "
+                "wait_for {selector, state?} | {url} | {ms}; any step: timeout_ms"
+            )
+        },
+    )
+    task = fields.String(
+        validate=validate.Length(min=1, max=10_000),
+        metadata={"description": "agent mode: what the model should do in the browser"},
+    )
     max_steps = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
     start_url = fields.String(validate=_safe_url)
     cdp_url = fields.String(validate=_allowlisted_url("cdp_url"), allow_none=True)
@@ -236,9 +272,11 @@ class BrowserInput(Schema):
     temperature = fields.Float(validate=validate.Range(min=0, max=2), allow_none=True)
     max_tokens = fields.Integer(load_default=256, validate=validate.Range(min=16, max=4096))
     timeout = fields.Float(validate=validate.Range(min=1), allow_none=True)  # seconds, within the job
-    viewport = fields.Dict(keys=fields.String(validate=validate.OneOf(("width", "height"))),
-                           values=fields.Integer(validate=validate.Range(min=100, max=4000)),
-                           metadata={"description": "window size, e.g. {\"width\": 1280, \"height\": 800}"})
+    viewport = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(("width", "height"))),
+        values=fields.Integer(validate=validate.Range(min=100, max=4000)),
+        metadata={"description": 'window size, e.g. {"width": 1280, "height": 800}'},
+    )
     # Seed 000 sent these; Longrun's browser is always headless and logs to the job.
     headless = fields.Boolean()
     verbose = fields.Boolean()
@@ -249,4 +287,3 @@ class BrowserInput(Schema):
             raise ValidationError("give either steps (scripted mode) or task (agent mode)", "steps")
         if data.get("start_url") and not data.get("task"):
             raise ValidationError("start_url is for agent mode; use a goto step", "start_url")
-

@@ -37,4 +37,3 @@ def _sleep_step(job: Job, step: int, steps: int, pause: float, log_lines: int) -
 
 def sleep(job: Job, seconds: float = 1.0, steps: int = 1, fail: bool = False, log_lines: int = 0) -> dict:
     return sleep_in_steps(job, seconds, steps, fail, log_lines)
-

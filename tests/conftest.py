@@ -19,9 +19,17 @@ from tests.support.session import SESSION_DIR, TEST_API_KEY, TEST_ENV
 from tests.support.waiting import wait_until
 
 # Each area keeps its fixtures in tests/plugins/<area>.py and lists it here.
-pytest_plugins: list[str] = ["tests.plugins.llm", "tests.plugins.browser", "tests.plugins.live",
-                              "tests.plugins.security", "tests.plugins.codegen", "tests.plugins.compat",
-                              "tests.plugins.client", "tests.plugins.faults", "tests.plugins.flow"]
+pytest_plugins: list[str] = [
+    "tests.plugins.llm",
+    "tests.plugins.browser",
+    "tests.plugins.live",
+    "tests.plugins.security",
+    "tests.plugins.codegen",
+    "tests.plugins.compat",
+    "tests.plugins.client",
+    "tests.plugins.faults",
+    "tests.plugins.flow",
+]
 
 SESSION_REDIS: RedisServer | None = None
 
@@ -49,6 +57,7 @@ def redis_url() -> str:
 @pytest.fixture(scope="session")
 def redis_client(redis_url):
     import redis
+
     return redis.Redis.from_url(redis_url, decode_responses=True)
 
 
@@ -100,6 +109,7 @@ def api_headers() -> dict:
 @pytest.fixture(scope="session")
 def app():
     from api import create_app
+
     return create_app({"TESTING": True})
 
 
@@ -114,11 +124,14 @@ def client(app, api_headers):
 @pytest.fixture
 def client_for(api_headers):
     """Factory: a test client (sending the test key) of an app with its own settings."""
+
     def make(settings):
         from api import create_app
+
         test_client = create_app({"TESTING": True, "LONGRUN_SETTINGS": settings}).test_client()
         test_client.environ_base["HTTP_AUTHORIZATION"] = api_headers["Authorization"]
         return test_client
+
     return make
 
 
@@ -129,6 +142,7 @@ def settings_for():
 
     def make(redis_url: str, **overrides):
         return from_env({**os.environ, "REDIS_URL": redis_url}, **overrides)
+
     return make
 
 
@@ -159,19 +173,24 @@ def start_api():
 @pytest.fixture
 def submit(client, worker):
     """Submit a job through the API and return its document (asserts 202)."""
+
     def do(kind="sleep", input=None, **body):
         response = client.post("/api/v1/jobs", json={"kind": kind, "input": input or {}, **body})
         assert response.status_code == 202, response.get_json()
         return response.get_json()
+
     return do
 
 
 @pytest.fixture
 def wait_for_status(client):
     """Poll GET /jobs/{id} until its status is one of ``statuses``; returns the document."""
+
     def wait(job_id, *statuses, timeout=30.0):
         def check():
             doc = client.get(f"/api/v1/jobs/{job_id}").get_json()
             return doc if doc.get("status") in statuses else None
+
         return wait_until(check, timeout=timeout, message=f"job {job_id} to be {statuses}")
+
     return wait

@@ -50,8 +50,9 @@ class Presence(bootsteps.StartStopStep):
             pipe.zadd(keys.WORKERS, {worker.hostname: now})
             pipe.zremrangebyscore(keys.WORKERS, "-inf", now - FORGET_AFTER_SECONDS)
             pipe.execute()
-            janitor.try_run(store, ArtifactStore(store.settings.artifacts_dir), TICK_SECONDS,
-                            publish=self._publisher(worker, store))
+            janitor.try_run(
+                store, ArtifactStore(store.settings.artifacts_dir), TICK_SECONDS, publish=self._publisher(worker, store)
+            )
         except redis.RedisError as exc:
             log.warning("presence/janitor tick skipped: %s", exc)
         except Exception:
@@ -61,6 +62,7 @@ class Presence(bootsteps.StartStopStep):
     def _publisher(worker, store):
         def publish(job_id, kind, priority, timeout):
             publish_job(worker.app, store.settings, job_id, kind, priority, timeout)
+
         return publish
 
 

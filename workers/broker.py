@@ -91,8 +91,9 @@ class MessageTemplates:
         self._templates: dict[Hashable, tuple[str, dict, list] | None] = {}
         self._lock = threading.Lock()
 
-    def message(self, key: Hashable, job_id: str,
-                build: Callable[[str], tuple[str, str] | None]) -> tuple[str, str] | None:
+    def message(
+        self, key: Hashable, job_id: str, build: Callable[[str], tuple[str, str] | None]
+    ) -> tuple[str, str] | None:
         """The job's (list key, payload); ``build(job_id)`` makes one the slow way."""
         if key not in self._templates:
             template = self._template(build)
@@ -122,8 +123,13 @@ class MessageTemplates:
         ids = (headers.get("id"), headers.get("root_id"), properties.get("correlation_id"), body[0])
         if ids != (self.PLACEHOLDER, self.PLACEHOLDER, self.PLACEHOLDER, [self.PLACEHOLDER]):
             return None
-        rest = {**message, "body": None, "headers": {**headers, "id": "", "root_id": "", "argsrepr": ""},
-                "properties": {**properties, "correlation_id": ""}, "_body": body[1:]}
+        rest = {
+            **message,
+            "body": None,
+            "headers": {**headers, "id": "", "root_id": "", "argsrepr": ""},
+            "properties": {**properties, "correlation_id": ""},
+            "_body": body[1:],
+        }
         if self.PLACEHOLDER in json.dumps(rest) or self.PLACEHOLDER in queue_key:
             return None  # the id is somewhere we do not fill in
         return queue_key, message, body

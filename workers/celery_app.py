@@ -42,8 +42,9 @@ def make_celery(settings: Settings | None = None) -> Celery:
     celery.config_from_object(celeryconfig)
     if settings is not None:
         celery.conf.update(celeryconfig.from_settings(settings))
-    celery.conf.task_queues = [Queue(name) for name in role_queues(settings or get_settings(),
-                                                                   celery.conf.task_default_queue)]
+    celery.conf.task_queues = [
+        Queue(name) for name in role_queues(settings or get_settings(), celery.conf.task_default_queue)
+    ]
     celery.conf.include = ["workers.kind_tasks", "workers.webhook_task"]
     return celery
 

@@ -15,7 +15,8 @@
 """
 
 import logging
-from typing import Callable, cast
+from collections.abc import Callable
+from typing import cast
 
 from longrun import keys, replay
 from longrun.artifacts import ArtifactStore
@@ -61,8 +62,13 @@ def run_once(store: JobStore, artifacts: ArtifactStore, publish: Publisher | Non
     reaped = reap_stale(store, publish) if publish else {}
     # Bulk replays (POST /api/v1/jobs/retry) that outgrew their request go on here, a chunk per pass.
     replays = replay.advance_active(store, artifacts, publish=publish, file_fields=_file_fields) if publish else []
-    return {"expired": expired, "trimmed": trimmed, "reaped": reaped, "replays": replays,
-            **batch_pass(store, artifacts)}
+    return {
+        "expired": expired,
+        "trimmed": trimmed,
+        "reaped": reaped,
+        "replays": replays,
+        **batch_pass(store, artifacts),
+    }
 
 
 def _file_fields(kind: str) -> tuple[str, ...]:
@@ -84,8 +90,9 @@ def batch_pass(store: JobStore, artifacts: ArtifactStore) -> dict:
     return {"batches_overdue": overdue, "batches_expired": expired, "batches_notified": [b for b, _ in ended]}
 
 
-def try_run(store: JobStore, artifacts: ArtifactStore, interval: float,
-            publish: Publisher | None = None) -> dict | None:
+def try_run(
+    store: JobStore, artifacts: ArtifactStore, interval: float, publish: Publisher | None = None
+) -> dict | None:
     """Run a pass unless another worker ran one within ``interval`` seconds."""
     if not store.redis.set(keys.JANITOR_LOCK, "1", nx=True, ex=max(1, int(interval))):
         return None

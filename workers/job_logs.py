@@ -83,9 +83,14 @@ class JobLogHandler(logging.Handler):
             if not logged:
                 return None  # nothing was kept for this job: no round trip
             s = self.store.settings
-            tail = {"log_key": keys.job_log(job_id), "log_meta_key": keys.job_log_meta(job_id),
-                    "log_max_lines": s.job_log_max_lines, "log_max_bytes": s.job_log_max_bytes,
-                    "log_ttl": s.retention_seconds, "log_lines": last}
+            tail = {
+                "log_key": keys.job_log(job_id),
+                "log_meta_key": keys.job_log_meta(job_id),
+                "log_max_lines": s.job_log_max_lines,
+                "log_max_bytes": s.job_log_max_bytes,
+                "log_ttl": s.retention_seconds,
+                "log_lines": last,
+            }
             if defer:
                 return tail
             self._write_tail(job_id, tail)
@@ -116,8 +121,13 @@ class JobLogHandler(logging.Handler):
         if job_id is None or getattr(self._flushing, "active", False):
             return  # no job here, or a record logged while we write to Redis
         try:
-            line = make_line(record.created, record.levelname, record.name, self.format(record),
-                             self.store.settings.job_log_line_bytes)
+            line = make_line(
+                record.created,
+                record.levelname,
+                record.name,
+                self.format(record),
+                self.store.settings.job_log_line_bytes,
+            )
         except Exception:
             self.handleError(record)
             return
@@ -164,6 +174,7 @@ def handler() -> JobLogHandler:
     global _handler
     if _handler is None:
         from workers.store import job_store
+
         store = job_store()
         _handler = JobLogHandler(JobLogStore(store.redis, store.settings))
         logging.getLogger().addHandler(_handler)

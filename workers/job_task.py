@@ -46,8 +46,8 @@ class JobRequest(Request):
         # billiard >= 4.3 may report the child's exit as SystemExit; Celery treats
         # it as a lost worker unless the worker itself cancelled or revoked the job.
         lost = isinstance(exc, WorkerLostError) or (
-            isinstance(exc, (SystemExit, KeyboardInterrupt))
-            and not (self._already_cancelled or self._already_revoked))
+            isinstance(exc, (SystemExit, KeyboardInterrupt)) and not (self._already_cancelled or self._already_revoked)
+        )
         if lost and self.worker_pid:
             try:
                 job_store().release_lease(self.id, holder=f"{self.hostname}:{self.worker_pid}:")
@@ -83,8 +83,14 @@ class JobTask(Task):
         self.request.longrun_token = token  # the backend's writes for this attempt carry it
         # The claim has just written the "running" event: a report right after
         # it is coalesced like any other, not written a second time at once.
-        progress = ProgressReporter(self, job_id, running.cancel_event, settings.progress_interval_seconds,
-                                    written_at=time.monotonic(), stop_error=running.stop_error)
+        progress = ProgressReporter(
+            self,
+            job_id,
+            running.cancel_event,
+            settings.progress_interval_seconds,
+            written_at=time.monotonic(),
+            stop_error=running.stop_error,
+        )
         running.progress = progress
         artifacts = ArtifactStore(settings.artifacts_dir)
         job = Job(
@@ -94,8 +100,16 @@ class JobTask(Task):
             artifacts=artifacts,
             timeout_seconds=timeout,
             store=store,
-            steps=StepRunner(step_store(), job_id, token, claim.attempts, progress, artifacts,
-                             draining=drain.requested, output_max_bytes=settings.step_output_max_bytes),
+            steps=StepRunner(
+                step_store(),
+                job_id,
+                token,
+                claim.attempts,
+                progress,
+                artifacts,
+                draining=drain.requested,
+                output_max_bytes=settings.step_output_max_bytes,
+            ),
         )
         logs = job_logs.handler()
         log_tail: list[dict | None] = [None]
@@ -180,12 +194,17 @@ class JobTask(Task):
             job_store().confirm_replicated()
         except NotReplicated as exc:
             log.warning("job %s: %s; acking its message later", job_id, exc)
-            raise self.retry(countdown=max(1, int(get_settings().redis_replica_timeout_seconds * 2)),
-                             max_retries=None) from None
+            raise self.retry(
+                countdown=max(1, int(get_settings().redis_replica_timeout_seconds * 2)), max_retries=None
+            ) from None
 
     @staticmethod
     def _cancelled(job_id: str, progress: ProgressReporter, log_tail: dict | None = None):
-        job_store().transition(job_id, JobStatus.CANCELLED, progress=progress.take_pending(),
-                               error={"type": "Cancelled", "message": "cancelled while running"},
-                               log_tail=log_tail)
+        job_store().transition(
+            job_id,
+            JobStatus.CANCELLED,
+            progress=progress.take_pending(),
+            error={"type": "Cancelled", "message": "cancelled while running"},
+            log_tail=log_tail,
+        )
         raise Ignore()

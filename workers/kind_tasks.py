@@ -31,6 +31,7 @@ def job_task(kind: Kind) -> Task:
         # A call waiting for a backend's shared quota says so in the job's progress message.
         with ratelimit.reporting(lambda message: job.progress.report(message=message, force=True)):
             return work(job, **kwargs)
+
     return shared_task(base=JobTask, name=keys.task_name(kind.name))(run)
 
 

@@ -21,8 +21,15 @@ FIELDS = ("percentage", "current_step", "total_steps", "step_name", "message")
 
 
 class ProgressReporter:
-    def __init__(self, task, job_id: str, cancel_event: threading.Event, interval: float,
-                 written_at: float = float("-inf"), stop_error: Callable[[], BaseException] | None = None):
+    def __init__(
+        self,
+        task,
+        job_id: str,
+        cancel_event: threading.Event,
+        interval: float,
+        written_at: float = float("-inf"),
+        stop_error: Callable[[], BaseException] | None = None,
+    ):
         """``written_at``: when (monotonic) the job's last event was written, e.g.
         by its claim; reports within ``interval`` after it are coalesced.
         ``stop_error``: what to raise once ``cancel_event`` is set (JobCancelled,
@@ -31,8 +38,7 @@ class ProgressReporter:
         self.job_id = job_id
         self.cancel_event = cancel_event
         self.interval = interval
-        self.state: dict = {"percentage": 0, "current_step": 0, "total_steps": None,
-                            "step_name": None, "message": None}
+        self.state: dict = {"percentage": 0, "current_step": 0, "total_steps": None, "step_name": None, "message": None}
         self._last_flush = written_at
         self._dirty = False
         self._lock = threading.Lock()  # the watchdog thread may flush too
@@ -72,8 +78,13 @@ class ProgressReporter:
         Coalesced like any report: a job of 400 quick steps writes at most one
         event per interval (the docs promise at most 5 a second), and a step held
         back is written once due, by the watchdog, or with the final state."""
-        self.report(current_step=current_step, total_steps=total_steps, step_name=step_name,
-                    message=message, percentage=round(100 * (current_step - 1) / total_steps, 1))
+        self.report(
+            current_step=current_step,
+            total_steps=total_steps,
+            step_name=step_name,
+            message=message,
+            percentage=round(100 * (current_step - 1) / total_steps, 1),
+        )
 
     def flush(self) -> None:
         with self._lock:

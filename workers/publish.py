@@ -12,9 +12,13 @@ from longrun.settings import Settings
 
 def publish_job(celery, settings: Settings, job_id: str, kind: str, priority: int, timeout: int) -> None:
     celery.send_task(
-        keys.task_name(kind), args=[job_id], task_id=job_id, queue=keys.queue(kind),
+        keys.task_name(kind),
+        args=[job_id],
+        task_id=job_id,
+        queue=keys.queue(kind),
         priority=keys.broker_priority(priority),
-        soft_time_limit=timeout, time_limit=timeout + settings.job_grace_seconds,
+        soft_time_limit=timeout,
+        time_limit=timeout + settings.job_grace_seconds,
     )
 
 

@@ -48,8 +48,16 @@ def enabled(store: JobStore) -> bool:
 def _pending_candidates(store: JobStore, older_than: float) -> list[str]:
     ids: list[str] = []
     for tenant in sorted(cast(set[str], store.redis.smembers(keys.TENANTS))):  # decoded replies
-        ids += cast(list[str], store.redis.zrangebyscore(keys.tenant_index(tenant, "pending"), "-inf",
-                                                         int(older_than * 1e6), start=0, num=MAX_CANDIDATES - len(ids)))
+        ids += cast(
+            list[str],
+            store.redis.zrangebyscore(
+                keys.tenant_index(tenant, "pending"),
+                "-inf",
+                int(older_than * 1e6),
+                start=0,
+                num=MAX_CANDIDATES - len(ids),
+            ),
+        )
         if len(ids) >= MAX_CANDIDATES:
             break
     return ids
@@ -64,9 +72,14 @@ def _running_ids(store: JobStore) -> list[str]:
 
 def _check(store: JobStore, kinds: Iterable[str], jobs: list[list[str]], prune: bool) -> dict[str, list[str]]:
     reply = store._run_batch(
-        "reconcile", queues=[key for kind in kinds for key in keys.queue_keys(kind)],
-        unacked=keys.BROKER_UNACKED, suspects=keys.RECONCILE_SUSPECTS,
-        confirm_after=period(store), jobs=jobs, prune=prune or None)
+        "reconcile",
+        queues=[key for kind in kinds for key in keys.queue_keys(kind)],
+        unacked=keys.BROKER_UNACKED,
+        suspects=keys.RECONCILE_SUSPECTS,
+        confirm_after=period(store),
+        jobs=jobs,
+        prune=prune or None,
+    )
     verdicts: dict[str, list[str]] = {}
     for job_id, verdict in zip(reply[::2], reply[1::2], strict=True):
         verdicts.setdefault(verdict, []).append(job_id)

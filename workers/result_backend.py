@@ -87,8 +87,16 @@ class LongrunBackendMixin(RedisBackend):
         log_tail = getattr(request, "longrun_log_tail", None) if status.is_final else None
         store = job_store()
         try:
-            seq = store.transition(task_id, status, progress=progress, error=error, meta=json.dumps(meta),
-                                   replicate=status.is_final, token=token, log_tail=log_tail)
+            seq = store.transition(
+                task_id,
+                status,
+                progress=progress,
+                error=error,
+                meta=json.dumps(meta),
+                replicate=status.is_final,
+                token=token,
+                log_tail=log_tail,
+            )
             if status.is_final and seq is None:  # already final (another write): that one must be replicated
                 store.confirm_replicated()
         except NotReplicated as exc:

@@ -17,9 +17,7 @@ from workers.store import job_store
 def deliver_webhook(self, job_id: str, delivery_id: str) -> str:
     settings = get_settings()
     retries_left = self.request.retries + 1 < settings.webhook_max_attempts
-    outcome, wait = attempt_delivery(job_store().redis, settings, job_id, delivery_id,
-                                     retries_left=retries_left)
+    outcome, wait = attempt_delivery(job_store().redis, settings, job_id, delivery_id, retries_left=retries_left)
     if outcome == "retry":
         raise self.retry(countdown=wait, queue=keys.WEBHOOK_QUEUE)
     return outcome
-

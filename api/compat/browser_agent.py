@@ -15,8 +15,12 @@ from api.compat import common
 from api.extensions import Blueprint, services
 
 KIND = "browser"
-blp = Blueprint("browser_agent", __name__, url_prefix="",
-                description="Compatibility: seed 000 (browser agent). See docs/compatibility.md.")
+blp = Blueprint(
+    "browser_agent",
+    __name__,
+    url_prefix="",
+    description="Compatibility: seed 000 (browser agent). See docs/compatibility.md.",
+)
 common.install_fastapi_envelope(blp)
 
 
@@ -72,15 +76,12 @@ def list_tasks():
     summary = {"pending": 0, "running": 0, "completed": 0, "failed": 0}
     for job in jobs:
         summary[common.CANCELLED_AS_FAILED[job["status"]]] += 1
-    return {"total": len(jobs), "tasks": [common.prefixed_id(job["id"]) for job in jobs],
-            "status_summary": summary}
+    return {"total": len(jobs), "tasks": [common.prefixed_id(job["id"]) for job in jobs], "status_summary": summary}
 
 
 @blp.route("/clear_completed_tasks", methods=["DELETE"])
 def clear_completed_tasks():
-    finished = [job for job in common.list_kind(KIND)
-                if job["status"] in ("completed", "failed", "cancelled")]
+    finished = [job for job in common.list_kind(KIND) if job["status"] in ("completed", "failed", "cancelled")]
     for job in finished:
         service.delete(services(), current_tenant(), job["id"])
-    return {"success": True, "message": f"已清理 {len(finished)} 个已完成的任务",
-            "cleared_count": len(finished)}
+    return {"success": True, "message": f"已清理 {len(finished)} 个已完成的任务", "cleared_count": len(finished)}

@@ -18,11 +18,18 @@ from api.compat import common
 from api.extensions import Blueprint, services
 
 KIND = "chat"
-blp = Blueprint("chat_qa", __name__, url_prefix="/api/v2/chat/qa",
-                description="Compatibility: seed 001 (chat QA). See docs/compatibility.md.")
+blp = Blueprint(
+    "chat_qa",
+    __name__,
+    url_prefix="/api/v2/chat/qa",
+    description="Compatibility: seed 001 (chat QA). See docs/compatibility.md.",
+)
 common.install_envelope(
-    blp, lambda status, message, details: jsonify({"code": status, "msg": message,
-                                                   "data": {"details": details} if details else None}))
+    blp,
+    lambda status, message, details: jsonify(
+        {"code": status, "msg": message, "data": {"details": details} if details else None}
+    ),
+)
 
 
 class QARequest(Schema):
@@ -54,19 +61,28 @@ def chat_input(body: dict) -> dict:
 
 def result_envelope(result: dict | None) -> dict:
     result = result or {}
-    return envelope({"chat_meta": result.get("chat_meta"), "session_title": result.get("session_title"),
-                     "messages": result.get("messages"), "error": None}, "success")
+    return envelope(
+        {
+            "chat_meta": result.get("chat_meta"),
+            "session_title": result.get("session_title"),
+            "messages": result.get("messages"),
+            "error": None,
+        },
+        "success",
+    )
 
 
 def status_data(job: dict) -> dict:
-    data = {"task_id": common.prefixed_id(job["id"]),
-            "status": common.CANCELLED_AS_FAILED[job["status"]],
-            "created_at": job["created_at"]}
+    data = {
+        "task_id": common.prefixed_id(job["id"]),
+        "status": common.CANCELLED_AS_FAILED[job["status"]],
+        "created_at": job["created_at"],
+    }
     if job["started_at"]:
         data["started_at"] = job["started_at"]
     if job["finished_at"]:
         data["completed_at"] = job["finished_at"]
-    data["progress"] = int(round(job["progress"].get("percentage") or 0))
+    data["progress"] = round(job["progress"].get("percentage") or 0)
     if job["status"] == "completed":
         data["result"] = result_envelope(job["result"])
     elif job["status"] in ("failed", "cancelled"):
@@ -84,9 +100,15 @@ def submit() -> dict:
 def qa_async():
     job = submit()
     task_id = common.prefixed_id(job["id"])
-    return envelope({"task_id": task_id, "status": "pending", "created_at": job["created_at"],
-                     "status_url": url_for("chat_qa.task_status", task_id=task_id)},
-                    "任务已创建，请使用task_id查询状态")
+    return envelope(
+        {
+            "task_id": task_id,
+            "status": "pending",
+            "created_at": job["created_at"],
+            "status_url": url_for("chat_qa.task_status", task_id=task_id),
+        },
+        "任务已创建，请使用task_id查询状态",
+    )
 
 
 @blp.route("/task/<string:task_id>/status", methods=["GET"])
@@ -104,5 +126,6 @@ def qa_sync():
     if job["status"] in ("failed", "cancelled"):
         return envelope({"task_id": task_id, "error": common.error_text(job)}, "AI处理失败", 502), 502
     status_url = url_for("chat_qa.task_status", task_id=task_id)
-    return envelope({"task_id": task_id, "status": job["status"], "status_url": status_url},
-                    "处理超时，请使用task_id查询状态", 504), 504
+    return envelope(
+        {"task_id": task_id, "status": job["status"], "status_url": status_url}, "处理超时，请使用task_id查询状态", 504
+    ), 504

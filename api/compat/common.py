@@ -3,7 +3,7 @@
 import logging
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import jsonify, request
 from kombu.exceptions import OperationalError
@@ -22,8 +22,14 @@ SEED_ID = re.compile(r"^(?:task_)?([0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4
 # Seeds without a "cancelled" word end their clients' polling loops on
 # "completed" or "failed"; a cancelled job is reported failed (error says why).
 # A scheduled (delayed) job is, to a seed's client, one that has not started: "pending".
-CANCELLED_AS_FAILED = {"scheduled": "pending", "pending": "pending", "running": "running", "completed": "completed",
-                       "failed": "failed", "cancelled": "failed"}
+CANCELLED_AS_FAILED = {
+    "scheduled": "pending",
+    "pending": "pending",
+    "running": "running",
+    "completed": "completed",
+    "failed": "failed",
+    "cancelled": "failed",
+}
 
 
 def core_id(seed_id: str) -> str:
@@ -60,7 +66,7 @@ def naive_iso(ts: float | None) -> str | None:
     """``2023-10-24T08:15:30.123456`` (UTC, no zone), as seed 004 prints times."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, tz=timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds")
+    return datetime.fromtimestamp(ts, tz=UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
 def error_text(job: dict) -> str | None:
@@ -111,15 +117,19 @@ def install_envelope(blp, render, validation_status: int = 400, validation_body=
             response = jsonify(validation_body(error.messages))
             response.status_code = validation_status
             return response
-        return respond(validation_status, f"invalid input: {validation_message(error.messages)}",
-                       error.messages if isinstance(error.messages, dict) else {})
+        return respond(
+            validation_status,
+            f"invalid input: {validation_message(error.messages)}",
+            error.messages if isinstance(error.messages, dict) else {},
+        )
 
     def on_longrun(error: LongrunError):
         if validation_body is not None and isinstance(error, InvalidInput) and error.status == 400:
             # The kind's own validation, in the seed's validation shape.
             messages = error.details.get("input", error.details) if error.details else {}
-            return on_validation(ValidationError(messages if isinstance(messages, dict) and messages
-                                                 else {"body": [error.message]}))
+            return on_validation(
+                ValidationError(messages if isinstance(messages, dict) and messages else {"body": [error.message]})
+            )
         # 503 (Redis, backpressure) and 429 (the rate limit) say when to come back.
         return respond(error.status, error.message, error.details, getattr(error, "retry_after", None))
 
@@ -129,8 +139,7 @@ def install_envelope(blp, render, validation_status: int = 400, validation_body=
 
     def on_infrastructure(error: Exception):
         log.warning("infrastructure unavailable: %s", error)
-        return respond(503, "a backing service (Redis) is unreachable; try again", {},
-                       ServiceUnavailable.retry_after)
+        return respond(503, "a backing service (Redis) is unreachable; try again", {}, ServiceUnavailable.retry_after)
 
     def on_unexpected(error: Exception):
         log.exception("unhandled error in %s %s", request.method, request.path)
@@ -148,9 +157,12 @@ def install_fastapi_envelope(blp) -> None:
     """The envelope of the seeds that ran on FastAPI (000, 004): ``{"detail": message}``,
     and bad input as FastAPI's 422 ``detail`` list."""
     install_envelope(
-        blp, lambda status, message, details: jsonify({"detail": message}),
+        blp,
+        lambda status, message, details: jsonify({"detail": message}),
         validation_status=422,
-        validation_body=lambda messages: {"detail": fastapi_validation_detail(messages)})
+        validation_body=lambda messages: {"detail": fastapi_validation_detail(messages)},
+    )
+
 
 def json_body() -> dict:
     """The request's JSON object; a ValidationError (the seed's 4xx) when it is not one."""

@@ -16,8 +16,12 @@ from api.compat import common
 from api.extensions import Blueprint, services
 
 KIND = "inference"
-blp = Blueprint("inference_agent", __name__, url_prefix="/api/v1/task",
-                description="Compatibility: seed 004 (inference agent). See docs/compatibility.md.")
+blp = Blueprint(
+    "inference_agent",
+    __name__,
+    url_prefix="/api/v1/task",
+    description="Compatibility: seed 004 (inference agent). See docs/compatibility.md.",
+)
 common.install_fastapi_envelope(blp)
 
 
@@ -44,8 +48,9 @@ def task_body(job: dict) -> dict:
 @blp.route("/inference", methods=["POST"])
 def create_inference():
     body = InferenceRequest().load(common.json_body())
-    job, _ = service.submit(services(), current_tenant(), kind=KIND,
-                            input={"input": body["input"], "options": body["options"]})
+    job, _ = service.submit(
+        services(), current_tenant(), kind=KIND, input={"input": body["input"], "options": body["options"]}
+    )
     return {"task_id": common.uuid_id(job["id"]), "status": "pending"}
 
 

@@ -20,11 +20,21 @@ from api.extensions import Blueprint, services
 from longrun.errors import UnknownKind
 from tasks.registry import KINDS
 
-STATUS = {"scheduled": "created", "pending": "created", "running": "running", "completed": "completed",
-          "failed": "failed", "cancelled": "cancelled"}
+STATUS = {
+    "scheduled": "created",
+    "pending": "created",
+    "running": "running",
+    "completed": "completed",
+    "failed": "failed",
+    "cancelled": "cancelled",
+}
 
-blp = Blueprint("orchestrator", __name__, url_prefix="/tasks",
-                description="Compatibility: seed 003 (task orchestrator). See docs/compatibility.md.")
+blp = Blueprint(
+    "orchestrator",
+    __name__,
+    url_prefix="/tasks",
+    description="Compatibility: seed 003 (task orchestrator). See docs/compatibility.md.",
+)
 common.install_envelope(blp, lambda status, message, details: jsonify({"detail": message}))
 
 
@@ -64,9 +74,15 @@ def create_task():
         known = ", ".join(sorted(KINDS))
         raise UnknownKind(f"unknown task_type {body['task_type']!r}; known task types: {known}")
     svc = services()
-    job, _ = service.submit(svc, current_tenant(), kind=body["task_type"], input=body["parameters"],
-                            priority=body["priority"] - 1, timeout_seconds=body["timeout_seconds"],
-                            metadata={"description": body["description"]})
+    job, _ = service.submit(
+        svc,
+        current_tenant(),
+        kind=body["task_type"],
+        input=body["parameters"],
+        priority=body["priority"] - 1,
+        timeout_seconds=body["timeout_seconds"],
+        metadata={"description": body["description"]},
+    )
     return task_response(job)
 
 

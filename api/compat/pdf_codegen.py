@@ -19,14 +19,29 @@ from longrun.errors import InvalidInput, JobNotFinished
 from tasks.registry import KINDS
 
 KIND = "codegen"
-STATUS = {"scheduled": "pending", "pending": "pending", "running": "processing", "completed": "completed",
-          "failed": "failed", "cancelled": "failed"}
-QUERY_STATUS = {"pending": "pending", "processing": "running", "completed": "completed",
-                "failed": "failed", "cancelled": "cancelled"}
+STATUS = {
+    "scheduled": "pending",
+    "pending": "pending",
+    "running": "processing",
+    "completed": "completed",
+    "failed": "failed",
+    "cancelled": "failed",
+}
+QUERY_STATUS = {
+    "pending": "pending",
+    "processing": "running",
+    "completed": "completed",
+    "failed": "failed",
+    "cancelled": "cancelled",
+}
 ESTIMATED_TIME = "60-180 seconds"
 
-blp = Blueprint("pdf_codegen", __name__, url_prefix="/api/v1",
-                description="Compatibility: seed 002 (code from PDFs). See docs/compatibility.md.")
+blp = Blueprint(
+    "pdf_codegen",
+    __name__,
+    url_prefix="/api/v1",
+    description="Compatibility: seed 002 (code from PDFs). See docs/compatibility.md.",
+)
 
 
 def _error(status, message, details):
@@ -57,10 +72,12 @@ def task_body(job: dict) -> dict:
         "success": True,
         "task_id": task_id,
         "status": STATUS[job["status"]],
-        "progress": {"current_step": progress.get("current_step") or 0,
-                     "total_steps": progress.get("total_steps") or len(KINDS["codegen"].steps),
-                     "step_name": progress.get("step_name"),
-                     "percentage": int(round(progress.get("percentage") or 0))},
+        "progress": {
+            "current_step": progress.get("current_step") or 0,
+            "total_steps": progress.get("total_steps") or len(KINDS["codegen"].steps),
+            "step_name": progress.get("step_name"),
+            "percentage": round(progress.get("percentage") or 0),
+        },
         "created_at": job["created_at"],
         "started_at": job["started_at"],
         "completed_at": job["finished_at"],
@@ -84,10 +101,15 @@ def wants_file() -> bool:
 def generate_async():
     job = submit_upload()
     task_id = common.prefixed_id(job["id"])
-    return {"success": True, "task_id": task_id, "status": "accepted",
-            "message": "任务已提交，请轮询任务状态", "estimated_time": ESTIMATED_TIME,
-            "status_url": url_for("pdf_codegen.task_status", task_id=task_id),
-            "result_url": url_for("pdf_codegen.task_result", task_id=task_id)}, 202
+    return {
+        "success": True,
+        "task_id": task_id,
+        "status": "accepted",
+        "message": "任务已提交，请轮询任务状态",
+        "estimated_time": ESTIMATED_TIME,
+        "status_url": url_for("pdf_codegen.task_status", task_id=task_id),
+        "result_url": url_for("pdf_codegen.task_result", task_id=task_id),
+    }, 202
 
 
 @blp.route("/generate", methods=["POST"])
@@ -99,18 +121,23 @@ def generate_sync():
         return {"success": True, "task_id": task_id, **job["result"]}
     if job["status"] in ("failed", "cancelled"):
         return {"success": False, "task_id": task_id, "error": common.error_text(job)}, 502
-    return {"success": False, "task_id": task_id, "status": STATUS[job["status"]],
-            "error": f"generation did not finish within {services().settings.sync_wait_seconds}s; "
-                     f"poll the status_url",
-            "status_url": url_for("pdf_codegen.task_status", task_id=task_id)}, 504
+    return {
+        "success": False,
+        "task_id": task_id,
+        "status": STATUS[job["status"]],
+        "error": f"generation did not finish within {services().settings.sync_wait_seconds}s; poll the status_url",
+        "status_url": url_for("pdf_codegen.task_status", task_id=task_id),
+    }, 504
 
 
 @blp.route("/tasks", methods=["GET"])
 def list_tasks():
     status = request.args.get("status")
     if status is not None and status not in QUERY_STATUS:
-        raise InvalidInput(f"status must be one of: {', '.join(QUERY_STATUS)}",
-                           details={"status": [f"must be one of: {', '.join(QUERY_STATUS)}"]})
+        raise InvalidInput(
+            f"status must be one of: {', '.join(QUERY_STATUS)}",
+            details={"status": [f"must be one of: {', '.join(QUERY_STATUS)}"]},
+        )
     try:
         limit = int(request.args.get("limit", 50))
     except ValueError:
@@ -120,10 +147,15 @@ def list_tasks():
     svc, tenant = services(), current_tenant()
     jobs = common.list_kind(KIND, QUERY_STATUS.get(status) if status else None, limit)
     counts = svc.store.counts(tenant)
-    stats = {"total": sum(counts.values()), "pending": counts["pending"], "processing": counts["running"],
-             "completed": counts["completed"], "failed": counts["failed"] + counts["cancelled"],
-             "queue_length": svc.store.queue_lengths([KIND])[KIND],
-             "current_processing": counts["running"]}
+    stats = {
+        "total": sum(counts.values()),
+        "pending": counts["pending"],
+        "processing": counts["running"],
+        "completed": counts["completed"],
+        "failed": counts["failed"] + counts["cancelled"],
+        "queue_length": svc.store.queue_lengths([KIND])[KIND],
+        "current_processing": counts["running"],
+    }
     return {"success": True, "total": len(jobs), "tasks": [task_body(job) for job in jobs], "stats": stats}
 
 
@@ -143,8 +175,10 @@ def delete_task(task_id):
 def task_result(task_id):
     job = common.load_job(task_id, (KIND,))
     if job["status"] != "completed":
-        raise JobNotFinished(f"task {task_id} is {STATUS[job['status']]}; its result is not ready",
-                             details={"status": STATUS[job["status"]]})
+        raise JobNotFinished(
+            f"task {task_id} is {STATUS[job['status']]}; its result is not ready",
+            details={"status": STATUS[job["status"]]},
+        )
     result = job["result"]
     if wants_file():
         name = result["metadata"]["artifact"]

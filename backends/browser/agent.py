@@ -55,8 +55,13 @@ def page_view(page, max_text: int = 3000) -> str:
         text = page.inner_text("body", timeout=5_000)
     except Exception as exc:  # a page mid-navigation: show what we can
         elements, text = [], f"(page not readable: {str(exc).splitlines()[0]})"
-    lines = [f"URL: {page.url}", f"Title: {safe_title(page)}", "Text:", text.strip()[:max_text],
-             "Interactive elements:"]
+    lines = [
+        f"URL: {page.url}",
+        f"Title: {safe_title(page)}",
+        "Text:",
+        text.strip()[:max_text],
+        "Interactive elements:",
+    ]
     for el in elements:
         bits = [f"[{el['id']}] <{el['tag']}{' type=' + el['type'] if el['type'] else ''}>"]
         bits += [repr(v) for v in (el["text"], el["label"]) if v]
@@ -82,13 +87,12 @@ def parse_action(content: str) -> dict:
     except (TypeError, ValueError):
         raise BrowserStepFailed(f"the model's answer is not JSON: {str(content)[:200]!r}") from None
     if not isinstance(action, dict) or not isinstance(action.get("action"), str):
-        raise BrowserStepFailed(f"the model's answer has no \"action\": {str(content)[:200]!r}")
+        raise BrowserStepFailed(f'the model\'s answer has no "action": {str(content)[:200]!r}')
     name = action["action"].strip().lower()
     if name == "done":
         return {"action": "done", "answer": action.get("answer", action.get("result", ""))}
     if name not in ACTIONS:
-        raise BrowserStepFailed(f"the model chose an unknown action {name!r}; "
-                                f"known: {', '.join(ACTIONS + ('done',))}")
+        raise BrowserStepFailed(f"the model chose an unknown action {name!r}; known: {', '.join(ACTIONS + ('done',))}")
     step = {"action": name}
     if "element" in action and action["element"] is not None:
         step["selector"] = f'[data-lr-id="{int(action["element"])}"]'
@@ -99,17 +103,26 @@ def parse_action(content: str) -> dict:
             step[key] = str(action[key])
     if name == "wait_for" and "selector" not in step:
         step["ms"] = min(max(int(action.get("ms", 1000)), 0), 10_000)
-    missing = {"goto": ["url"], "click": ["selector"], "fill": ["selector", "value"],
-               "press": ["key"]}.get(name, [])
+    missing = {"goto": ["url"], "click": ["selector"], "fill": ["selector", "value"], "press": ["key"]}.get(name, [])
     absent = [k for k in missing if k not in step]
     if absent:
         raise BrowserStepFailed(f"the model's {name!r} action lacks {', '.join(absent)}")
     return step
 
 
-def run_agent(session: BrowserSession, job: StepJob, ctx: StepContext, llm: LLMClient, *, task: str, max_steps: int,
-              model: str | None = None, start_url: str | None = None, temperature: float | None = None,
-              max_tokens: int = 256) -> dict:
+def run_agent(
+    session: BrowserSession,
+    job: StepJob,
+    ctx: StepContext,
+    llm: LLMClient,
+    *,
+    task: str,
+    max_steps: int,
+    model: str | None = None,
+    start_url: str | None = None,
+    temperature: float | None = None,
+    max_tokens: int = 256,
+) -> dict:
     """Let the model drive: one action per turn until it says done or max_steps run out.
 
     Each turn is a checkpointed step whose output is the turn's history entry, the
@@ -124,8 +137,21 @@ def run_agent(session: BrowserSession, job: StepJob, ctx: StepContext, llm: LLMC
     job.plan(total=max_steps)
     for turn in range(1, max_steps + 1):
         ctx.check()
-        out = job.step(f"agent step {turn}", _agent_turn, session, ctx, llm, task, turn, history, notes, url,
-                       model, temperature, max_tokens)
+        out = job.step(
+            f"agent step {turn}",
+            _agent_turn,
+            session,
+            ctx,
+            llm,
+            task,
+            turn,
+            history,
+            notes,
+            url,
+            model,
+            temperature,
+            max_tokens,
+        )
         restore(ctx, out)
         history.append(out["entry"])
         notes = out["notes"]
@@ -133,21 +159,45 @@ def run_agent(session: BrowserSession, job: StepJob, ctx: StepContext, llm: LLMC
         url = out["url"] or url
         if out["done"]:
             job.progress.report(percentage=100, current_step=turn, message="the agent said done")
-            return {"mode": "agent", "done": True, "answer": out["answer"], "steps_taken": turn,
-                    "history": history, "model": model_name}
-    return {"mode": "agent", "done": False, "answer": None, "steps_taken": max_steps,
-            "history": history, "model": model_name,
-            "message": f"the agent did not finish within max_steps={max_steps}"}
+            return {
+                "mode": "agent",
+                "done": True,
+                "answer": out["answer"],
+                "steps_taken": turn,
+                "history": history,
+                "model": model_name,
+            }
+    return {
+        "mode": "agent",
+        "done": False,
+        "answer": None,
+        "steps_taken": max_steps,
+        "history": history,
+        "model": model_name,
+        "message": f"the agent did not finish within max_steps={max_steps}",
+    }
 
 
-def _agent_turn(session: BrowserSession, ctx: StepContext, llm: LLMClient, task: str, turn: int,
-                history: list[dict], notes: list[str], url: str | None, model: str | None,
-                temperature: float | None, max_tokens: int) -> dict:
+def _agent_turn(
+    session: BrowserSession,
+    ctx: StepContext,
+    llm: LLMClient,
+    task: str,
+    turn: int,
+    history: list[dict],
+    notes: list[str],
+    url: str | None,
+    model: str | None,
+    temperature: float | None,
+    max_tokens: int,
+) -> dict:
     """One turn: ask the model, carry out its action; returns what the next turn needs."""
     reopen(session, url)
     artifacts, extracted = len(ctx.artifacts), set(ctx.extracted)
-    messages = [{"role": "system", "content": AGENT_SYSTEM_PROMPT},
-                {"role": "user", "content": _agent_prompt(task, history, notes, page_view(session.page))}]
+    messages = [
+        {"role": "system", "content": AGENT_SYSTEM_PROMPT},
+        {"role": "user", "content": _agent_prompt(task, history, notes, page_view(session.page))},
+    ]
     # One action is a short JSON object; the cap keeps a rambling model from stalling a turn.
     reply = llm.chat(messages, model=model, temperature=temperature, max_tokens=max_tokens, json_mode=True)
     out: dict = {"model": reply.model, "notes": [], "done": False, "answer": None}
@@ -164,14 +214,19 @@ def _agent_turn(session: BrowserSession, ctx: StepContext, llm: LLMClient, task:
             except (BrowserStepFailed, UnsafeURL) as exc:
                 # The model may recover from a missed element, or from a link it may not follow
                 # (that request was refused; nothing reached the address).
-                out.update(entry={"turn": turn, **step, "error": exc.message},
-                           notes=[f"Your last action failed: {exc.message}"])
+                out.update(
+                    entry={"turn": turn, **step, "error": exc.message},
+                    notes=[f"Your last action failed: {exc.message}"],
+                )
                 if isinstance(exc, UnsafeURL):
                     session.recover_from_refusal()
             else:
                 out["entry"] = {"turn": turn, **step, **{k: v for k, v in record.items() if k in ("text", "status")}}
-    out.update(url=session.page.url, artifacts=ctx.artifacts[artifacts:],
-               extracted={k: v for k, v in ctx.extracted.items() if k not in extracted})
+    out.update(
+        url=session.page.url,
+        artifacts=ctx.artifacts[artifacts:],
+        extracted={k: v for k, v in ctx.extracted.items() if k not in extracted},
+    )
     return out
 
 
@@ -184,4 +239,3 @@ def _agent_prompt(task: str, history: list[dict], notes: list[str], view: str) -
     lines += notes
     lines += ["Current page:", view, "", "Your next action (one JSON object):"]
     return "\n".join(lines)
-

@@ -36,4 +36,3 @@ def kill_marked(marker: str) -> int:
         except ProcessLookupError:
             pass
     return len(pids)
-

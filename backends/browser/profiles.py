@@ -14,8 +14,13 @@ PROFILE_PREFIX = "longrun-chromium-"
 # that does not go through the proxy (and an HTTP proxy carries no UDP), so a page
 # cannot reach a STUN/TURN server around the egress rules. The launch flag says
 # the same (backends/browser/session.py); this holds should a build ignore it.
-PREFERENCES = {"webrtc": {"ip_handling_policy": "disable_non_proxied_udp",
-                          "multiple_routes_enabled": False, "nonproxied_udp_enabled": False}}
+PREFERENCES = {
+    "webrtc": {
+        "ip_handling_policy": "disable_non_proxied_udp",
+        "multiple_routes_enabled": False,
+        "nonproxied_udp_enabled": False,
+    }
+}
 
 
 def new_profile_dir() -> str:
@@ -32,9 +37,8 @@ def sweep_stale_profiles(max_age_seconds: float, now: float | None = None) -> li
     now = time.time() if now is None else now
     removed = []
     for path in Path(tempfile.gettempdir()).glob(PROFILE_PREFIX + "*"):
-        stamp = path.name[len(PROFILE_PREFIX):].split("-", 1)[0]
+        stamp = path.name[len(PROFILE_PREFIX) :].split("-", 1)[0]
         if stamp.isdigit() and now - int(stamp) > max_age_seconds:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(str(path))
     return removed
-

@@ -41,10 +41,19 @@ log = logging.getLogger(__name__)
 # QUIC is off (HTTP/3 and WebTransport are UDP), no background services phone home.
 # docs/security.md lists what was checked and how.
 WEBRTC_POLICY = "disable_non_proxied_udp"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               "--disable-domain-reliability", "--no-pings",
-               f"--webrtc-ip-handling-policy={WEBRTC_POLICY}", f"--force-webrtc-ip-handling-policy={WEBRTC_POLICY}"]
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-domain-reliability",
+    "--no-pings",
+    f"--webrtc-ip-handling-policy={WEBRTC_POLICY}",
+    f"--force-webrtc-ip-handling-policy={WEBRTC_POLICY}",
+]
 CLOSE_TIMEOUT = 10.0
 
 
@@ -52,8 +61,11 @@ def same_origin(a: str, b: str) -> bool:
     pa, pb = urlsplit(a), urlsplit(b)
     default = {"http": 80, "https": 443}
     try:
-        return (pa.scheme, pa.hostname, pa.port or default.get(pa.scheme)) == \
-            (pb.scheme, pb.hostname, pb.port or default.get(pb.scheme))
+        return (pa.scheme, pa.hostname, pa.port or default.get(pa.scheme)) == (
+            pb.scheme,
+            pb.hostname,
+            pb.port or default.get(pb.scheme),
+        )
     except ValueError:
         return False
 
@@ -78,8 +90,7 @@ class Guard:
     def navigation_refused(self, url: str) -> None:
         reason = self.reason_for(url)
         if reason and self.blocked_navigation is None:
-            self.blocked_navigation = UnsafeURL(f"navigation to {url} refused: {reason}",
-                                                details={"url": url})
+            self.blocked_navigation = UnsafeURL(f"navigation to {url} refused: {reason}", details={"url": url})
 
     def raise_if_blocked(self) -> None:
         if self.blocked_navigation is not None:
@@ -89,8 +100,15 @@ class Guard:
 class BrowserSession:
     """One browser for one job: ``with BrowserSession(...) as session: session.page``."""
 
-    def __init__(self, marker: str, *, settings: Settings | None = None, cdp_url: str | None = None,
-                 allowlist: AllowlistSpec = None, viewport: dict | None = None):
+    def __init__(
+        self,
+        marker: str,
+        *,
+        settings: Settings | None = None,
+        cdp_url: str | None = None,
+        allowlist: AllowlistSpec = None,
+        viewport: dict | None = None,
+    ):
         self.settings = settings or get_settings()
         self.marker = marker
         self.cdp_url = cdp_url
@@ -106,7 +124,7 @@ class BrowserSession:
         # Set by _open, so always a Page inside ``with``, where the session is used.
         self.page: Page = None  # type: ignore[assignment]  # None only before _open
 
-    def __enter__(self) -> "BrowserSession":
+    def __enter__(self) -> BrowserSession:
         try:
             self._open()
         except BaseException:
@@ -123,9 +141,11 @@ class BrowserSession:
         self._playwright = sync_playwright().start()
         chromium = self._playwright.chromium
         if self.cdp_url:
-            websocket = checked_websocket(self.cdp_url, allowlist=self.guard.allowlist,
-                                          timeout=self.step_timeout_ms / 1000)
+            websocket = checked_websocket(
+                self.cdp_url, allowlist=self.guard.allowlist, timeout=self.step_timeout_ms / 1000
+            )
             from playwright.sync_api import Error as PlaywrightError
+
             try:
                 self._browser = chromium.connect_over_cdp(websocket, timeout=self.step_timeout_ms)
             except PlaywrightError:  # its message may quote what the websocket answered
@@ -134,20 +154,28 @@ class BrowserSession:
         else:
             path = self.settings.chromium_path
             if not os.access(path, os.X_OK):
-                raise BrowserStepFailed(f"no Chromium at {path} (apt-get install chromium, "
-                                        "or set LONGRUN_CHROMIUM_PATH)")
+                raise BrowserStepFailed(
+                    f"no Chromium at {path} (apt-get install chromium, or set LONGRUN_CHROMIUM_PATH)"
+                )
             self._proxy = EgressProxy(self.guard.allowlist).start()
             self.guard.refusals = self._proxy.refusals  # one list for both checks
             # No job outlives its hard time limit, so an older profile is litter.
             sweep_stale_profiles(self.settings.max_timeout_seconds + self.settings.job_grace_seconds + 600)
             self._profile_dir = new_profile_dir()
             self._context = chromium.launch_persistent_context(
-                self._profile_dir, executable_path=path, headless=True,
-                args=LAUNCH_ARGS + [f"--proxy-server={self._proxy.url}",
-                                    # Chromium skips the proxy for loopback unless told not to.
-                                    "--proxy-bypass-list=<-loopback>"],
+                self._profile_dir,
+                executable_path=path,
+                headless=True,
+                args=LAUNCH_ARGS
+                + [
+                    f"--proxy-server={self._proxy.url}",
+                    # Chromium skips the proxy for loopback unless told not to.
+                    "--proxy-bypass-list=<-loopback>",
+                ],
                 env={**os.environ, MARKER_ENV: self.marker},
-                service_workers="block", viewport=self.viewport, timeout=60_000,
+                service_workers="block",
+                viewport=self.viewport,
+                timeout=60_000,
             )
         self._context.set_default_timeout(self.step_timeout_ms)
         self._context.route("**/*", self._route)
@@ -178,6 +206,7 @@ class BrowserSession:
         """Forget a refused navigation and go back to the page the agent was on."""
         self.guard.blocked_navigation = None
         from playwright.sync_api import Error as PlaywrightError
+
         try:
             if self.page.url.startswith("chrome-error:") or self.guard.reason_for(self.page.url):
                 self.page.go_back(timeout=5_000)
@@ -190,8 +219,11 @@ class BrowserSession:
 
     def page_refusals(self) -> list[dict]:
         """Refusals of requests this page made (not Chromium's own background traffic)."""
-        return [{"url": url, "reason": reason} for url, reason in self.guard.refusals
-                if url in self._page_urls or any(same_origin(url, seen) for seen in self._page_urls)][:50]
+        return [
+            {"url": url, "reason": reason}
+            for url, reason in self.guard.refusals
+            if url in self._page_urls or any(same_origin(url, seen) for seen in self._page_urls)
+        ][:50]
 
     def _is_main_navigation(self, request) -> bool:
         try:

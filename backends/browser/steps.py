@@ -10,8 +10,9 @@ navigation.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from longrun.errors import BrowserStepFailed, JobTimedOut, UnsafeURL
 from longrun.urls import check_url
@@ -28,8 +29,7 @@ class StepJob(Protocol):
 
     progress: Any
 
-    def step(self, name: str, fn: Callable[..., Any], *args: Any, message: str | None = None,
-             **kwargs: Any) -> Any: ...
+    def step(self, name: str, fn: Callable[..., Any], *args: Any, message: str | None = None, **kwargs: Any) -> Any: ...
 
     def plan(self, names: list[str] | None = None, total: int | None = None) -> None: ...
 
@@ -48,7 +48,7 @@ class StepContext:
     check_cancelled: Callable[[], None]
     artifacts: list[str] = field(default_factory=list)
     extracted: dict[str, object] = field(default_factory=dict)
-    deadline: float | None = None    # time.monotonic() past which the job stops
+    deadline: float | None = None  # time.monotonic() past which the job stops
 
     def check(self) -> None:
         self.check_cancelled()
@@ -57,6 +57,7 @@ class StepContext:
 
 
 # -- the handlers: (session, ctx, index, step, timeout_ms) -> fields for the step's record --
+
 
 def _goto(session: BrowserSession, ctx: StepContext, index: int, step: dict, timeout: int) -> dict:
     url = check_url(step["url"], allowlist=session.guard.allowlist)
@@ -144,6 +145,7 @@ ACTIONS: tuple[str, ...] = tuple(STEP_HANDLERS)
 def _settle(page: Any) -> None:
     """Let a click or press that navigates settle before the next step looks."""
     from playwright.sync_api import Error as PlaywrightError
+
     try:
         page.wait_for_load_state("load", timeout=5_000)
     except PlaywrightError:
@@ -175,11 +177,13 @@ def run_step(session: BrowserSession, ctx: StepContext, index: int, step: dict) 
         if action == "goto":
             reason = session.guard.reason_for(step["url"])
             if reason:
-                raise UnsafeURL(f"navigation to {step['url']} refused: {reason}",
-                                details={"url": step["url"], "step": index}) from None
+                raise UnsafeURL(
+                    f"navigation to {step['url']} refused: {reason}", details={"url": step["url"], "step": index}
+                ) from None
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise BrowserStepFailed(f"step {index} ({describe_step(step)}) failed: {message}",
-                                details={"step": index, "action": action}) from None
+        raise BrowserStepFailed(
+            f"step {index} ({describe_step(step)}) failed: {message}", details={"step": index, "action": action}
+        ) from None
     session.guard.raise_if_blocked()
     record["url"] = session.page.url
     return record
@@ -188,8 +192,13 @@ def run_step(session: BrowserSession, ctx: StepContext, index: int, step: dict) 
 def reopen(session: BrowserSession, url: str | None) -> None:
     """A resumed job's browser is new: take it back to the page the last finished step left."""
     if url and session.page.url != url and not url.startswith(("about:", "chrome-error:")):
-        _goto(session, StepContext(save_artifact=lambda *a: None, check_cancelled=lambda: None), 0,
-              {"action": "goto", "url": url}, session.step_timeout_ms)
+        _goto(
+            session,
+            StepContext(save_artifact=lambda *a: None, check_cancelled=lambda: None),
+            0,
+            {"action": "goto", "url": url},
+            session.step_timeout_ms,
+        )
 
 
 def checkpointed(session: BrowserSession, ctx: StepContext, index: int, step: dict, url: str | None) -> dict:
@@ -197,8 +206,11 @@ def checkpointed(session: BrowserSession, ctx: StepContext, index: int, step: di
     reopen(session, url)
     artifacts, extracted = len(ctx.artifacts), set(ctx.extracted)
     record = run_step(session, ctx, index, step)
-    return {"record": record, "artifacts": ctx.artifacts[artifacts:],
-            "extracted": {k: v for k, v in ctx.extracted.items() if k not in extracted}}
+    return {
+        "record": record,
+        "artifacts": ctx.artifacts[artifacts:],
+        "extracted": {k: v for k, v in ctx.extracted.items() if k not in extracted},
+    }
 
 
 def restore(ctx: StepContext, output: dict) -> None:

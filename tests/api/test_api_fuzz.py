@@ -61,8 +61,7 @@ def session_worker_then_cleanup(worker):
 
 
 @schema.parametrize()
-@settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_the_api_keeps_its_contract_under_generated_requests(case):
     # A job's input carries rules JSON Schema cannot state (a URL that resolves to
     # a private network, a browser step's per-action fields), so a schema-valid
@@ -70,7 +69,12 @@ def test_the_api_keeps_its_contract_under_generated_requests(case):
     # The same goes for a batch's items (each one is a job's input), for a bulk replay's filter
     # (a time bound unless "all"; a registered kind), and for a schedule's cron expression, time
     # zone and job input (checked by cronsim, zoneinfo and the kind).
-    refusable = {("POST", "/api/v1/jobs"), ("POST", "/api/v1/batches"), ("POST", "/api/v1/jobs/retry"),
-                 ("POST", "/api/v1/schedules"), ("PATCH", "/api/v1/schedules/{schedule_id}")}
+    refusable = {
+        ("POST", "/api/v1/jobs"),
+        ("POST", "/api/v1/batches"),
+        ("POST", "/api/v1/jobs/retry"),
+        ("POST", "/api/v1/schedules"),
+        ("PATCH", "/api/v1/schedules/{schedule_id}"),
+    }
     excluded = [positive_data_acceptance] if (case.method, case.path) in refusable else []
     case.call_and_validate(headers=bearer(TENANT), excluded_checks=excluded)

@@ -11,10 +11,24 @@ pytestmark = pytest.mark.integration
 
 # As they appear in the URL after /artifacts/.
 HOSTILE_NAMES = [
-    "../x", "..%2fx", "%2e%2e/x", "%2e%2e%2fx", "%2E%2E%2F%2E%2E%2Fsecret.txt", "..",
-    "/etc/passwd", "%2fetc%2fpasswd", "..%2f..%2f..%2f..%2f..%2f..%2fetc%2fpasswd",
-    "....//secret.txt", "..\\secret.txt", "..%5csecret.txt", "%00out.txt", "out.txt%00",
-    ".out.txt.part", "out.txt/..", "sub/out.txt", "%252e%252e%252fsecret.txt",
+    "../x",
+    "..%2fx",
+    "%2e%2e/x",
+    "%2e%2e%2fx",
+    "%2E%2E%2F%2E%2E%2Fsecret.txt",
+    "..",
+    "/etc/passwd",
+    "%2fetc%2fpasswd",
+    "..%2f..%2f..%2f..%2f..%2f..%2fetc%2fpasswd",
+    "....//secret.txt",
+    "..\\secret.txt",
+    "..%5csecret.txt",
+    "%00out.txt",
+    "out.txt%00",
+    ".out.txt.part",
+    "out.txt/..",
+    "sub/out.txt",
+    "%252e%252e%252fsecret.txt",
 ]
 
 
@@ -23,8 +37,11 @@ def job_with_file(app, worker, api_headers):
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = api_headers["Authorization"]
     job = client.post("/api/v1/jobs", json={"kind": "sleep", "input": {"seconds": 0}}).get_json()
-    wait_until(lambda: client.get(f"/api/v1/jobs/{job['id']}").get_json()["status"] == "completed",
-               timeout=30, message="the job")
+    wait_until(
+        lambda: client.get(f"/api/v1/jobs/{job['id']}").get_json()["status"] == "completed",
+        timeout=30,
+        message="the job",
+    )
     artifacts = app.extensions["longrun"].artifacts
     artifacts.save(job["id"], "out.txt", b"the job's file")
     # Files a traversal would reach: beside the job's folder and above it.

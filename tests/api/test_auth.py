@@ -19,14 +19,16 @@ ALICE_HASH = hashlib.sha256(TENANT_KEYS["alice"].encode()).hexdigest()
 
 # -- the setting and the key check ------------------------------------------
 
+
 def test_api_keys_setting_maps_hashed_keys_to_tenants():
     keys = parse_api_keys(f"alice={ALICE_HASH}, bob={'ab' * 32}")
 
     assert [(k.tenant, k.digest) for k in keys] == [("alice", ALICE_HASH), ("bob", "ab" * 32)]
 
 
-@pytest.mark.parametrize("raw", ["alice", "alice=notahash", f"al ice={ALICE_HASH}", f"={ALICE_HASH}",
-                                 TENANT_KEYS["alice"]])
+@pytest.mark.parametrize(
+    "raw", ["alice", "alice=notahash", f"al ice={ALICE_HASH}", f"={ALICE_HASH}", TENANT_KEYS["alice"]]
+)
 def test_a_malformed_api_keys_entry_is_refused_without_echoing_it(raw):
     with pytest.raises(SettingsError) as info:
         parse_api_keys(raw)
@@ -51,15 +53,27 @@ def test_auth_is_on_unless_switched_off_explicitly():
 
 
 def test_the_hash_command_prints_the_setting_value_of_a_key():
-    out = subprocess.run([sys.executable, "-m", "api.auth", "hash", "s3cret"], cwd=ROOT,
-                         env=subprocess_env(), capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "api.auth", "hash", "s3cret"],
+        cwd=ROOT,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
     assert out.strip() == hashlib.sha256(b"s3cret").hexdigest()
 
 
 def test_the_new_command_makes_a_key_that_the_api_accepts(make_app):
-    out = subprocess.run([sys.executable, "-m", "api.auth", "new", "carol"], cwd=ROOT,
-                         env=subprocess_env(), capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "api.auth", "new", "carol"],
+        cwd=ROOT,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     key = out.split("key:")[1].split()[0]
     setting = out.split("LONGRUN_API_KEYS=")[1].strip()
 
@@ -70,6 +84,7 @@ def test_the_new_command_makes_a_key_that_the_api_accepts(make_app):
 
 
 # -- the API -------------------------------------------------------------------
+
 
 def test_bearer_and_x_api_key_headers_both_authenticate(tenants_app):
     client = tenants_app.test_client()
@@ -98,8 +113,7 @@ def test_every_bad_credential_gets_the_same_401(tenants_app):
     assert {r.status_code for r in answers.values()} == {401}
     assert len({r.data for r in answers.values()}) == 1, "the 401 body must not tell failures apart"
     one = next(iter(answers.values()))
-    assert one.get_json() == {"error": {"code": "unauthorized", "message": "missing or invalid API key",
-                                        "details": {}}}
+    assert one.get_json() == {"error": {"code": "unauthorized", "message": "missing or invalid API key", "details": {}}}
     assert one.headers["WWW-Authenticate"].startswith("Bearer")
 
 
@@ -120,8 +134,9 @@ def test_every_route_but_the_public_ones_needs_a_key(tenants_app):
             elif rule.endpoint.startswith("console."):
                 # The console's pages send a browser to its sign-in form; its forms refuse.
                 location = response.headers.get("Location", "")
-                assert (status == 302 and "/console/sign-in" in location) or status in (401, 403), \
+                assert (status == 302 and "/console/sign-in" in location) or status in (401, 403), (
                     f"{method} {path} answered {status} without a key or a session"
+                )
             else:
                 assert status == 401, f"{method} {path} answered {status} without a key"
 

@@ -17,6 +17,7 @@ def error_of(response) -> dict:
 
 # -- size and parts ------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def small_app(make_app):
     return make_app(max_request_bytes=4096, max_form_parts=5, max_form_field_bytes=1024)
@@ -26,8 +27,10 @@ def small_app(make_app):
 OVER_THE_LIMITS = {
     "a_body_over_the_size_limit": lambda: {"json": {"kind": "sleep", "input": {}, "metadata": {"pad": "x" * 5000}}},
     "an_upload_over_the_size_limit": lambda: {"data": {"file": (io.BytesIO(b"%PDF" + b"0" * 8000), "big.pdf")}},
-    "a_form_with_too_many_parts": lambda: {"data": {f"field{i}": "v" for i in range(10)},
-                                           "content_type": "multipart/form-data"},
+    "a_form_with_too_many_parts": lambda: {
+        "data": {f"field{i}": "v" for i in range(10)},
+        "content_type": "multipart/form-data",
+    },
 }
 
 
@@ -45,13 +48,13 @@ def test_a_form_within_the_limits_is_not_refused_for_its_size(small_app):
     client = small_app.test_client()
     data = {f"field{i}": "v" for i in range(3)}
 
-    response = client.post("/api/v1/jobs", data=data, content_type="multipart/form-data",
-                           headers=bearer("alice"))
+    response = client.post("/api/v1/jobs", data=data, content_type="multipart/form-data", headers=bearer("alice"))
 
     assert response.status_code not in (413, 500)
 
 
 # -- rate ------------------------------------------------------------------------
+
 
 def test_the_rate_window_counts_requests_and_says_how_long_to_wait(redis_client):
     identity = f"unit-{time.time_ns()}"
@@ -83,13 +86,14 @@ def test_a_key_past_its_rate_gets_429_with_retry_after_and_other_keys_do_not(mak
 
 # -- backpressure and the running cap (their own Redis) --------------------------
 
+
 @pytest.mark.integration
-def test_submit_past_the_queue_depth_is_a_503_with_retry_after_and_leaves_no_record(
-        make_app, redis_factory):
+def test_submit_past_the_queue_depth_is_a_503_with_retry_after_and_leaves_no_record(make_app, redis_factory):
     app = make_app(redis_factory().url, max_queue_depth=2)  # no worker: jobs stay queued
     client = app.test_client()
-    submit = lambda: client.post("/api/v1/jobs", json={"kind": "sleep", "input": {}},  # noqa: E731
-                                 headers=bearer("alice"))
+
+    def submit():
+        return client.post("/api/v1/jobs", json={"kind": "sleep", "input": {}}, headers=bearer("alice"))
 
     accepted = [submit().status_code for _ in range(2)]
     refused = submit()
@@ -110,8 +114,9 @@ def test_a_tenant_at_its_running_cap_waits_while_other_tenants_run(make_app, red
     client = make_app(redis.url, max_running_per_tenant=1).test_client()
 
     def submit(tenant):
-        response = client.post("/api/v1/jobs", json={"kind": "sleep", "input": {"seconds": 1.5}},
-                               headers=bearer(tenant))
+        response = client.post(
+            "/api/v1/jobs", json={"kind": "sleep", "input": {"seconds": 1.5}}, headers=bearer(tenant)
+        )
         assert response.status_code == 202
         return response.get_json()["id"]
 
@@ -120,8 +125,10 @@ def test_a_tenant_at_its_running_cap_waits_while_other_tenants_run(make_app, red
     seen_running_together = set()
 
     def all_done():
-        docs = {i: client.get(f"/api/v1/jobs/{i}", headers=bearer(t)).get_json()
-                for i, t in [(alices[0], "alice"), (alices[1], "alice"), (bobs, "bob")]}
+        docs = {
+            i: client.get(f"/api/v1/jobs/{i}", headers=bearer(t)).get_json()
+            for i, t in [(alices[0], "alice"), (alices[1], "alice"), (bobs, "bob")]
+        }
         running = {i for i, d in docs.items() if d["status"] == "running"}
         if len(running) > 1:
             seen_running_together.add(frozenset(running))

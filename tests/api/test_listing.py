@@ -9,7 +9,7 @@ pytestmark = pytest.mark.integration
 
 
 def keys_mentioning(redis_client, job_id) -> list[str]:
-    found = [key for key in redis_client.scan_iter(match=f"*{job_id}*")]
+    found = list(redis_client.scan_iter(match=f"*{job_id}*"))
     for key in redis_client.scan_iter(match=f"{keys.PREFIX}*"):
         kind = redis_client.type(key)
         if kind == "zset" and redis_client.zscore(key, job_id) is not None:

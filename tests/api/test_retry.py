@@ -5,7 +5,7 @@ matches a filter. Real Redis and the session's worker."""
 import io
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -33,7 +33,7 @@ def submit(client, **body):
 
 
 def iso_now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def test_retry_of_a_failed_job_is_a_new_job_with_the_same_input_and_options(as_tenant, worker, redis_client):

@@ -33,8 +33,9 @@ def test_the_create_script_pushes_the_message_with_the_record(app, redis_client)
     _, payload = service.prepare_message(svc, job_id, "sleep", priority=0, timeout=30)
     redis_client.delete(QUEUE)
 
-    svc.store.create(tenant="t-publish", kind="sleep", input={}, timeout_seconds=30, job_id=job_id,
-                     message=(QUEUE, payload))
+    svc.store.create(
+        tenant="t-publish", kind="sleep", input={}, timeout_seconds=30, job_id=job_id, message=(QUEUE, payload)
+    )
 
     assert redis_client.hget(keys.job(job_id), "status") == "pending"
     assert redis_client.lrange(QUEUE, 0, -1) == [payload]
@@ -44,9 +45,18 @@ def test_an_idempotent_replay_pushes_no_second_message(app, redis_client):
     store = app.extensions["longrun"].store
     redis_client.delete(QUEUE)
 
-    outcomes = [store.create(tenant="t-publish", kind="sleep", input={}, timeout_seconds=30,
-                             idempotency_key="k-1", request_hash="h", message=(QUEUE, f"message {n}"))[1]
-                for n in range(2)]
+    outcomes = [
+        store.create(
+            tenant="t-publish",
+            kind="sleep",
+            input={},
+            timeout_seconds=30,
+            idempotency_key="k-1",
+            request_hash="h",
+            message=(QUEUE, f"message {n}"),
+        )[1]
+        for n in range(2)
+    ]
 
     assert outcomes == ["created", "existing"]
     assert redis_client.lrange(QUEUE, 0, -1) == ["message 0"]
@@ -55,6 +65,7 @@ def test_an_idempotent_replay_pushes_no_second_message(app, redis_client):
 def test_with_the_broker_elsewhere_the_message_is_published_separately(settings_for, redis_url):
     from api.extensions import Services
     from workers.celery_app import make_celery
+
     settings = settings_for(redis_url, broker_url="redis://127.0.0.1:1/0")
     svc = Services(settings, store=None, artifacts=None, celery_app=make_celery(settings))
 
@@ -70,8 +81,16 @@ def test_a_full_queue_is_refused_by_the_create_script_before_anything_is_written
     redis_client.rpush(keys.queue_keys(kind)[-1], "b")
     job_id = new_job_id()
 
-    _, outcome, record = store.create(tenant="t-publish", kind=kind, input={}, timeout_seconds=30, job_id=job_id,
-                                      idempotency_key="k-full", max_queue_depth=2, message=(QUEUE, "never pushed"))
+    _, outcome, record = store.create(
+        tenant="t-publish",
+        kind=kind,
+        input={},
+        timeout_seconds=30,
+        job_id=job_id,
+        idempotency_key="k-full",
+        max_queue_depth=2,
+        message=(QUEUE, "never pushed"),
+    )
 
     assert (outcome, record) == ("full", {"queued": 2})
     assert not redis_client.exists(keys.job(job_id), keys.idempotency("t-publish", "k-full"))

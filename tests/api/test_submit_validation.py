@@ -3,18 +3,21 @@
 import pytest
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"input": {}}, "kind"),
-    ({"kind": "no-such-kind"}, "kind"),
-    ({"kind": "sleep", "input": {"seconds": "soon"}}, "input"),
-    ({"kind": "sleep", "input": {"steps": 0}}, "input"),
-    ({"kind": "sleep", "input": {"unexpected": 1}}, "input"),
-    ({"kind": "sleep", "priority": 10}, "priority"),
-    ({"kind": "sleep", "priority": -1}, "priority"),
-    ({"kind": "sleep", "timeout_seconds": 0}, "timeout_seconds"),
-    ({"kind": "sleep", "timeout_seconds": 10**9}, "timeout_seconds"),
-    ({"kind": "sleep", "input": []}, "input"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"input": {}}, "kind"),
+        ({"kind": "no-such-kind"}, "kind"),
+        ({"kind": "sleep", "input": {"seconds": "soon"}}, "input"),
+        ({"kind": "sleep", "input": {"steps": 0}}, "input"),
+        ({"kind": "sleep", "input": {"unexpected": 1}}, "input"),
+        ({"kind": "sleep", "priority": 10}, "priority"),
+        ({"kind": "sleep", "priority": -1}, "priority"),
+        ({"kind": "sleep", "timeout_seconds": 0}, "timeout_seconds"),
+        ({"kind": "sleep", "timeout_seconds": 10**9}, "timeout_seconds"),
+        ({"kind": "sleep", "input": []}, "input"),
+    ],
+)
 def test_bad_submission_is_400_naming_the_field(client, body, field):
     response = client.post("/api/v1/jobs", json=body)
 

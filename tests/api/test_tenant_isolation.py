@@ -37,8 +37,13 @@ COMPARED_HEADERS = ("Content-Type", "Content-Length", "Retry-After", "Location",
 def test_every_job_route_is_covered():
     paths = {path for _, path in ROUTES}
 
-    assert {"/api/v1/jobs/{id}", "/api/v1/jobs/{id}/result", "/api/v1/jobs/{id}/cancel",
-            "/api/v1/jobs/{id}/artifacts", f"/api/v1/jobs/{{id}}/artifacts/{ARTIFACT}"} <= paths
+    assert {
+        "/api/v1/jobs/{id}",
+        "/api/v1/jobs/{id}/result",
+        "/api/v1/jobs/{id}/cancel",
+        "/api/v1/jobs/{id}/artifacts",
+        f"/api/v1/jobs/{{id}}/artifacts/{ARTIFACT}",
+    } <= paths
     assert ("DELETE", "/api/v1/jobs/{id}") in ROUTES
 
 
@@ -47,8 +52,11 @@ def alices_job(as_tenant, tenants_app, worker):
     """A completed job of alice's with one file."""
     alice = as_tenant("alice")
     job = alice.post("/api/v1/jobs", json={"kind": "sleep", "input": {"seconds": 0}}).get_json()
-    wait_until(lambda: alice.get(f"/api/v1/jobs/{job['id']}").get_json()["status"] == "completed",
-               timeout=30, message="alice's job")
+    wait_until(
+        lambda: alice.get(f"/api/v1/jobs/{job['id']}").get_json()["status"] == "completed",
+        timeout=30,
+        message="alice's job",
+    )
     tenants_app.extensions["longrun"].artifacts.save(job["id"], ARTIFACT, b"alice's secret")
     return job["id"]
 

@@ -28,9 +28,13 @@ def client(idle_redis_url, settings_for, api_headers):
 
 
 def form(datasheet: bytes, schematic: bytes, **extra) -> dict:
-    return {"kind": "codegen", "input": json.dumps({"instruction": "init the touch keys"}),
-            "datasheet": (io.BytesIO(datasheet), "BF7615CMXX.pdf"),
-            "schematic": (io.BytesIO(schematic), "Schematic Prints.pdf"), **extra}
+    return {
+        "kind": "codegen",
+        "input": json.dumps({"instruction": "init the touch keys"}),
+        "datasheet": (io.BytesIO(datasheet), "BF7615CMXX.pdf"),
+        "schematic": (io.BytesIO(schematic), "Schematic Prints.pdf"),
+        **extra,
+    }
 
 
 def job_dirs() -> set[str]:
@@ -42,8 +46,9 @@ def job_dirs() -> set[str]:
 
 
 def test_uploads_are_stored_before_publishing_and_deleted_with_the_job(client, datasheet_pdf, schematic_pdf):
-    response = client.post("/api/v1/jobs", data=form(datasheet_pdf, schematic_pdf, priority="3"),
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/api/v1/jobs", data=form(datasheet_pdf, schematic_pdf, priority="3"), content_type="multipart/form-data"
+    )
     assert response.status_code == 202, response.get_json()
     job = response.get_json()
     assert job["kind"] == "codegen" and job["priority"] == 3
@@ -84,12 +89,17 @@ def test_input_that_is_not_json_is_a_400(client, datasheet_pdf, schematic_pdf):
 
 
 def test_a_file_over_the_limit_is_a_413(settings_for, idle_redis_url, api_headers, datasheet_pdf, schematic_pdf):
-    app = create_app({"TESTING": True,
-                      "LONGRUN_SETTINGS": settings_for(idle_redis_url, max_upload_bytes=len(datasheet_pdf) - 1)})
+    app = create_app(
+        {"TESTING": True, "LONGRUN_SETTINGS": settings_for(idle_redis_url, max_upload_bytes=len(datasheet_pdf) - 1)}
+    )
     before = job_dirs()
     with app.test_client() as small:
-        response = small.post("/api/v1/jobs", data=form(datasheet_pdf, schematic_pdf), headers=api_headers,
-                              content_type="multipart/form-data")
+        response = small.post(
+            "/api/v1/jobs",
+            data=form(datasheet_pdf, schematic_pdf),
+            headers=api_headers,
+            content_type="multipart/form-data",
+        )
     assert response.status_code == 413
     assert response.get_json()["error"]["code"] == "too_large"
     assert "datasheet" in response.get_json()["error"]["details"]
@@ -99,12 +109,15 @@ def test_a_file_over_the_limit_is_a_413(settings_for, idle_redis_url, api_header
 def test_an_idempotent_replay_returns_the_same_job_and_keeps_no_second_copy(client, datasheet_pdf, schematic_pdf):
     before = job_dirs()
     headers = {"Idempotency-Key": "codegen-upload-replay-1"}
-    first = client.post("/api/v1/jobs", data=form(datasheet_pdf, schematic_pdf), headers=headers,
-                        content_type="multipart/form-data")
-    again = client.post("/api/v1/jobs", data=form(datasheet_pdf, schematic_pdf), headers=headers,
-                        content_type="multipart/form-data")
-    other = client.post("/api/v1/jobs", data=form(schematic_pdf, datasheet_pdf), headers=headers,
-                        content_type="multipart/form-data")
+    first = client.post(
+        "/api/v1/jobs", data=form(datasheet_pdf, schematic_pdf), headers=headers, content_type="multipart/form-data"
+    )
+    again = client.post(
+        "/api/v1/jobs", data=form(datasheet_pdf, schematic_pdf), headers=headers, content_type="multipart/form-data"
+    )
+    other = client.post(
+        "/api/v1/jobs", data=form(schematic_pdf, datasheet_pdf), headers=headers, content_type="multipart/form-data"
+    )
     assert first.status_code == 202 and again.status_code == 200
     assert again.get_json()["id"] == first.get_json()["id"]
     assert other.status_code == 409  # the same key with other files

@@ -22,9 +22,14 @@ time.sleep(120)
 
 def test_a_killed_job_process_takes_its_chromium_with_it(tmp_path):
     marker = f"session-test-{os.getpid()}"
-    process = subprocess.Popen([sys.executable, "-c", HOLD_A_BROWSER, marker], cwd=ROOT,
-                               env=subprocess_env(TMPDIR=str(tmp_path)), stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLD_A_BROWSER, marker],
+        cwd=ROOT,
+        env=subprocess_env(TMPDIR=str(tmp_path)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         assert process.stdout.readline().strip() == "ready"
         assert len(marked_processes(marker)) >= 2  # the browser and its helpers, found by marker
@@ -44,6 +49,7 @@ def test_profiles_older_than_any_job_can_run_are_swept(tmp_path, monkeypatch):
     import time
 
     from backends.browser.profiles import new_profile_dir, sweep_stale_profiles
+
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     fresh = new_profile_dir()
     stale = tmp_path / f"longrun-chromium-{int(time.time()) - 7200}-abc"

@@ -16,9 +16,14 @@ def history():
 
 
 def _append(history, job_id, question, answer="ok", user_id="u1"):
-    return history.append_turn(job_id, {"role": "user", "content": question},
-                               {"role": "assistant", "content": answer},
-                               user_id=user_id, user_type="user", model="m")
+    return history.append_turn(
+        job_id,
+        {"role": "user", "content": question},
+        {"role": "assistant", "content": answer},
+        user_id=user_id,
+        user_type="user",
+        model="m",
+    )
 
 
 def test_turns_append_in_order_and_count(history):
@@ -26,7 +31,11 @@ def test_turns_append_in_order_and_count(history):
     meta = _append(history, "j2", "second?", "two")
 
     assert [(m["role"], m["content"], m["job_id"]) for m in history.messages()] == [
-        ("user", "first?", "j1"), ("assistant", "one", "j1"), ("user", "second?", "j2"), ("assistant", "two", "j2")]
+        ("user", "first?", "j1"),
+        ("assistant", "one", "j1"),
+        ("user", "second?", "j2"),
+        ("assistant", "two", "j2"),
+    ]
     assert meta["turns"] == "2" and meta["user_id"] == "u1" and meta["session_title"] == "first?"
 
 
@@ -77,12 +86,16 @@ def test_session_title_is_the_start_of_the_first_question():
 
 
 def test_history_window_keeps_the_newest_messages_within_budget():
-    messages = [{"role": "user", "content": "a" * 10, "job_id": "j"},
-                {"role": "assistant", "content": "b" * 10},
-                {"role": "user", "content": "c" * 10}]
+    messages = [
+        {"role": "user", "content": "a" * 10, "job_id": "j"},
+        {"role": "assistant", "content": "b" * 10},
+        {"role": "user", "content": "c" * 10},
+    ]
 
-    assert history_window(messages, budget=25) == [{"role": "assistant", "content": "b" * 10},
-                                                   {"role": "user", "content": "c" * 10}]
+    assert history_window(messages, budget=25) == [
+        {"role": "assistant", "content": "b" * 10},
+        {"role": "user", "content": "c" * 10},
+    ]
     assert history_window(messages, budget=5) == []
 
 

@@ -17,8 +17,9 @@ HELLO = [{"role": "user", "content": "hello there"}]
 
 @pytest.fixture
 def llm(openai_server):
-    return LLMClient(openai_server.url, "fake-model", "sk-unit", connect_timeout=1, read_timeout=1,
-                     max_retries=2, retry_backoff=0.01)
+    return LLMClient(
+        openai_server.url, "fake-model", "sk-unit", connect_timeout=1, read_timeout=1, max_retries=2, retry_backoff=0.01
+    )
 
 
 def test_non_streaming_chat_returns_content_model_and_usage(llm, openai_server):
@@ -26,8 +27,11 @@ def test_non_streaming_chat_returns_content_model_and_usage(llm, openai_server):
 
     result = llm.chat(HELLO, temperature=0.2, max_tokens=16)
 
-    assert result == ChatResult(content="General Kenobi.", model="fake-model",
-                                usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5})
+    assert result == ChatResult(
+        content="General Kenobi.",
+        model="fake-model",
+        usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+    )
     sent = openai_server.requests[-1]
     assert sent["messages"] == HELLO
     assert sent["model"] == "fake-model" and sent["temperature"] == 0.2 and sent["max_tokens"] == 16
@@ -167,22 +171,35 @@ def test_models_lists_the_servers_models(llm):
 
 
 def test_from_settings_reads_the_llm_environment_variables():
-    settings = from_env({"LLM_BASE_URL": "http://10.0.0.5:11434", "LLM_MODEL": "qwen2.5:0.5b",
-                         "LLM_API_KEY": "sk-secret", "LONGRUN_LLM_MAX_RETRIES": "4"})
+    settings = from_env(
+        {
+            "LLM_BASE_URL": "http://10.0.0.5:11434",
+            "LLM_MODEL": "qwen2.5:0.5b",
+            "LLM_API_KEY": "sk-secret",
+            "LONGRUN_LLM_MAX_RETRIES": "4",
+        }
+    )
 
     llm = LLMClient.from_settings(settings)
 
     assert (llm.base_url, llm.model, llm.api_key, llm.max_retries) == (
-        "http://10.0.0.5:11434/v1", "qwen2.5:0.5b", "sk-secret", 4)
+        "http://10.0.0.5:11434/v1",
+        "qwen2.5:0.5b",
+        "sk-secret",
+        4,
+    )
     assert "sk-secret" not in repr(settings) and "sk-secret" not in repr(llm)
 
 
-@pytest.mark.parametrize("given, used", [
-    ("http://127.0.0.1:11434", "http://127.0.0.1:11434/v1"),
-    ("http://127.0.0.1:11434/v1/", "http://127.0.0.1:11434/v1"),
-    ("https://api.openai.com/v1", "https://api.openai.com/v1"),
-    ("http://gpu:8000/openai/v1", "http://gpu:8000/openai/v1"),
-])
+@pytest.mark.parametrize(
+    "given, used",
+    [
+        ("http://127.0.0.1:11434", "http://127.0.0.1:11434/v1"),
+        ("http://127.0.0.1:11434/v1/", "http://127.0.0.1:11434/v1"),
+        ("https://api.openai.com/v1", "https://api.openai.com/v1"),
+        ("http://gpu:8000/openai/v1", "http://gpu:8000/openai/v1"),
+    ],
+)
 def test_base_url_without_a_path_gets_v1(given, used):
     assert normalize_base_url(given) == used
 
@@ -212,8 +229,10 @@ class _OneShotJSONServer:
         conn, _ = self.sock.accept()
         with conn:
             conn.recv(65536)
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                         b"Content-Length: " + str(len(self.body)).encode() + b"\r\n\r\n" + self.body)
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                b"Content-Length: " + str(len(self.body)).encode() + b"\r\n\r\n" + self.body
+            )
 
     def close(self):
         self.thread.join(5)

@@ -23,8 +23,7 @@ def test_submit_wait_shows_a_progress_bar_and_prints_the_result(run_cli):
     job_id = lines[0].split()[1]
     bars = [line for line in lines[1:] if line.startswith(job_id[:8])]
     # bar, percentage, status, step n/N and the step's name, as the job reports them
-    assert any(re.search(r"\[#*-*\] +\d+\.\d%  running  step [1-4]/4  step [1-4]", line) for line in bars), \
-        run.stderr
+    assert any(re.search(r"\[#*-*\] +\d+\.\d%  running  step [1-4]/4  step [1-4]", line) for line in bars), run.stderr
     assert "[########################] 100.0%  completed" in bars[-1]
 
 
@@ -67,8 +66,7 @@ def test_a_failing_job_exits_3_on_wait_and_on_result(run_cli):
 
 def test_cancel_then_wait_exits_4_and_a_second_cancel_is_a_conflict(run_cli, lr_client):
     job_id = run_cli("submit", "sleep", "-i", "seconds=60", "-i", "steps=60").stdout.strip()
-    wait_until(lambda: lr_client.job(job_id).status()["status"] == "running", timeout=60,
-               message="job running")
+    wait_until(lambda: lr_client.job(job_id).status()["status"] == "running", timeout=60, message="job running")
     cancel = run_cli("cancel", job_id)
     assert cancel.returncode == ExitCode.OK
     assert cancel.stdout.strip() in ("cancel requested", "cancelled")
@@ -86,11 +84,12 @@ def test_wait_timeout_exits_7(run_cli, lr_client):
 
 
 def test_result_o_saves_the_files_a_browser_job_made(run_cli, test_pages, tmp_path):
-    steps = [{"action": "goto", "url": test_pages.url("/about")},
-             {"action": "extract", "selector": "#about", "name": "about.txt"},
-             {"action": "screenshot", "name": "page.png"}]
-    run = run_cli("submit", "browser", "--input", json.dumps({"steps": steps}), "--wait", "--json",
-                  "--timeout", "120")
+    steps = [
+        {"action": "goto", "url": test_pages.url("/about")},
+        {"action": "extract", "selector": "#about", "name": "about.txt"},
+        {"action": "screenshot", "name": "page.png"},
+    ]
+    run = run_cli("submit", "browser", "--input", json.dumps({"steps": steps}), "--wait", "--json", "--timeout", "120")
     assert run.returncode == ExitCode.OK, run.stderr
     job = json.loads(run.stdout)
     assert "step 3/3" in run.stderr  # the bar named the browser's steps

@@ -9,22 +9,25 @@ def body(code, message="m", details=None):
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
-@pytest.mark.parametrize("status, code, cls", [
-    (400, "invalid_input", errors.InvalidInput),
-    (400, "unknown_kind", errors.InvalidInput),
-    (401, "unauthorized", errors.Unauthorized),
-    (403, "forbidden", errors.Unauthorized),
-    (404, "not_found", errors.NotFound),
-    (410, "expired", errors.Expired),
-    (409, "already_finished", errors.Conflict),
-    (409, "idempotency_conflict", errors.Conflict),
-    (409, "not_finished", errors.JobNotFinished),
-    (429, "rate_limited", errors.RateLimited),
-    (503, "service_unavailable", errors.Unavailable),
-    (500, "internal_error", errors.ServerError),
-    (502, "error", errors.ServerError),
-    (418, "teapot", errors.LongrunClientError),
-])
+@pytest.mark.parametrize(
+    "status, code, cls",
+    [
+        (400, "invalid_input", errors.InvalidInput),
+        (400, "unknown_kind", errors.InvalidInput),
+        (401, "unauthorized", errors.Unauthorized),
+        (403, "forbidden", errors.Unauthorized),
+        (404, "not_found", errors.NotFound),
+        (410, "expired", errors.Expired),
+        (409, "already_finished", errors.Conflict),
+        (409, "idempotency_conflict", errors.Conflict),
+        (409, "not_finished", errors.JobNotFinished),
+        (429, "rate_limited", errors.RateLimited),
+        (503, "service_unavailable", errors.Unavailable),
+        (500, "internal_error", errors.ServerError),
+        (502, "error", errors.ServerError),
+        (418, "teapot", errors.LongrunClientError),
+    ],
+)
 def test_status_and_code_choose_the_class(status, code, cls):
     error = errors.from_response(status, body(code, "why", {"field": ["bad"]}))
     assert type(error) is cls
@@ -33,8 +36,9 @@ def test_status_and_code_choose_the_class(status, code, cls):
 
 
 def test_no_result_is_job_failed_or_cancelled_by_the_status_in_details():
-    failed = errors.from_response(409, body("no_result", details={"status": "failed",
-                                                                  "error": {"type": "Boom", "message": "x"}}))
+    failed = errors.from_response(
+        409, body("no_result", details={"status": "failed", "error": {"type": "Boom", "message": "x"}})
+    )
     cancelled = errors.from_response(409, body("no_result", details={"status": "cancelled"}))
     assert type(failed) is errors.JobFailed and failed.error == {"type": "Boom", "message": "x"}
     assert type(cancelled) is errors.JobCancelled

@@ -32,8 +32,9 @@ def running(job):
 
 def test_submit_wait_and_result_report_every_step_in_order(lr_client):
     events = []
-    job = lr_client.submit("sleep", {"seconds": 0.8, "steps": 4}, priority=5, timeout_seconds=120,
-                           metadata={"team": "qa"})
+    job = lr_client.submit(
+        "sleep", {"seconds": 0.8, "steps": 4}, priority=5, timeout_seconds=120, metadata={"team": "qa"}
+    )
     assert job.last["status"] in ("pending", "running")
     final = job.wait(timeout=60, on_progress=events.append)
     assert final["status"] == "completed"
@@ -42,8 +43,9 @@ def test_submit_wait_and_result_report_every_step_in_order(lr_client):
     assert events[-1].status == "completed" and events[-1].is_final
     seqs = [e.seq for e in events]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
-    running_steps = [e.progress["current_step"] for e in events
-                     if e.status == "running" and e.progress.get("current_step")]
+    running_steps = [
+        e.progress["current_step"] for e in events if e.status == "running" and e.progress.get("current_step")
+    ]
     assert running_steps == sorted(running_steps) and running_steps  # steps seen, never backwards
 
 
@@ -132,14 +134,12 @@ def test_delete_removes_the_job(lr_client):
 
 
 def test_a_wrong_key_is_unauthorized(live_api):
-    with Client(live_api.url, api_key="not-a-key") as client:
-        with pytest.raises(Unauthorized) as info:
-            client.job("0" * 32).status()
+    with Client(live_api.url, api_key="not-a-key") as client, pytest.raises(Unauthorized) as info:
+        client.job("0" * 32).status()
     assert info.value.status == 401
 
 
 def test_an_unreachable_server_is_unavailable():
-    with Client("http://127.0.0.1:9", timeout=2) as client:
-        with pytest.raises(Unavailable) as info:
-            client.list()
+    with Client("http://127.0.0.1:9", timeout=2) as client, pytest.raises(Unavailable) as info:
+        client.list()
     assert info.value.code == "unreachable"

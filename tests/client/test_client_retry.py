@@ -1,7 +1,7 @@
 """``retry`` in the Python client and the CLI, against the live server."""
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -29,7 +29,7 @@ def test_client_retries_a_failed_job_and_refuses_a_running_one(lr_client):
 
 
 def test_client_and_cli_replay_by_filter(lr_client, run_cli):
-    since = datetime.now(timezone.utc).isoformat()
+    since = datetime.now(UTC).isoformat()
     jobs = [lr_client.submit("sleep", {"seconds": 0, "fail": True}) for _ in range(2)]
     for job in jobs:
         job.wait(timeout=60)
@@ -40,7 +40,7 @@ def test_client_and_cli_replay_by_filter(lr_client, run_cli):
     assert lr_client.replay(replay["id"])["retried"] == 2
     for job_id in replay["jobs"]:
         lr_client.job(job_id).wait(timeout=60)
-    until = datetime.now(timezone.utc).isoformat()
+    until = datetime.now(UTC).isoformat()
     run = run_cli("--json", "retry", "--status", "failed", "--since", since, "--until", until)
     assert run.returncode == ExitCode.OK, run.stderr
     assert json.loads(run.stdout)["retried"] == 4  # the two jobs and their two retries

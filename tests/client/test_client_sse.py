@@ -7,9 +7,20 @@ from longrun_client.sse import Backoff, ServerSentEvent, backoff_delays, iter_ss
 
 
 def test_events_are_split_on_blank_lines_with_id_event_and_multiline_data():
-    lines = ["id: 1-0", "event: progress", 'data: {"seq": 1,', 'data: "status": "running"}', "",
-             ": heartbeat", "",
-             "id: 2-0", "data:plain", "retry: 3000", "", "data: cut off"]
+    lines = [
+        "id: 1-0",
+        "event: progress",
+        'data: {"seq": 1,',
+        'data: "status": "running"}',
+        "",
+        ": heartbeat",
+        "",
+        "id: 2-0",
+        "data:plain",
+        "retry: 3000",
+        "",
+        "data: cut off",
+    ]
     events = list(iter_sse(lines))
     assert events == [
         ServerSentEvent("progress", '{"seq": 1,\n"status": "running"}', "1-0"),
@@ -49,5 +60,8 @@ def test_tracker_reports_each_event_once_and_skips_replays():
     assert not tracker.feed("pending", {}, seq=0)  # a stream replayed from its start
     assert tracker.feed("completed", {"percentage": 100}, seq=3)
     assert [(e.status, e.seq, e.percentage) for e in seen] == [
-        ("pending", 0, 0), ("running", 2, 50), ("completed", 3, 100)]
+        ("pending", 0, 0),
+        ("running", 2, 50),
+        ("completed", 3, 100),
+    ]
     assert seen[1].step_name == "two" and seen[2].is_final

@@ -24,9 +24,13 @@ def test_client_uploads_files_and_downloads_them_back(lr_client, tmp_path, datas
     path = tmp_path / "Data Sheet.pdf"
     path.write_bytes(datasheet_pdf)
     # A path, and bytes: both are accepted as a file.
-    job = lr_client.submit("codegen", {"instruction": "blink the LED"},
-                           files={"datasheet": path, "schematic": schematic_pdf}, priority=2,
-                           metadata={"ticket": 7})
+    job = lr_client.submit(
+        "codegen",
+        {"instruction": "blink the LED"},
+        files={"datasheet": path, "schematic": schematic_pdf},
+        priority=2,
+        metadata={"ticket": 7},
+    )
     try:
         assert job.last["priority"] == 2 and job.last["metadata"]["ticket"] == 7
         assert job.last["metadata"]["uploads"]["datasheet"] == "Data Sheet.pdf"
@@ -40,7 +44,8 @@ def test_client_uploads_files_and_downloads_them_back(lr_client, tmp_path, datas
 
 
 def test_cli_submits_files_and_result_o_saves_them_however_the_job_ended(
-        run_cli, lr_client, tmp_path, datasheet_pdf, schematic_pdf):
+    run_cli, lr_client, tmp_path, datasheet_pdf, schematic_pdf
+):
     uploads = {"datasheet": datasheet_pdf, "schematic": schematic_pdf}
     args = []
     for field in codegen_fields(lr_client):

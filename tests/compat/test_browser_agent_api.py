@@ -7,21 +7,21 @@ import time
 
 
 def test_the_documented_client_flow(seed_session, base_url, openai_server, test_pages):
-    for action in ({"action": "goto", "url": test_pages.url("/form")},
-                   {"action": "fill", "element": 1, "value": "Grace"},
-                   {"action": "click", "selector": "#submit"},
-                   {"action": "done", "answer": "The page says: Hello, Grace!"}):
+    for action in (
+        {"action": "goto", "url": test_pages.url("/form")},
+        {"action": "fill", "element": 1, "value": "Grace"},
+        {"action": "click", "selector": "#submit"},
+        {"action": "done", "answer": "The page says: Hello, Grace!"},
+    ):
         openai_server.reply(json.dumps(action))
     requests = seed_session  # the seed's client called requests.* directly
     seen = []
 
     # --- the seed's client ("使用流程"), with its URLs on the live API ---
     # 1. 提交任务
-    response = requests.post(f"{base_url}/run_task", json={
-        "task": "前往表单页，填写名字 Grace 并提交",
-        "max_steps": 10,
-        "headless": True
-    })
+    response = requests.post(
+        f"{base_url}/run_task", json={"task": "前往表单页，填写名字 Grace 并提交", "max_steps": 10, "headless": True}
+    )
 
     task_id = response.json()["task_id"]
     print(f"任务已提交，ID: {task_id}")
@@ -35,19 +35,19 @@ def test_the_documented_client_flow(seed_session, base_url, openai_server, test_
 
         print(f"状态: {status_data['status']}, 进度: {status_data['progress']:.1%}")
 
-        if status_data['status'] in ['completed', 'failed']:
+        if status_data["status"] in ["completed", "failed"]:
             break
 
         time.sleep(2)  # 等待2秒后再次检查
 
     # 3. 获取执行结果
-    if status_data['status'] == 'completed':
-        result = status_data['result']
-        execution_time = status_data['end_time'] - status_data['start_time']
+    if status_data["status"] == "completed":
+        result = status_data["result"]
+        execution_time = status_data["end_time"] - status_data["start_time"]
         print(f"任务完成！耗时: {execution_time:.2f}秒")
         print(f"结果: {result}")
     else:
-        error = status_data['error']
+        error = status_data["error"]
         print(f"任务失败: {error}")
     # --- end of the seed's client ---
 

@@ -14,13 +14,16 @@ def test_the_documented_polling_client(seed_session, base_url, openai_server):
 
     # --- the seed's client ("客户端使用流程"), fetch() ported to requests ---
     # 1. 发起异步请求
-    response = seed_session.post(f"{base_url}/api/v2/chat/qa/async", json={
-        "input": "孕妇最近出现头晕症状，需要什么建议？",
-        "maternal_id": 123,
-        "chat_id": chat_id,
-        "user_type": "pregnant_mother",
-        "file_id": []
-    })
+    response = seed_session.post(
+        f"{base_url}/api/v2/chat/qa/async",
+        json={
+            "input": "孕妇最近出现头晕症状，需要什么建议？",
+            "maternal_id": 123,
+            "chat_id": chat_id,
+            "user_type": "pregnant_mother",
+            "file_id": [],
+        },
+    )
     task_info = response.json()
     task_id = task_info["data"]["task_id"]
 
@@ -56,9 +59,17 @@ def test_the_documented_polling_client(seed_session, base_url, openai_server):
     assert final["progress"] == 100 and final["started_at"] and final["completed_at"]
 
     # The old synchronous route continues the same conversation (history is sent to the model).
-    sync = seed_session.post(f"{base_url}/api/v2/chat/qa", timeout=150, json={
-        "input": "需要吃药吗？", "maternal_id": 123, "chat_id": chat_id, "user_type": "pregnant_mother",
-        "file_id": []})
+    sync = seed_session.post(
+        f"{base_url}/api/v2/chat/qa",
+        timeout=150,
+        json={
+            "input": "需要吃药吗？",
+            "maternal_id": 123,
+            "chat_id": chat_id,
+            "user_type": "pregnant_mother",
+            "file_id": [],
+        },
+    )
     assert sync.status_code == 200, sync.text
     assert sync.json()["code"] == 200 and sync.json()["data"]["chat_meta"]["turns"] == 2
     sent = [m["content"] for m in openai_server.requests[-1]["messages"]]
@@ -74,7 +85,8 @@ def test_errors_keep_the_code_msg_data_envelope(client):
 
 
 def test_the_sync_route_gives_up_after_its_bounded_wait_with_a_way_to_poll(
-        settings_for, redis_url, api_headers, worker, openai_server):
+    settings_for, redis_url, api_headers, worker, openai_server
+):
     from api import create_app
 
     openai_server.set_default("slow " * 4, token_delay=0.5)
@@ -85,7 +97,13 @@ def test_the_sync_route_gives_up_after_its_bounded_wait_with_a_way_to_poll(
         body = response.get_json()
         assert body["code"] == 504 and body["data"]["task_id"].startswith("task_")
         status_url = body["data"]["status_url"]
-        done = wait_until(lambda: (d := client.get(status_url, headers=api_headers).get_json()["data"])
-                          ["status"] in ("completed", "failed") and d, timeout=60)
+        done = wait_until(
+            lambda: (
+                (d := client.get(status_url, headers=api_headers).get_json()["data"])["status"]
+                in ("completed", "failed")
+                and d
+            ),
+            timeout=60,
+        )
     assert done["status"] == "completed"
     assert done["result"]["data"]["messages"][-1]["content"].startswith("slow")

@@ -20,9 +20,15 @@ def client(redis_factory, settings_for, api_headers):
 
 def test_each_seed_shows_its_own_kinds_and_seed_003_shows_every_job(client, datasheet_pdf, schematic_pdf):
     inference_id = client.post("/api/v1/task/inference", json={"input": "hi"}).get_json()["task_id"]
-    codegen = client.post("/api/v1/generate/async", content_type="multipart/form-data", data={
-        "instruction": "init", "datasheet": (io.BytesIO(datasheet_pdf), "d.pdf"),
-        "schematic": (io.BytesIO(schematic_pdf), "s.pdf")})
+    codegen = client.post(
+        "/api/v1/generate/async",
+        content_type="multipart/form-data",
+        data={
+            "instruction": "init",
+            "datasheet": (io.BytesIO(datasheet_pdf), "d.pdf"),
+            "schematic": (io.BytesIO(schematic_pdf), "s.pdf"),
+        },
+    )
     codegen_id = codegen.get_json()["task_id"]
 
     # /api/v1/task/{id} (seed 004) and /api/v1/tasks/{id} (seed 002) do not show each other's jobs.
@@ -38,7 +44,10 @@ def test_each_seed_shows_its_own_kinds_and_seed_003_shows_every_job(client, data
     assert [t["task_id"] for t in listing["tasks"]] == [codegen_id] and listing["total"] == 1
     assert listing["stats"]["total"] == 2 and listing["stats"]["queue_length"] == 1
     assert client.get("/list_tasks").get_json() == {
-        "total": 0, "tasks": [], "status_summary": {"pending": 0, "running": 0, "completed": 0, "failed": 0}}
+        "total": 0,
+        "tasks": [],
+        "status_summary": {"pending": 0, "running": 0, "completed": 0, "failed": 0},
+    }
 
 
 def test_every_id_form_names_the_same_job(client):

@@ -10,13 +10,10 @@ def test_the_documented_requests(seed_session, base_url, openai_server):
     openai_server.set_default("Processed input: 这是一个测试输入")
 
     # --- the seed's requests ("API请求示例"), curl ported to requests ---
-    created = seed_session.post(f"{base_url}/api/v1/task/inference", json={
-        "input": "这是一个测试输入",
-        "options": {
-            "model": "gpt-3.5-turbo",
-            "temperature": 0.7
-        }
-    })
+    created = seed_session.post(
+        f"{base_url}/api/v1/task/inference",
+        json={"input": "这是一个测试输入", "options": {"model": "gpt-3.5-turbo", "temperature": 0.7}},
+    )
     task_id = created.json()["task_id"]
     deadline = time.monotonic() + 90
     while True:

@@ -12,9 +12,16 @@ from api import create_app
 def test_the_documented_client_flow(seed_session, base_url, redis_client):
     get = lambda path: seed_session.get(base_url + path)  # noqa: E731 - the seed's `get(...)`
 
-    created = seed_session.post(f"{base_url}/tasks", json={
-        "task_type": "sleep", "description": "nightly report", "parameters": {"seconds": 1, "steps": 2},
-        "priority": 10, "timeout_seconds": 60})
+    created = seed_session.post(
+        f"{base_url}/tasks",
+        json={
+            "task_type": "sleep",
+            "description": "nightly report",
+            "parameters": {"seconds": 1, "steps": 2},
+            "priority": 10,
+            "timeout_seconds": 60,
+        },
+    )
     assert created.status_code == 200, created.text
     task = created.json()
     assert task["status"] == "created" and task["priority"] == 10 and task["task_type"] == "sleep"
@@ -52,8 +59,10 @@ def test_the_documented_client_flow(seed_session, base_url, redis_client):
 
 
 def test_cancel_a_running_task(seed_session, base_url):
-    task_id = seed_session.post(f"{base_url}/tasks", json={
-        "task_type": "sleep", "description": "long", "parameters": {"seconds": 30, "steps": 30}}).json()["task_id"]
+    task_id = seed_session.post(
+        f"{base_url}/tasks",
+        json={"task_type": "sleep", "description": "long", "parameters": {"seconds": 30, "steps": 30}},
+    ).json()["task_id"]
     deadline = time.monotonic() + 60
     while seed_session.get(f"{base_url}/tasks/{task_id}").json()["status"] == "created":
         assert time.monotonic() < deadline
@@ -73,9 +82,11 @@ def test_unknown_ids_types_and_bad_fields(client):
     unknown = client.post("/tasks", json={"task_type": "teleport", "description": "x"})
     assert unknown.status_code == 400
     assert "teleport" in unknown.get_json()["detail"] and "sleep" in unknown.get_json()["detail"]
-    for body, field in [({"task_type": "sleep"}, "description"),
-                        ({"task_type": "sleep", "description": "x", "priority": 11}, "priority"),
-                        ({"task_type": "sleep", "description": "x", "parameters": {"seconds": -1}}, "seconds")]:
+    for body, field in [
+        ({"task_type": "sleep"}, "description"),
+        ({"task_type": "sleep", "description": "x", "priority": 11}, "priority"),
+        ({"task_type": "sleep", "description": "x", "parameters": {"seconds": -1}}, "seconds"),
+    ]:
         response = client.post("/tasks", json=body)
         assert response.status_code == 400 and field in response.get_json()["detail"], body
 

@@ -146,9 +146,7 @@ def test_relative_links_point_at_files_and_headings_that_exist(page: Path) -> No
             continue  # a URL
         path, _, fragment = target.partition("#")
         linked = (page.parent / path).resolve() if path else page
-        if not linked.exists():
-            broken.append(target)
-        elif fragment and linked.suffix == ".md" and fragment not in anchors(linked):
+        if not linked.exists() or (fragment and linked.suffix == ".md" and fragment not in anchors(linked)):
             broken.append(target)
     assert not broken, f"{page.relative_to(ROOT)} links to missing files or headings: {broken}"
 

@@ -35,11 +35,18 @@ def test_helpers_are_imported_from_tests_support_not_from_conftest_or_plugins():
     offenders = []
     for path in python_files_of_tests_and_bench():
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
-                     else [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
-            offenders += [f"{path.relative_to(ROOT)}:{node.lineno} {name}" for name in names
-                          if name.split(".")[0] in ("conftest", "plugins")
-                          or name.startswith(("tests.conftest", "tests.plugins"))]
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            offenders += [
+                f"{path.relative_to(ROOT)}:{node.lineno} {name}"
+                for name in names
+                if name.split(".")[0] in ("conftest", "plugins") or name.startswith(("tests.conftest", "tests.plugins"))
+            ]
     assert offenders == []
 
 

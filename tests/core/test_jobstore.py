@@ -29,10 +29,12 @@ def store(redis):
 @pytest.fixture
 def new_job(store):
     def make(tenant="acme", **kwargs):
-        job_id, outcome, _ = store.create(tenant=tenant, kind="sleep", input={"seconds": 1},
-                                          timeout_seconds=60, **kwargs)
+        job_id, outcome, _ = store.create(
+            tenant=tenant, kind="sleep", input={"seconds": 1}, timeout_seconds=60, **kwargs
+        )
         assert outcome == "created"
         return job_id
+
     return make
 
 
@@ -61,12 +63,15 @@ def test_another_tenant_gets_not_found(store, new_job):
 def test_idempotency_key_returns_existing_or_conflict(store, new_job):
     job_id = new_job(idempotency_key="k1", request_hash="h1")
 
-    same = store.create(tenant="acme", kind="sleep", input={}, timeout_seconds=1,
-                        idempotency_key="k1", request_hash="h1")
-    other = store.create(tenant="acme", kind="sleep", input={}, timeout_seconds=1,
-                         idempotency_key="k1", request_hash="h2")
-    elsewhere = store.create(tenant="beta", kind="sleep", input={}, timeout_seconds=1,
-                             idempotency_key="k1", request_hash="h1")
+    same = store.create(
+        tenant="acme", kind="sleep", input={}, timeout_seconds=1, idempotency_key="k1", request_hash="h1"
+    )
+    other = store.create(
+        tenant="acme", kind="sleep", input={}, timeout_seconds=1, idempotency_key="k1", request_hash="h2"
+    )
+    elsewhere = store.create(
+        tenant="beta", kind="sleep", input={}, timeout_seconds=1, idempotency_key="k1", request_hash="h1"
+    )
 
     assert same[:2] == (job_id, "existing")
     assert other[:2] == (job_id, "conflict")
@@ -184,8 +189,10 @@ def test_claim_past_the_attempt_cap_fails_the_job(redis):
 
 
 def test_list_pages_newest_first_and_filters_by_kind(store, redis):
-    ids = [store.create(tenant="acme", kind=kind, input={}, timeout_seconds=1)[0]
-           for kind in ("sleep", "other", "sleep", "sleep")]
+    ids = [
+        store.create(tenant="acme", kind=kind, input={}, timeout_seconds=1)[0]
+        for kind in ("sleep", "other", "sleep", "sleep")
+    ]
 
     page1, cursor = store.list_jobs("acme", kind="sleep", limit=2)
     page2, last = store.list_jobs("acme", kind="sleep", limit=2, cursor=cursor)

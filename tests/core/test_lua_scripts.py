@@ -58,7 +58,7 @@ def test_claim_of_a_finished_job_is_done_and_changes_nothing(fake_store, final):
 
 def test_claim_of_an_unknown_or_deleted_job_is_gone(fake_store):
     assert claim(fake_store, "0" * 32).verdict == "gone"
-    assert not fake_store.redis.exists(keys.job('0' * 32))
+    assert not fake_store.redis.exists(keys.job("0" * 32))
 
 
 def test_claim_of_a_job_with_a_cancel_request_cancels_it_instead_of_running(fake_store):

@@ -10,11 +10,14 @@ def test_a_generated_pdf_passes_the_check(datasheet_pdf):
     check_pdf(datasheet_pdf)
 
 
-@pytest.mark.parametrize("data, reason", [
-    (b"hello, I am plain text" * 10, "no %PDF- header"),
-    (b"\x89PNG\r\n\x1a\n" + b"\0" * 100, "no %PDF- header"),
-    (b"%PDF-1.7\nthis is not really a pdf\n%%EOF\n", "not a readable PDF"),
-])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"hello, I am plain text" * 10, "no %PDF- header"),
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 100, "no %PDF- header"),
+        (b"%PDF-1.7\nthis is not really a pdf\n%%EOF\n", "not a readable PDF"),
+    ],
+)
 def test_bytes_that_are_not_a_readable_pdf_are_refused(data, reason):
     with pytest.raises(NotAPdf, match=reason):
         check_pdf(data)

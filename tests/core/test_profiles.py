@@ -10,6 +10,7 @@ import pytest
 
 import celeryconfig
 from longrun.artifacts import ArtifactStore
+from longrun.errors import JobExpired, JobNotFound
 from longrun.jobstore import JobStore
 from longrun.settings import SettingsError, from_env
 from longrun.states import JobStatus
@@ -26,21 +27,33 @@ def write_profile(tmp_path, name: str, text: str) -> dict:
 
 def test_local_is_the_default_profile_and_develop_is_selected_by_env():
     local = from_env({})
-    assert (local.worker_concurrency, local.default_timeout_seconds, local.retention_seconds,
-            local.max_finished_jobs) == (2, 3600, 24 * 3600, 0)
+    assert (
+        local.worker_concurrency,
+        local.default_timeout_seconds,
+        local.retention_seconds,
+        local.max_finished_jobs,
+    ) == (2, 3600, 24 * 3600, 0)
     develop = from_env({"ENV": "develop"})
-    assert (develop.worker_concurrency, develop.default_timeout_seconds, develop.retention_seconds,
-            develop.max_finished_jobs) == (4, 1800, 72 * 3600, 1000)
+    assert (
+        develop.worker_concurrency,
+        develop.default_timeout_seconds,
+        develop.retention_seconds,
+        develop.max_finished_jobs,
+    ) == (4, 1800, 72 * 3600, 1000)
 
 
 def test_the_keys_map_onto_settings_for_every_kind(tmp_path):
-    env = write_profile(tmp_path, "custom", """
+    env = write_profile(
+        tmp_path,
+        "custom",
+        """
 inference:
   max_concurrent_tasks: 3
   timeout_seconds: 120
   task_retention_hours: 0.5
   max_tasks_count: 7
-""")
+""",
+    )
     settings = from_env(env)
     assert settings.default_timeout_seconds == 120
     assert settings.retention_seconds == 1800
@@ -56,27 +69,36 @@ def test_retention_zero_keeps_finished_jobs_forever(tmp_path):
 
 
 def test_environment_variables_override_the_file():
-    settings = from_env({"ENV": "develop", "LONGRUN_DEFAULT_TIMEOUT_SECONDS": "99",
-                         "LONGRUN_RETENTION_SECONDS": "0", "LONGRUN_WORKER_CONCURRENCY": "1"})
+    settings = from_env(
+        {
+            "ENV": "develop",
+            "LONGRUN_DEFAULT_TIMEOUT_SECONDS": "99",
+            "LONGRUN_RETENTION_SECONDS": "0",
+            "LONGRUN_WORKER_CONCURRENCY": "1",
+        }
+    )
     assert (settings.default_timeout_seconds, settings.retention_seconds, settings.worker_concurrency) == (99, 0, 1)
     assert settings.max_finished_jobs == 1000  # not overridden: still the file's
 
 
-@pytest.mark.parametrize("text, named", [
-    ("inference:\n  timeout_seconds: soon\n", "inference.timeout_seconds"),
-    ("inference:\n  timeout_seconds: 0\n", "inference.timeout_seconds"),
-    ("inference:\n  timeout_seconds: 999999\n", "inference.timeout_seconds"),  # past the 6 h maximum
-    ("inference:\n  task_retention_hours: -1\n", "inference.task_retention_hours"),
-    ("inference:\n  max_concurrent_tasks: 0\n", "inference.max_concurrent_tasks"),
-    ("inference:\n  max_concurrent_tasks: 2.5\n", "inference.max_concurrent_tasks"),
-    ("inference:\n  max_tasks_count: true\n", "inference.max_tasks_count"),
-    ("inference:\n  max_concurent_tasks: 2\n", "inference.max_concurent_tasks"),
-    ("app_name: [1, 2]\n", "app_name"),
-    ("- just\n- a list\n", "must be a mapping"),
-    ("inference: {timeout_seconds: 5\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "text, named",
+    [
+        ("inference:\n  timeout_seconds: soon\n", "inference.timeout_seconds"),
+        ("inference:\n  timeout_seconds: 0\n", "inference.timeout_seconds"),
+        ("inference:\n  timeout_seconds: 999999\n", "inference.timeout_seconds"),  # past the 6 h maximum
+        ("inference:\n  task_retention_hours: -1\n", "inference.task_retention_hours"),
+        ("inference:\n  max_concurrent_tasks: 0\n", "inference.max_concurrent_tasks"),
+        ("inference:\n  max_concurrent_tasks: 2.5\n", "inference.max_concurrent_tasks"),
+        ("inference:\n  max_tasks_count: true\n", "inference.max_tasks_count"),
+        ("inference:\n  max_concurent_tasks: 2\n", "inference.max_concurent_tasks"),
+        ("app_name: [1, 2]\n", "app_name"),
+        ("- just\n- a list\n", "must be a mapping"),
+        ("inference: {timeout_seconds: 5\n", "not valid YAML"),
+    ],
+)
 def test_a_bad_value_names_its_key(tmp_path, text, named):
-    with pytest.raises(SettingsError, match="bad.yaml") as info:
+    with pytest.raises(SettingsError, match=r"bad\.yaml") as info:
         from_env(write_profile(tmp_path, "bad", text))
     assert named in str(info.value)
 
@@ -93,10 +115,14 @@ def test_longrun_env_wins_over_a_shells_env():
     assert from_env({"ENV": "/home/me/.shrc", "LONGRUN_ENV": "develop"}).default_timeout_seconds == 1800
 
 
-@pytest.mark.parametrize("command", [
-    [sys.executable, "-m", "gunicorn", "api.wsgi:app", "-b", "127.0.0.1:{port}", "-w", "1"],
-    [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-c", "1", "-P", "solo"],
-], ids=["api", "worker"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        [sys.executable, "-m", "gunicorn", "api.wsgi:app", "-b", "127.0.0.1:{port}", "-w", "1"],
+        [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-c", "1", "-P", "solo"],
+    ],
+    ids=["api", "worker"],
+)
 def test_a_bad_profile_stops_start_up_with_a_message_not_a_traceback(tmp_path, command):
     env = subprocess_env(**write_profile(tmp_path, "develop", "inference:\n  timeout_seconds: -5\n"))
     command = [part.format(port=free_port()) for part in command]
@@ -111,8 +137,7 @@ def test_max_tasks_count_keeps_the_newest_finished_jobs_per_tenant(tmp_path):
     store = JobStore(fakeredis.FakeRedis(decode_responses=True), from_env({}, max_finished_jobs=2))
     ids = [store.create(tenant="t1", kind="sleep", input={}, timeout_seconds=60)[0] for _ in range(5)]
     other = store.create(tenant="t2", kind="sleep", input={}, timeout_seconds=60)[0]
-    for job_id, status in zip(ids, [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.COMPLETED,
-                                    JobStatus.CANCELLED]):
+    for job_id, status in zip(ids, [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.COMPLETED, JobStatus.CANCELLED]):
         store.transition(job_id, status)
     store.transition(other, JobStatus.COMPLETED)
     artifacts = ArtifactStore(tmp_path)
@@ -121,8 +146,15 @@ def test_max_tasks_count_keeps_the_newest_finished_jobs_per_tenant(tmp_path):
     done = janitor.run_once(store, artifacts)
 
     assert done["trimmed"] == ids[:2]  # the two oldest finished; the pending one is never counted
-    assert store.counts("t1") == {"scheduled": 0, "pending": 1, "running": 0, "completed": 1, "failed": 0, "cancelled": 1}
+    assert store.counts("t1") == {
+        "scheduled": 0,
+        "pending": 1,
+        "running": 0,
+        "completed": 1,
+        "failed": 0,
+        "cancelled": 1,
+    }
     assert store.counts("t2")["completed"] == 1  # another tenant keeps its own
     assert artifacts.names(ids[0]) == []
-    with pytest.raises(Exception):
+    with pytest.raises((JobNotFound, JobExpired)):
         store.load(ids[0])

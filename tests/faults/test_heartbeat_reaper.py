@@ -29,8 +29,7 @@ def ghost_job(app, worker):
     made = []
 
     def make(attempts: int) -> str:
-        job_id, _, _ = store.create(tenant="reaper-test", kind="sleep", input={"seconds": 0.5},
-                                    timeout_seconds=60)
+        job_id, _, _ = store.create(tenant="reaper-test", kind="sleep", input={"seconds": 0.5}, timeout_seconds=60)
         for attempt in range(attempts):
             assert claim(store, job_id, token=f"ghost@gone:{99000 + attempt}:x").verdict == "run"
             store.redis.delete(keys.lease(job_id))
@@ -47,8 +46,11 @@ def test_job_whose_worker_vanished_is_requeued_and_completes(app, ghost_job, wor
     store = app.extensions["longrun"].store
     job_id = ghost_job(attempts=1)
 
-    done = wait_until(lambda: (doc := store.get(job_id))["status"] == "completed" and doc,
-                      timeout=BOUND_SECONDS, message="the reaper to re-queue the job and a worker to run it")
+    done = wait_until(
+        lambda: (doc := store.get(job_id))["status"] == "completed" and doc,
+        timeout=BOUND_SECONDS,
+        message="the reaper to re-queue the job and a worker to run it",
+    )
 
     assert done["attempts"] == 2
     statuses = [e["status"] for e in events(store.redis, job_id)]
@@ -60,8 +62,11 @@ def test_job_whose_worker_vanished_at_the_attempt_cap_fails_as_worker_lost(app, 
     store = app.extensions["longrun"].store
     job_id = ghost_job(attempts=store.settings.max_attempts)
 
-    done = wait_until(lambda: (doc := store.get(job_id))["status"] == "failed" and doc,
-                      timeout=BOUND_SECONDS, message="the reaper to fail the job")
+    done = wait_until(
+        lambda: (doc := store.get(job_id))["status"] == "failed" and doc,
+        timeout=BOUND_SECONDS,
+        message="the reaper to fail the job",
+    )
 
     assert done["attempts"] == store.settings.max_attempts
     assert done["error"]["type"] == "WorkerLost"

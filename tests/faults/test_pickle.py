@@ -32,13 +32,22 @@ def test_pickle_message_is_refused_and_nothing_runs(app, client, submit, wait_fo
     job_id, _, _ = store.create(tenant="pickle-test", kind="sleep", input={"seconds": 0}, timeout_seconds=60)
     marker = os.path.join(tempfile.mkdtemp(prefix="longrun-pickle-"), "unpickled")
 
-    celery_app.send_task(keys.task_name("sleep"), args=[MakesADirectory(marker)], task_id=job_id,
-                         queue=keys.queue("sleep"), serializer="pickle")
+    celery_app.send_task(
+        keys.task_name("sleep"),
+        args=[MakesADirectory(marker)],
+        task_id=job_id,
+        queue=keys.queue("sleep"),
+        serializer="pickle",
+    )
 
-    wait_until(lambda: "untrusted content of type pickle" in worker.log(), timeout=30,
-               message="the worker to refuse the pickle message")
-    wait_until(lambda: broker_copies(redis_client, job_id) == 0, timeout=10,
-               message="the refused message to leave the queue")
+    wait_until(
+        lambda: "untrusted content of type pickle" in worker.log(),
+        timeout=30,
+        message="the worker to refuse the pickle message",
+    )
+    wait_until(
+        lambda: broker_copies(redis_client, job_id) == 0, timeout=10, message="the refused message to leave the queue"
+    )
     assert not os.path.exists(marker)
     job = store.get(job_id)
     assert (job["status"], job["attempts"], job["started_at"]) == ("pending", 0, None)

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.integration
 
 
 def test_sigkill_of_the_pool_process_runs_the_job_again_and_it_completes_once(
-        client, submit, wait_for_status, worker, redis_client):
+    client, submit, wait_for_status, worker, redis_client
+):
     job = submit(input={"seconds": 2, "steps": 4})
 
     kill_job_process(redis_client, worker, job["id"], attempt=1)
@@ -32,7 +33,8 @@ def test_sigkill_of_the_pool_process_runs_the_job_again_and_it_completes_once(
 
 
 def test_job_that_kills_its_process_every_time_fails_as_worker_lost_after_the_cap(
-        client, submit, wait_for_status, worker, redis_client):
+    client, submit, wait_for_status, worker, redis_client
+):
     cap = 3  # LONGRUN_MAX_ATTEMPTS (default)
     job = submit(input={"seconds": 60, "steps": 60})
 
@@ -45,8 +47,11 @@ def test_job_that_kills_its_process_every_time_fails_as_worker_lost_after_the_ca
     assert done["error"]["message"].startswith("worker lost")
     # No endless loop: the worker drops the last copy (its claim says the job
     # used its attempts); nothing waits or runs for the job any more.
-    wait_until(lambda: broker_copies(redis_client, job["id"]) == 0, timeout=30,
-               message="no copy of the job's message left in the broker")
+    wait_until(
+        lambda: broker_copies(redis_client, job["id"]) == 0,
+        timeout=30,
+        message="no copy of the job's message left in the broker",
+    )
     assert runs(redis_client, job["id"]) == cap
-    assert not redis_client.exists(keys.lease(job['id']))
+    assert not redis_client.exists(keys.lease(job["id"]))
     assert redis_client.zscore(keys.RUNNING, job["id"]) is None

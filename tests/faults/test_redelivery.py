@@ -12,7 +12,8 @@ pytestmark = pytest.mark.integration
 
 
 def test_redelivered_copy_while_the_job_runs_gives_one_result_and_one_run(
-        client, submit, wait_for_status, worker, redis_client):
+    client, submit, wait_for_status, worker, redis_client
+):
     from longrun.settings import get_settings
     from workers.celery_app import app as celery_app
     from workers.publish import publish_job
@@ -25,12 +26,14 @@ def test_redelivered_copy_while_the_job_runs_gives_one_result_and_one_run(
 
     # It finds the lease held and is dropped at once: no countdown copy is parked in the worker
     # (the running attempt finishes the job; the reaper re-queues it should that worker vanish).
-    wait_until(lambda: f"job {job['id']} not run: busy" in worker.log(), timeout=30,
-               message="the second copy to find the job's lease held")
+    wait_until(
+        lambda: f"job {job['id']} not run: busy" in worker.log(),
+        timeout=30,
+        message="the second copy to find the job's lease held",
+    )
     done = wait_for_status(job["id"], "completed", timeout=60)
     assert done["attempts"] == 1
     assert done["result"] == {"slept": 3.0, "steps": 3}
     assert runs(redis_client, job["id"]) == 1
     assert [e["status"] for e in events(redis_client, job["id"])].count("completed") == 1
-    wait_until(lambda: broker_copies(redis_client, job["id"]) == 0, timeout=10,
-               message="both copies acked")
+    wait_until(lambda: broker_copies(redis_client, job["id"]) == 0, timeout=10, message="both copies acked")

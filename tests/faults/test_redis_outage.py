@@ -37,8 +37,7 @@ class Stack:
         from api import create_app
 
         self.redis = RedisServer(SESSION_DIR / f"redis-aof-{uuid.uuid4().hex[:6]}", appendonly=True).start()
-        self.worker = WorkerProcess("aof", subprocess_env(REDIS_URL=self.redis.url), concurrency=1,
-                                    log_dir=SESSION_DIR)
+        self.worker = WorkerProcess("aof", subprocess_env(REDIS_URL=self.redis.url), concurrency=1, log_dir=SESSION_DIR)
         self.worker.start(self.redis.url)
         self.app = create_app({"TESTING": True, "LONGRUN_SETTINGS": settings_for(self.redis.url)})
         self.client = self.app.test_client()
@@ -60,8 +59,9 @@ class Stack:
         return response.get_json()["status"] if response.status_code == 200 else None
 
     def wait_for(self, job_id, status, timeout=60):
-        wait_until(lambda: self.status(job_id) == status, timeout=timeout, interval=0.2,
-                   message=f"job {job_id} to be {status}")
+        wait_until(
+            lambda: self.status(job_id) == status, timeout=timeout, interval=0.2, message=f"job {job_id} to be {status}"
+        )
         return self.client.get(f"/api/v1/jobs/{job_id}").get_json()
 
     def close(self):
@@ -75,6 +75,7 @@ def module_settings_for():
     import os
 
     from longrun.settings import from_env
+
     return lambda url, **overrides: from_env({**os.environ, "REDIS_URL": url}, **overrides)
 
 
@@ -155,8 +156,11 @@ def test_failed_publish_leaves_no_orphaned_record(stack, module_settings_for, ap
     jobs_before = set(stack.db.scan_iter(match=keys.job("*")))
     indexed_before = tenant_indexes(stack.db)
 
-    response, elapsed = timed(lambda: client.post("/api/v1/jobs", headers={"Idempotency-Key": "orphan-check"},
-                                                  json={"kind": "sleep", "input": {"seconds": 0}}))
+    response, elapsed = timed(
+        lambda: client.post(
+            "/api/v1/jobs", headers={"Idempotency-Key": "orphan-check"}, json={"kind": "sleep", "input": {"seconds": 0}}
+        )
+    )
 
     assert_unavailable(response, elapsed)
     assert set(stack.db.scan_iter(match=keys.job("*"))) == jobs_before

@@ -37,8 +37,11 @@ def stack(redis_factory, start_worker, settings_for, api_headers):
             return self.client.get(f"/api/v1/jobs/{job_id}").get_json()
 
         def wait_for(self, job_id, status, timeout=30):
-            return wait_until(lambda: (doc := self.job(job_id))["status"] == status and doc,
-                              timeout=timeout, message=f"job {job_id} to be {status}")
+            return wait_until(
+                lambda: (doc := self.job(job_id))["status"] == status and doc,
+                timeout=timeout,
+                message=f"job {job_id} to be {status}",
+            )
 
     return Stack()
 
@@ -60,7 +63,7 @@ def test_other_worker_finishes_the_job_of_a_worker_killed_with_its_process_group
     assert f"jobs.sleep[{job_id}] succeeded" in survivor.log()
     statuses = [e["status"] for e in events(stack.db, job_id)]
     assert statuses.count("completed") == 1
-    assert "pending" in statuses[statuses.index("running"):]  # re-queued by the reaper
+    assert "pending" in statuses[statuses.index("running") :]  # re-queued by the reaper
 
 
 def test_sigterm_mid_step_lets_the_worker_finish_the_step_before_it_exits(stack):

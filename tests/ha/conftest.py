@@ -18,8 +18,9 @@ SENTINEL_PASSWORD = "ha-sentinel-secret"
 
 @pytest.fixture
 def cluster():
-    nodes = SentinelCluster(SESSION_DIR / f"ha-{uuid.uuid4().hex[:6]}", password=REDIS_PASSWORD,
-                            sentinel_password=SENTINEL_PASSWORD).start()
+    nodes = SentinelCluster(
+        SESSION_DIR / f"ha-{uuid.uuid4().hex[:6]}", password=REDIS_PASSWORD, sentinel_password=SENTINEL_PASSWORD
+    ).start()
     yield nodes
     nodes.stop()
 
@@ -31,6 +32,7 @@ def ha_settings(cluster):
 
     def make(**overrides):
         return from_env({**os.environ, **cluster.env()}, **overrides)
+
     return make
 
 
@@ -59,4 +61,5 @@ def ha_client(ha_settings, api_headers):
         client = create_app({"TESTING": True, "LONGRUN_SETTINGS": ha_settings(**overrides)}).test_client()
         client.environ_base["HTTP_AUTHORIZATION"] = api_headers["Authorization"]
         return client
+
     return make

@@ -21,8 +21,12 @@ class Prober(threading.Thread):
     def run(self):
         key = uuid.uuid4().hex
         while not self.stopping.is_set():
-            status, body = self.call("POST", "/api/v1/jobs", json={"kind": "sleep", "input": {"seconds": 0.1}},
-                                     headers={"Idempotency-Key": key})
+            status, body = self.call(
+                "POST",
+                "/api/v1/jobs",
+                json={"kind": "sleep", "input": {"seconds": 0.1}},
+                headers={"Idempotency-Key": key},
+            )
             self.seen.append((time.monotonic(), "POST", status))
             if status in (200, 201, 202):
                 self.accepted.append(body["id"])

@@ -17,12 +17,19 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 
 def test_short_chaos_run_loses_and_duplicates_nothing():
-    out = subprocess.run([sys.executable, "-m", "bench.chaos", "--short", "--sentinel"], cwd=ROOT,
-                         env=subprocess_env(), capture_output=True, text=True, timeout=200, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.chaos", "--short", "--sentinel"],
+        cwd=ROOT,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=200,
+        check=False,
+    )
 
     line = next((x for x in out.stdout.splitlines() if x.startswith("CHAOS ")), None)
     assert line is not None, out.stderr[-4000:]
-    counts = json.loads(line[len("CHAOS "):])
+    counts = json.loads(line[len("CHAOS ") :])
     print("\n" + out.stdout.splitlines()[0])
     assert counts["accepted"] > 100
     assert counts["lost"] == 0 and counts["duplicated"] == 0, out.stderr[-4000:]

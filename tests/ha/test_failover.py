@@ -25,19 +25,24 @@ WINDOW_BOUND_SECONDS = 30
 
 
 def final_events(db, job_id) -> list[str]:
-    return [fields["status"] for _, fields in db.xrange(keys.events(job_id)) if fields["status"] in
-            ("completed", "failed", "cancelled")]
+    return [
+        fields["status"]
+        for _, fields in db.xrange(keys.events(job_id))
+        if fields["status"] in ("completed", "failed", "cancelled")
+    ]
 
 
 def test_master_killed_with_jobs_queued_and_running_every_accepted_job_completes_once(
-        cluster, ha_workers, start_api, api_headers):
+    cluster, ha_workers, start_api, api_headers
+):
     workers = [ha_workers("ha-a"), ha_workers("ha-b")]
     api = start_api(env=cluster.env(), workers=1, threads=8)
 
     def call(method, path, json=None, headers=None):
         try:
-            response = requests.request(method, api.url + path, json=json, timeout=20,
-                                        headers={**api_headers, **(headers or {})})
+            response = requests.request(
+                method, api.url + path, json=json, timeout=20, headers={**api_headers, **(headers or {})}
+            )
         except requests.RequestException:
             return 599, {}
         if response.status_code == 503:
@@ -50,16 +55,22 @@ def test_master_killed_with_jobs_queued_and_running_every_accepted_job_completes
         assert status == 202, body
         accepted.append(body["id"])
     db = cluster.master().client(decode_responses=True)
-    wait_until(lambda: sum(db.hget(keys.job(j), "status") == "running" for j in accepted) >= 3, timeout=30,
-               message="jobs to be running")
+    wait_until(
+        lambda: sum(db.hget(keys.job(j), "status") == "running" for j in accepted) >= 3,
+        timeout=30,
+        message="jobs to be running",
+    )
 
     prober = Prober(call)
     prober.start()
     time.sleep(0.5)
     old = cluster.kill_master()
     new = cluster.wait_failover(old.port)
-    wait_until(lambda: any(at > time.monotonic() - 1 and status == 202 for at, _, status in prober.seen[-5:]),
-               timeout=WINDOW_BOUND_SECONDS, message="a submit accepted after the failover")
+    wait_until(
+        lambda: any(at > time.monotonic() - 1 and status == 202 for at, _, status in prober.seen[-5:]),
+        timeout=WINDOW_BOUND_SECONDS,
+        message="a submit accepted after the failover",
+    )
     time.sleep(1)
     prober.stop()
     window = prober.longest_unavailable()
@@ -73,6 +84,7 @@ def test_master_killed_with_jobs_queued_and_running_every_accepted_job_completes
 
     def all_final():
         return all(db.hget(keys.job(j), "status") in ("completed", "failed") for j in jobs)
+
     wait_until(all_final, timeout=120, interval=0.5, message="every accepted job to finish")
     for job_id in jobs:
         record = db.hgetall(keys.job(job_id))
@@ -109,8 +121,11 @@ def test_with_min_replicas_a_submit_no_replica_confirms_answers_503_and_says_whi
         node.process.send_signal(signal.SIGSTOP)
     try:
         started = time.monotonic()
-        response = client.post("/api/v1/jobs", json={"kind": "sleep", "input": {"seconds": 0}},
-                               headers={"Idempotency-Key": "wait-" + uuid.uuid4().hex})
+        response = client.post(
+            "/api/v1/jobs",
+            json={"kind": "sleep", "input": {"seconds": 0}},
+            headers={"Idempotency-Key": "wait-" + uuid.uuid4().hex},
+        )
         elapsed = time.monotonic() - started
     finally:
         for node in replicas:

@@ -9,9 +9,14 @@ import pytest
 from longrun import redis_conn
 from longrun.settings import Settings, SettingsError, from_env, sentinel_addresses
 
-SENTINEL_ENV = {"LONGRUN_REDIS_SENTINELS": "10.0.0.1:26379, sentinel-b:26380", "LONGRUN_REDIS_SENTINEL_MASTER": "jobs",
-                "LONGRUN_REDIS_PASSWORD": "p@ss/word", "LONGRUN_REDIS_SENTINEL_PASSWORD": "s3nt",
-                "LONGRUN_REDIS_MIN_REPLICAS": "1", "LONGRUN_RECONCILE_SECONDS": "12"}
+SENTINEL_ENV = {
+    "LONGRUN_REDIS_SENTINELS": "10.0.0.1:26379, sentinel-b:26380",
+    "LONGRUN_REDIS_SENTINEL_MASTER": "jobs",
+    "LONGRUN_REDIS_PASSWORD": "p@ss/word",
+    "LONGRUN_REDIS_SENTINEL_PASSWORD": "s3nt",
+    "LONGRUN_REDIS_MIN_REPLICAS": "1",
+    "LONGRUN_RECONCILE_SECONDS": "12",
+}
 
 
 def test_sentinel_settings_come_from_their_environment_variables_and_hide_the_passwords():
@@ -44,8 +49,9 @@ def test_celery_reaches_broker_and_backend_through_the_sentinels():
     app = make_celery(settings)
     conf = app.conf
 
-    assert conf.broker_url == ("sentinel://:p%40ss%2Fword@10.0.0.1:26379/0;"
-                               "sentinel://:p%40ss%2Fword@sentinel-b:26380/0")
+    assert conf.broker_url == (
+        "sentinel://:p%40ss%2Fword@10.0.0.1:26379/0;sentinel://:p%40ss%2Fword@sentinel-b:26380/0"
+    )
     options = conf.broker_transport_options
     assert options["master_name"] == conf.result_backend_transport_options["master_name"] == "jobs"
     assert options["sentinel_kwargs"]["password"] == "s3nt"

@@ -47,6 +47,7 @@ def capture_for(services):
         with broker.capture() as messages:
             publish_job(services.celery, services.settings, job_id, kind, priority, timeout)
         return messages[0]
+
     return capture
 
 
@@ -54,21 +55,34 @@ def test_a_message_deleted_by_hand_is_dispatched_again_and_one_that_exists_is_le
     redis, _, client, services = stack
     db = services.store.redis
     # A worker that runs the reconciler but consumes no sleep jobs, so the queue stays as we make it.
-    start_worker("reconciler", redis=redis.url, extra_args=["-Q", keys.queue("inference")],
-                 LONGRUN_RECONCILE_SECONDS=RECONCILE_SECONDS, LONGRUN_FAIR_DISPATCH="off")
+    start_worker(
+        "reconciler",
+        redis=redis.url,
+        extra_args=["-Q", keys.queue("inference")],
+        LONGRUN_RECONCILE_SECONDS=RECONCILE_SECONDS,
+        LONGRUN_FAIR_DISPATCH="off",
+    )
     stranded, kept, urgent = submit(client), submit(client), submit(client, priority=9)
-    removed = sum(db.lrem(key, 0, m) for key in keys.queue_keys("sleep") for m in db.lrange(key, 0, -1)
-                  if stranded in m)
+    removed = sum(
+        db.lrem(key, 0, m) for key in keys.queue_keys("sleep") for m in db.lrange(key, 0, -1) if stranded in m
+    )
     assert removed == 1 and copies(db, stranded) == 0
 
-    wait_until(lambda: copies(db, stranded) == 1, timeout=RECONCILE_SECONDS * 4, interval=0.1,
-               message="the reconciler to publish the stranded job again")
+    wait_until(
+        lambda: copies(db, stranded) == 1,
+        timeout=RECONCILE_SECONDS * 4,
+        interval=0.1,
+        message="the reconciler to publish the stranded job again",
+    )
     time.sleep(RECONCILE_SECONDS * 1.5)  # more passes: still one copy of each, none of the others doubled
     assert (copies(db, stranded), copies(db, kept), copies(db, urgent)) == (1, 1, 1)
 
     start_worker("runner", redis=redis.url, concurrency=2, LONGRUN_FAIR_DISPATCH="off")
-    wait_until(lambda: all(db.hget(keys.job(j), "status") == "completed" for j in (stranded, kept, urgent)),
-               timeout=30, message="the three jobs to complete")
+    wait_until(
+        lambda: all(db.hget(keys.job(j), "status") == "completed" for j in (stranded, kept, urgent)),
+        timeout=30,
+        message="the three jobs to complete",
+    )
     assert [db.hget(keys.job(j), "attempts") for j in (stranded, kept, urgent)] == ["1", "1", "1"]
 
 

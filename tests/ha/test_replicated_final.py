@@ -28,10 +28,12 @@ def test_a_final_state_no_replica_confirms_keeps_its_message_until_one_does(star
     replica = RedisNode(base / "replica", replica_of=master.port).start()
     try:
         db = master.client(decode_responses=True)
-        wait_until(lambda: replica.client().info("replication").get("master_link_status") == "up", timeout=20,
-                   message="the replica in sync")
-        start_worker("final", redis=master.url, LONGRUN_REDIS_MIN_REPLICAS=1,
-                     LONGRUN_REDIS_REPLICA_TIMEOUT_SECONDS=0.3)
+        wait_until(
+            lambda: replica.client().info("replication").get("master_link_status") == "up",
+            timeout=20,
+            message="the replica in sync",
+        )
+        start_worker("final", redis=master.url, LONGRUN_REDIS_MIN_REPLICAS=1, LONGRUN_REDIS_REPLICA_TIMEOUT_SECONDS=0.3)
         client = client_for(settings_for(master.url, redis_min_replicas=1))
         response = client.post("/api/v1/jobs", json={"kind": "sleep", "input": {"seconds": 1.5}})
         assert response.status_code == 202, response.get_json()
@@ -40,8 +42,11 @@ def test_a_final_state_no_replica_confirms_keeps_its_message_until_one_does(star
 
         replica.process.send_signal(signal.SIGSTOP)  # it confirms nothing from now on
         try:
-            wait_until(lambda: db.hget(keys.job(job_id), "status") == "completed", timeout=30,
-                       message="the job's final state on the master")
+            wait_until(
+                lambda: db.hget(keys.job(job_id), "status") == "completed",
+                timeout=30,
+                message="the job's final state on the master",
+            )
             for _ in range(10):  # for a while: final on the master, its message still not acked
                 assert broker_copies(db, job_id) >= 1
                 time.sleep(0.3)

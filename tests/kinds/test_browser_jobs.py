@@ -20,20 +20,26 @@ def steps_job(test_pages, *steps, **body):
 
 
 def no_chromium_left(chromium_processes, job_id):
-    wait_until(lambda: not chromium_processes(job_id), timeout=30,
-               message=f"job {job_id}'s Chromium processes to end")
+    wait_until(lambda: not chromium_processes(job_id), timeout=30, message=f"job {job_id}'s Chromium processes to end")
 
 
 def test_scripted_job_fills_a_form_clicks_extracts_and_screenshots(
-        client, submit, wait_for_status, test_pages, chromium_processes):
-    job = submit("browser", {"steps": [
-        {"action": "goto", "url": test_pages.url("/form")},
-        {"action": "fill", "selector": "#name", "value": "Ada"},
-        {"action": "click", "selector": "#submit"},
-        {"action": "wait_for", "selector": "#greeting"},
-        {"action": "extract", "selector": "#greeting", "name": "greeting.txt"},
-        {"action": "screenshot", "name": "hello.png", "full_page": True},
-    ], "viewport": {"width": 800, "height": 600}})
+    client, submit, wait_for_status, test_pages, chromium_processes
+):
+    job = submit(
+        "browser",
+        {
+            "steps": [
+                {"action": "goto", "url": test_pages.url("/form")},
+                {"action": "fill", "selector": "#name", "value": "Ada"},
+                {"action": "click", "selector": "#submit"},
+                {"action": "wait_for", "selector": "#greeting"},
+                {"action": "extract", "selector": "#greeting", "name": "greeting.txt"},
+                {"action": "screenshot", "name": "hello.png", "full_page": True},
+            ],
+            "viewport": {"width": 800, "height": 600},
+        },
+    )
     done = wait_for_status(job["id"], "completed", "failed", timeout=90)
     assert done["status"] == "completed", done["error"]
     result = done["result"]
@@ -53,8 +59,12 @@ def test_scripted_job_fills_a_form_clicks_extracts_and_screenshots(
 
 
 def test_a_bad_step_is_a_400_naming_the_step(client, worker, test_pages):
-    response = client.post("/api/v1/jobs", json=steps_job(
-        test_pages, {"action": "goto", "url": test_pages.url("/form")}, {"action": "fill", "selector": "#name"}))
+    response = client.post(
+        "/api/v1/jobs",
+        json=steps_job(
+            test_pages, {"action": "goto", "url": test_pages.url("/form")}, {"action": "fill", "selector": "#name"}
+        ),
+    )
     assert response.status_code == 400
     assert "step 2 (fill): value" in response.get_json()["error"]["message"]
     response = client.post("/api/v1/jobs", json=steps_job(test_pages, {"action": "teleport"}))
@@ -63,8 +73,16 @@ def test_a_bad_step_is_a_400_naming_the_step(client, worker, test_pages):
     assert response.status_code == 400 and "either steps" in response.get_json()["error"]["message"]
 
 
-@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/",
-                                 "http://localhost:8000/", "http://2130706433/", "file:///etc/passwd"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/",
+        "http://localhost:8000/",
+        "http://2130706433/",
+        "file:///etc/passwd",
+    ],
+)
 def test_navigation_to_a_private_address_is_refused_at_submit(client, worker, test_pages, url):
     response = client.post("/api/v1/jobs", json=steps_job(test_pages, {"action": "goto", "url": url}))
     assert response.status_code == 400
@@ -74,22 +92,30 @@ def test_navigation_to_a_private_address_is_refused_at_submit(client, worker, te
 
 def test_seed_fields_cdp_url_and_llm_host_must_pass_the_url_rules(client, worker):
     for field in ("cdp_url", "host"):
-        response = client.post("/api/v1/jobs", json={"kind": "browser", "input": {
-            "task": "look around", field: "http://169.254.169.254:9222"}})
+        response = client.post(
+            "/api/v1/jobs",
+            json={"kind": "browser", "input": {"task": "look around", field: "http://169.254.169.254:9222"}},
+        )
         assert response.status_code == 400
         assert field in response.get_json()["error"]["message"]
         assert "metadata" in response.get_json()["error"]["message"]
 
 
 def test_a_redirect_into_a_private_address_fails_the_job_with_a_clear_error(
-        submit, wait_for_status, test_pages, chromium_processes):
+    submit, wait_for_status, test_pages, chromium_processes
+):
     # 127.0.0.1 is allowed; the page it redirects to (localhost) is not.
     target = f"http://localhost:{test_pages.port}/about"
     about_hits = test_pages.hits.count("/about")
-    job = submit("browser", {"steps": [
-        {"action": "goto", "url": test_pages.url("/redirect?to=" + target)},
-        {"action": "extract", "selector": "body"},
-    ]})
+    job = submit(
+        "browser",
+        {
+            "steps": [
+                {"action": "goto", "url": test_pages.url("/redirect?to=" + target)},
+                {"action": "extract", "selector": "body"},
+            ]
+        },
+    )
     done = wait_for_status(job["id"], "completed", "failed", timeout=90)
     assert done["status"] == "failed"
     assert done["error"]["type"] == "UnsafeURL"
@@ -100,10 +126,16 @@ def test_a_redirect_into_a_private_address_fails_the_job_with_a_clear_error(
 
 
 def test_a_link_into_a_private_address_fails_the_job_at_the_click(submit, wait_for_status, test_pages):
-    job = submit("browser", {"steps": [
-        {"action": "goto", "url": test_pages.url("/links")},
-        {"action": "click", "selector": "#to-private"},
-        {"action": "screenshot"}]})
+    job = submit(
+        "browser",
+        {
+            "steps": [
+                {"action": "goto", "url": test_pages.url("/links")},
+                {"action": "click", "selector": "#to-private"},
+                {"action": "screenshot"},
+            ]
+        },
+    )
     done = wait_for_status(job["id"], "completed", "failed", timeout=90)
     assert done["status"] == "failed" and done["error"]["type"] == "UnsafeURL"
     assert "navigation to http://10.0.0.1/admin refused" in done["error"]["message"]
@@ -111,17 +143,27 @@ def test_a_link_into_a_private_address_fails_the_job_at_the_click(submit, wait_f
 
 
 def test_agent_mode_follows_the_models_json_actions_until_done(
-        submit, wait_for_status, test_pages, openai_server, chromium_processes):
-    for action in ({"action": "click", "selector": "#to-private"},      # refused: the model hears why
-                   {"action": "click", "selector": "#to-form"},
-                   {"action": "fill", "element": 1, "value": "Grace"},   # [1] is the name input
-                   {"action": "click", "selector": "#submit"},
-                   {"action": "extract", "selector": "#greeting"},
-                   {"action": "done", "answer": "The page says: Hello, Grace!"}):
+    submit, wait_for_status, test_pages, openai_server, chromium_processes
+):
+    for action in (
+        {"action": "click", "selector": "#to-private"},  # refused: the model hears why
+        {"action": "click", "selector": "#to-form"},
+        {"action": "fill", "element": 1, "value": "Grace"},  # [1] is the name input
+        {"action": "click", "selector": "#submit"},
+        {"action": "extract", "selector": "#greeting"},
+        {"action": "done", "answer": "The page says: Hello, Grace!"},
+    ):
         openai_server.reply(json.dumps(action))
-    job = submit("browser", {"task": "Greet Grace on the form and tell me what the page says",
-                             "start_url": test_pages.url("/links"), "max_steps": 8,
-                             "host": openai_server.url, "model": "agent-model"})
+    job = submit(
+        "browser",
+        {
+            "task": "Greet Grace on the form and tell me what the page says",
+            "start_url": test_pages.url("/links"),
+            "max_steps": 8,
+            "host": openai_server.url,
+            "model": "agent-model",
+        },
+    )
     done = wait_for_status(job["id"], "completed", "failed", timeout=90)
     assert done["status"] == "completed", done["error"]
     result = done["result"]
@@ -148,10 +190,10 @@ def test_agent_mode_follows_the_models_json_actions_until_done(
 
 
 def test_cancel_during_a_page_that_never_loads_closes_chromium_and_the_worker_goes_on(
-        client, submit, wait_for_status, test_pages, chromium_processes):
+    client, submit, wait_for_status, test_pages, chromium_processes
+):
     before = chromium_processes()
-    job = submit("browser", {"steps": [
-        {"action": "goto", "url": test_pages.url("/never"), "timeout_ms": 120_000}]})
+    job = submit("browser", {"steps": [{"action": "goto", "url": test_pages.url("/never"), "timeout_ms": 120_000}]})
     wait_until(lambda: len(chromium_processes(job["id"])) >= 2, timeout=60, message="Chromium to start")
     wait_until(lambda: "/never" in test_pages.hits, timeout=30, message="the page request")
     assert client.post(f"/api/v1/jobs/{job['id']}/cancel").status_code == 202
@@ -164,10 +206,14 @@ def test_cancel_during_a_page_that_never_loads_closes_chromium_and_the_worker_go
 
 
 def test_timeout_during_a_page_that_never_loads_fails_the_job_closes_chromium_and_the_worker_goes_on(
-        submit, wait_for_status, test_pages, chromium_processes):
+    submit, wait_for_status, test_pages, chromium_processes
+):
     before = chromium_processes()
-    job = submit("browser", {"steps": [
-        {"action": "goto", "url": test_pages.url("/never"), "timeout_ms": 120_000}]}, timeout_seconds=6)
+    job = submit(
+        "browser",
+        {"steps": [{"action": "goto", "url": test_pages.url("/never"), "timeout_ms": 120_000}]},
+        timeout_seconds=6,
+    )
     wait_until(lambda: len(chromium_processes(job["id"])) >= 2, timeout=60, message="Chromium to start")
     done = wait_for_status(job["id"], "failed", "completed", timeout=60)
     assert done["status"] == "failed" and done["error"]["type"] == "Timeout"
@@ -177,8 +223,10 @@ def test_timeout_during_a_page_that_never_loads_fails_the_job_closes_chromium_an
 
 
 def _next_job_runs(submit, wait_for_status, test_pages):
-    job = submit("browser", {"steps": [{"action": "goto", "url": test_pages.url("/about")},
-                                       {"action": "extract", "selector": "#about"}]})
+    job = submit(
+        "browser",
+        {"steps": [{"action": "goto", "url": test_pages.url("/about")}, {"action": "extract", "selector": "#about"}]},
+    )
     done = wait_for_status(job["id"], "completed", "failed", timeout=90)
     assert done["status"] == "completed", done["error"]
     assert done["result"]["extracted"] == {"extract-2.txt": "Longrun test site"}
@@ -192,12 +240,24 @@ def external_chromium(tmp_path):
     import subprocess
 
     import requests
+
     port = free_port()
     process = subprocess.Popen(
-        ["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--remote-debugging-address=127.0.0.1", f"--remote-debugging-port={port}",
-         f"--user-data-dir={tmp_path / 'profile'}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        [
+            "/usr/bin/chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--remote-debugging-address=127.0.0.1",
+            f"--remote-debugging-port={port}",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
     def answers():
         try:
@@ -205,6 +265,7 @@ def external_chromium(tmp_path):
                 return response.status_code == 200
         except requests.ConnectionError:
             return False
+
     try:
         wait_until(answers, timeout=30, message="Chromium's DevTools port")
         yield process, f"http://127.0.0.1:{port}"
@@ -214,12 +275,20 @@ def external_chromium(tmp_path):
 
 
 def test_a_job_can_drive_an_existing_browser_through_an_allowed_cdp_url(
-        submit, wait_for_status, test_pages, external_chromium):
+    submit, wait_for_status, test_pages, external_chromium
+):
     process, cdp_url = external_chromium
-    job = submit("browser", {"cdp_url": cdp_url, "steps": [
-        {"action": "goto", "url": test_pages.url("/links")},
-        {"action": "click", "selector": "#to-about"},
-        {"action": "extract", "selector": "#about"}]})
+    job = submit(
+        "browser",
+        {
+            "cdp_url": cdp_url,
+            "steps": [
+                {"action": "goto", "url": test_pages.url("/links")},
+                {"action": "click", "selector": "#to-about"},
+                {"action": "extract", "selector": "#about"},
+            ],
+        },
+    )
     done = wait_for_status(job["id"], "completed", "failed", timeout=90)
     assert done["status"] == "completed", done["error"]
     assert done["result"]["extracted"] == {"extract-3.txt": "Longrun test site"}

@@ -12,16 +12,28 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def smollm2_browser_service(smollm2_server):
-    service = IsolatedService("smollm2-browser", LLM_BASE_URL=smollm2_server.url, LLM_MODEL=smollm2_server.model,
-                              LLM_API_KEY="", LONGRUN_LLM_READ_TIMEOUT_SECONDS="120").start()
+    service = IsolatedService(
+        "smollm2-browser",
+        LLM_BASE_URL=smollm2_server.url,
+        LLM_MODEL=smollm2_server.model,
+        LLM_API_KEY="",
+        LONGRUN_LLM_READ_TIMEOUT_SECONDS="120",
+    ).start()
     yield service
     service.stop()
 
 
 def test_agent_job_gets_real_answers_from_the_local_model(smollm2_browser_service, test_pages, chromium_processes):
-    job = smollm2_browser_service.submit("browser", {
-        "task": "Open the form.", "start_url": test_pages.url("/links"),
-        "max_steps": 1, "max_tokens": 48, "temperature": 0})
+    job = smollm2_browser_service.submit(
+        "browser",
+        {
+            "task": "Open the form.",
+            "start_url": test_pages.url("/links"),
+            "max_steps": 1,
+            "max_tokens": 48,
+            "temperature": 0,
+        },
+    )
 
     done = smollm2_browser_service.wait(job["id"], "completed", "failed", timeout=180)
 

@@ -23,26 +23,40 @@ def test_first_turn_returns_seed_001_shape(submit, wait_for_status, openai_serve
     question = "孕妇最近出现头晕症状，需要什么建议？" * 2  # longer than a title
     openai_server.reply("Rest, drink water, and see a doctor if it persists.")
 
-    result = _turn(submit, wait_for_status, input=question, chat_id=chat_id,
-                   user_id=123, user_type="pregnant_mother", file_ids=["f1"])
+    result = _turn(
+        submit,
+        wait_for_status,
+        input=question,
+        chat_id=chat_id,
+        user_id=123,
+        user_type="pregnant_mother",
+        file_ids=["f1"],
+    )
 
     assert set(result) == {"chat_meta", "session_title", "messages"}
     assert result["session_title"] == question[:30] + "..."
     meta = result["chat_meta"]
     assert (meta["chat_id"], meta["user_id"], meta["user_type"], meta["turns"]) == (
-        chat_id, "123", "pregnant_mother", 1)
+        chat_id,
+        "123",
+        "pregnant_mother",
+        1,
+    )
     assert meta["created_at"].endswith("Z") and meta["updated_at"] >= meta["created_at"]
     asked, answer = result["messages"]
     assert (asked["role"], asked["file_ids"]) == ("user", ["f1"])
-    assert answer == {**answer, "role": "assistant", "model": "fake-model",
-                      "content": "Rest, drink water, and see a doctor if it persists."}
+    assert answer == {
+        **answer,
+        "role": "assistant",
+        "model": "fake-model",
+        "content": "Rest, drink water, and see a doctor if it persists.",
+    }
     sent = openai_server.requests[-1]["messages"]
     assert sent[0]["role"] == "system" and "pregnant mother" in sent[0]["content"]
     assert sent[1:] == [{"role": "user", "content": question}]
 
 
-def test_second_turn_sends_the_history_and_history_expires(submit, wait_for_status, openai_server,
-                                                            redis_client):
+def test_second_turn_sends_the_history_and_history_expires(submit, wait_for_status, openai_server, redis_client):
     chat_id = f"chat-{uuid.uuid4().hex[:8]}"
     openai_server.reply("Nice to meet you, Ada.")
     openai_server.reply("Your name is Ada.")
@@ -82,12 +96,15 @@ def test_another_user_cannot_continue_a_chat(submit, wait_for_status, openai_ser
     assert len(openai_server.requests) == 1  # the model never saw mallory's question
 
 
-@pytest.mark.parametrize("job_input, field", [
-    ({"chat_id": "c1"}, "input"),
-    ({"input": "hi", "user_id": ["x"]}, "user_id"),
-    ({"input": "hi", "file_ids": "f1"}, "file_ids"),
-    ({"input": "hi", "options": {"temperature": -1}}, "options"),
-])
+@pytest.mark.parametrize(
+    "job_input, field",
+    [
+        ({"chat_id": "c1"}, "input"),
+        ({"input": "hi", "user_id": ["x"]}, "user_id"),
+        ({"input": "hi", "file_ids": "f1"}, "file_ids"),
+        ({"input": "hi", "options": {"temperature": -1}}, "options"),
+    ],
+)
 def test_bad_chat_input_is_400_naming_the_field(client, job_input, field):
     response = client.post("/api/v1/jobs", json={"kind": "chat", "input": job_input})
 

@@ -8,7 +8,7 @@ import json
 from longrun import keys
 from tasks.codegen import artifact_name, code_from_answer
 
-ANSWER = "Here is the code:\n```c\n#include \"bf7615.h\"\nvoid touch_init(void) { TK_CTRL = 0x01; }\n```\nDone."
+ANSWER = 'Here is the code:\n```c\n#include "bf7615.h"\nvoid touch_init(void) { TK_CTRL = 0x01; }\n```\nDone.'
 
 
 def test_code_is_taken_from_fenced_blocks_or_the_whole_answer():
@@ -17,15 +17,20 @@ def test_code_is_taken_from_fenced_blocks_or_the_whole_answer():
     assert artifact_name("C") == "generated.c" and artifact_name("klingon") == "generated.txt"
 
 
-def test_pdfs_in_code_out_as_a_downloadable_artifact(client, worker, wait_for_status, openai_server,
-                                                     redis_client, datasheet_pdf, schematic_pdf):
+def test_pdfs_in_code_out_as_a_downloadable_artifact(
+    client, worker, wait_for_status, openai_server, redis_client, datasheet_pdf, schematic_pdf
+):
     openai_server.set_default(ANSWER)
-    response = client.post("/api/v1/jobs", content_type="multipart/form-data", data={
-        "kind": "codegen",
-        "input": json.dumps({"instruction": "initialise the touch keys", "language": "c"}),
-        "datasheet": (io.BytesIO(datasheet_pdf), "BF7615CMXX.pdf"),
-        "schematic": (io.BytesIO(schematic_pdf), "Schematic Prints.pdf"),
-    })
+    response = client.post(
+        "/api/v1/jobs",
+        content_type="multipart/form-data",
+        data={
+            "kind": "codegen",
+            "input": json.dumps({"instruction": "initialise the touch keys", "language": "c"}),
+            "datasheet": (io.BytesIO(datasheet_pdf), "BF7615CMXX.pdf"),
+            "schematic": (io.BytesIO(schematic_pdf), "Schematic Prints.pdf"),
+        },
+    )
     assert response.status_code == 202, response.get_json()
     job = wait_for_status(response.get_json()["id"], "completed", "failed", timeout=90)
     assert job["status"] == "completed", job["error"]
@@ -56,17 +61,27 @@ def test_pdfs_in_code_out_as_a_downloadable_artifact(client, worker, wait_for_st
 
 
 def _events(redis_client, job_id):
-    return [json.loads(fields["progress"]) for _, fields in redis_client.xrange(keys.events(job_id))
-            if fields.get("progress")]
+    return [
+        json.loads(fields["progress"])
+        for _, fields in redis_client.xrange(keys.events(job_id))
+        if fields.get("progress")
+    ]
 
 
-def test_a_model_failure_fails_the_job_with_a_clear_error(client, worker, wait_for_status, openai_server,
-                                                         datasheet_pdf, schematic_pdf):
+def test_a_model_failure_fails_the_job_with_a_clear_error(
+    client, worker, wait_for_status, openai_server, datasheet_pdf, schematic_pdf
+):
     openai_server.set_default(status=400)
-    response = client.post("/api/v1/jobs", content_type="multipart/form-data", data={
-        "kind": "codegen", "input": json.dumps({"instruction": "x"}),
-        "datasheet": (io.BytesIO(datasheet_pdf), "a.pdf"), "schematic": (io.BytesIO(schematic_pdf), "b.pdf"),
-    })
+    response = client.post(
+        "/api/v1/jobs",
+        content_type="multipart/form-data",
+        data={
+            "kind": "codegen",
+            "input": json.dumps({"instruction": "x"}),
+            "datasheet": (io.BytesIO(datasheet_pdf), "a.pdf"),
+            "schematic": (io.BytesIO(schematic_pdf), "b.pdf"),
+        },
+    )
     job = wait_for_status(response.get_json()["id"], "completed", "failed", timeout=90)
     assert job["status"] == "failed"
     assert "400" in job["error"]["message"]

@@ -55,6 +55,7 @@ def test_a_cancel_is_seen_at_the_next_token(job, llm, openai_server):
         original(**fields)
         if len(job.progress.task.states) == 3:
             job.progress.cancel_event.set()
+
     job.progress.report = cancel_after_two_reports
 
     with pytest.raises(JobCancelled):
@@ -65,7 +66,10 @@ def test_a_cancel_is_seen_at_the_next_token(job, llm, openai_server):
 def test_run_inference_wraps_a_prompt_as_one_user_message(job, llm, openai_server):
     result = run_inference(job, llm, input="hello", options={"temperature": 0})
 
-    assert result == {"output": "echo: hello", "model": "fake-model",
-                      "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}}
+    assert result == {
+        "output": "echo: hello",
+        "model": "fake-model",
+        "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
+    }
     assert openai_server.requests[-1]["messages"] == [{"role": "user", "content": "hello"}]
     assert openai_server.requests[-1]["temperature"] == 0

@@ -10,8 +10,13 @@ pytestmark = pytest.mark.integration
 def test_prompt_job_completes_with_output_model_and_usage(submit, wait_for_status, openai_server):
     openai_server.reply("Paris is the capital of France.")
 
-    job = submit("inference", {"input": "What is the capital of France?",
-                               "options": {"model": "big-model", "temperature": 0.3, "max_tokens": 32}})
+    job = submit(
+        "inference",
+        {
+            "input": "What is the capital of France?",
+            "options": {"model": "big-model", "temperature": 0.3, "max_tokens": 32},
+        },
+    )
     done = wait_for_status(job["id"], "completed", "failed")
 
     assert done["status"] == "completed", done["error"]
@@ -25,10 +30,12 @@ def test_prompt_job_completes_with_output_model_and_usage(submit, wait_for_statu
 
 
 def test_messages_are_sent_to_the_model_as_given(submit, wait_for_status, openai_server):
-    conversation = [{"role": "system", "content": "Answer in one word."},
-                    {"role": "user", "content": "Colour of the sky?"},
-                    {"role": "assistant", "content": "Blue."},
-                    {"role": "user", "content": "And grass?"}]
+    conversation = [
+        {"role": "system", "content": "Answer in one word."},
+        {"role": "user", "content": "Colour of the sky?"},
+        {"role": "assistant", "content": "Blue."},
+        {"role": "user", "content": "And grass?"},
+    ]
     openai_server.reply("Green.")
 
     job = submit("inference", {"messages": conversation})
@@ -39,16 +46,19 @@ def test_messages_are_sent_to_the_model_as_given(submit, wait_for_status, openai
     assert openai_server.requests[-1]["messages"] == conversation
 
 
-@pytest.mark.parametrize("job_input, field", [
-    ({}, "input"),
-    ({"input": "hi", "messages": [{"role": "user", "content": "hi"}]}, "input"),
-    ({"input": ""}, "input"),
-    ({"messages": []}, "messages"),
-    ({"messages": [{"role": "wizard", "content": "hi"}]}, "messages"),
-    ({"input": "hi", "options": {"temperature": 7}}, "options"),
-    ({"input": "hi", "options": {"max_tokens": 0}}, "options"),
-    ({"input": "hi", "options": {"top_k": 3}}, "options"),
-])
+@pytest.mark.parametrize(
+    "job_input, field",
+    [
+        ({}, "input"),
+        ({"input": "hi", "messages": [{"role": "user", "content": "hi"}]}, "input"),
+        ({"input": ""}, "input"),
+        ({"messages": []}, "messages"),
+        ({"messages": [{"role": "wizard", "content": "hi"}]}, "messages"),
+        ({"input": "hi", "options": {"temperature": 7}}, "options"),
+        ({"input": "hi", "options": {"max_tokens": 0}}, "options"),
+        ({"input": "hi", "options": {"top_k": 3}}, "options"),
+    ],
+)
 def test_bad_input_is_400_naming_the_field(client, job_input, field):
     response = client.post("/api/v1/jobs", json={"kind": "inference", "input": job_input})
 
@@ -66,6 +76,7 @@ def test_partial_output_is_readable_while_the_answer_streams(client, submit, wai
         doc = client.get(f"/api/v1/jobs/{job['id']}").get_json()
         output = doc["progress"].get("output")
         return doc if doc["status"] == "running" and output and len(output) < len("".join(words)) else None
+
     running = wait_until(partial, timeout=30, interval=0.05, message="a partial output")
     done = wait_for_status(job["id"], "completed", "failed")
 
@@ -79,13 +90,17 @@ def _cancel_or_timeout_scenario(client, submit, wait_for_status, openai_server, 
     openai_server.reply(tokens=[f"t{i} " for i in range(400)], token_delay=0.1)
     body = {"timeout_seconds": timeout_seconds} if timeout_seconds else {}
     job = submit("inference", {"input": "Talk forever."}, **body)
-    wait_until(lambda: client.get(f"/api/v1/jobs/{job['id']}").get_json()["progress"].get("output"),
-               timeout=30, message="the stream to start")
+    wait_until(
+        lambda: client.get(f"/api/v1/jobs/{job['id']}").get_json()["progress"].get("output"),
+        timeout=30,
+        message="the stream to start",
+    )
     return job
 
 
-def test_cancel_stops_a_streaming_job_and_closes_the_model_connection(client, submit, wait_for_status,
-                                                                      openai_server, worker):
+def test_cancel_stops_a_streaming_job_and_closes_the_model_connection(
+    client, submit, wait_for_status, openai_server, worker
+):
     pool = set(worker.pool_pids())
     job = _cancel_or_timeout_scenario(client, submit, wait_for_status, openai_server)
 
@@ -101,8 +116,9 @@ def test_cancel_stops_a_streaming_job_and_closes_the_model_connection(client, su
     assert wait_for_status(after["id"], "completed", "failed")["result"]["output"] == "still here"
 
 
-def test_timeout_fails_a_streaming_job_and_closes_the_model_connection(client, submit, wait_for_status,
-                                                                       openai_server, worker):
+def test_timeout_fails_a_streaming_job_and_closes_the_model_connection(
+    client, submit, wait_for_status, openai_server, worker
+):
     pool = set(worker.pool_pids())
     job = _cancel_or_timeout_scenario(client, submit, wait_for_status, openai_server, timeout_seconds=3)
 

@@ -64,4 +64,3 @@ def test_model_that_cannot_be_reached_fails_the_job(isolated_service):
     assert f"cannot reach {dead}" in done["error"]["message"]
     # The worker goes on serving.
     assert service.wait(service.submit("sleep", {"seconds": 0})["id"], "completed")["result"]["steps"] == 1
-

@@ -17,8 +17,13 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def smollm2_service(smollm2_server):
-    service = IsolatedService("smollm2", LLM_BASE_URL=smollm2_server.url, LLM_MODEL=smollm2_server.model,
-                              LLM_API_KEY="", LONGRUN_LLM_READ_TIMEOUT_SECONDS="120").start()
+    service = IsolatedService(
+        "smollm2",
+        LLM_BASE_URL=smollm2_server.url,
+        LLM_MODEL=smollm2_server.model,
+        LLM_API_KEY="",
+        LONGRUN_LLM_READ_TIMEOUT_SECONDS="120",
+    ).start()
     yield service
     service.stop()
 
@@ -40,8 +45,16 @@ def test_server_runs_on_loopback_with_one_thread():
 
 
 def test_server_gets_none_of_our_environment_settings():
-    env = local_model.server_env({"PATH": "/usr/bin", "LC_ALL": "C", "PORT": "8000", "HOST": "0.0.0.0",
-                                  "CONFIG_FILE": "x.json", "LLM_API_KEY": "sk-secret"})
+    env = local_model.server_env(
+        {
+            "PATH": "/usr/bin",
+            "LC_ALL": "C",
+            "PORT": "8000",
+            "HOST": "0.0.0.0",
+            "CONFIG_FILE": "x.json",
+            "LLM_API_KEY": "sk-secret",
+        }
+    )
 
     assert env == {"PATH": "/usr/bin", "LC_ALL": "C"}
 
@@ -58,8 +71,9 @@ def test_client_streams_a_real_answer(smollm2_server):
 
 
 def test_inference_job_gets_a_real_answer(smollm2_service):
-    job = smollm2_service.submit("inference", {"input": "What is the capital of France?",
-                                               "options": {"max_tokens": 12, "temperature": 0}})
+    job = smollm2_service.submit(
+        "inference", {"input": "What is the capital of France?", "options": {"max_tokens": 12, "temperature": 0}}
+    )
 
     done = smollm2_service.wait(job["id"], "completed", "failed", timeout=120)
 
@@ -70,11 +84,14 @@ def test_inference_job_gets_a_real_answer(smollm2_service):
 
 
 def test_chat_job_gets_a_real_answer_and_keeps_history(smollm2_service):
-    first = smollm2_service.submit("chat", {"input": "My name is Ada. Say hi.", "chat_id": "real-chat",
-                                            "options": {"max_tokens": 10, "temperature": 0}})
+    first = smollm2_service.submit(
+        "chat",
+        {"input": "My name is Ada. Say hi.", "chat_id": "real-chat", "options": {"max_tokens": 10, "temperature": 0}},
+    )
     first_done = smollm2_service.wait(first["id"], "completed", "failed", timeout=120)
-    second = smollm2_service.submit("chat", {"input": "What is my name?", "chat_id": "real-chat",
-                                             "options": {"max_tokens": 10, "temperature": 0}})
+    second = smollm2_service.submit(
+        "chat", {"input": "What is my name?", "chat_id": "real-chat", "options": {"max_tokens": 10, "temperature": 0}}
+    )
     done = smollm2_service.wait(second["id"], "completed", "failed", timeout=120)
 
     assert first_done["status"] == "completed", first_done["error"]

@@ -62,9 +62,11 @@ def test_a_jobs_log_lines_are_served_with_it(client, submit, wait_for_status):
     body = client.get(f"/api/v1/jobs/{job['id']}/logs").get_json()
 
     messages = [(line["level"], line["logger"], line["message"]) for line in body["lines"]]
-    assert messages == [("INFO", "longrun.job", "step 1 of 2: sleeping 0.1s"),
-                        ("INFO", "longrun.job", "step 2 of 2: sleeping 0.1s"),
-                        ("ERROR", "longrun.job", "failing on purpose after 2 steps")]
+    assert messages == [
+        ("INFO", "longrun.job", "step 1 of 2: sleeping 0.1s"),
+        ("INFO", "longrun.job", "step 2 of 2: sleeping 0.1s"),
+        ("ERROR", "longrun.job", "failing on purpose after 2 steps"),
+    ]
     assert body["dropped"] == 0
     text = client.get(f"/api/v1/jobs/{job['id']}/logs?format=text")
     assert text.mimetype == "text/plain"

@@ -18,8 +18,9 @@ pytestmark = pytest.mark.integration
 
 
 def submit_live(live_api, api_headers, **input):
-    response = requests.post(f"{live_api.url}/api/v1/jobs", headers=api_headers, timeout=10,
-                             json={"kind": "sleep", "input": input})
+    response = requests.post(
+        f"{live_api.url}/api/v1/jobs", headers=api_headers, timeout=10, json={"kind": "sleep", "input": input}
+    )
     assert response.status_code == 202, response.text
     return response.json()["id"]
 
@@ -28,8 +29,7 @@ def stream(live_api, api_headers, job_id, last_event_id=None):
     headers = dict(api_headers)
     if last_event_id:
         headers["Last-Event-ID"] = last_event_id
-    return requests.get(f"{live_api.url}/api/v1/jobs/{job_id}/events", headers=headers,
-                        stream=True, timeout=30)
+    return requests.get(f"{live_api.url}/api/v1/jobs/{job_id}/events", headers=headers, stream=True, timeout=30)
 
 
 def stream_entries(redis_client, job_id):
@@ -37,7 +37,8 @@ def stream_entries(redis_client, job_id):
 
 
 def test_sse_client_receives_every_event_of_a_real_job_in_order_then_the_stream_ends(
-        live_api, api_headers, redis_client):
+    live_api, api_headers, redis_client
+):
     job_id = submit_live(live_api, api_headers, seconds=1.0, steps=5)
 
     with stream(live_api, api_headers, job_id) as response:
@@ -47,7 +48,8 @@ def test_sse_client_receives_every_event_of_a_real_job_in_order_then_the_stream_
 
     # Exactly what the worker wrote to the job's stream, in order, ids included.
     assert [(e["id"], e["data"]["seq"]) for e in events] == [
-        (entry_id, int(fields["seq"])) for entry_id, fields in stream_entries(redis_client, job_id)]
+        (entry_id, int(fields["seq"])) for entry_id, fields in stream_entries(redis_client, job_id)
+    ]
     assert [e["data"]["seq"] for e in events] == list(range(len(events)))
     assert events[0]["data"]["status"] == "pending"
     steps = [e["data"]["progress"]["current_step"] for e in events if e["event"] == "progress"]
@@ -149,14 +151,15 @@ def test_open_streams_are_bounded_per_tenant_and_slots_free_up(redis_client):
     slots.acquire(tenant)
 
 
-def test_stream_over_the_tenant_limit_is_429_with_retry_after(settings_for, redis_url, api_headers, worker,
-                                                              redis_client):
+def test_stream_over_the_tenant_limit_is_429_with_retry_after(
+    settings_for, redis_url, api_headers, worker, redis_client
+):
     from api import create_app
+
     # Streams of earlier tests that the server has not yet seen closed still hold their slot.
     for key in redis_client.scan_iter(keys.stream_slots("*")):
         redis_client.delete(key)
-    app = create_app({"TESTING": True,
-                      "LONGRUN_SETTINGS": settings_for(redis_url, sse_max_streams_per_tenant=1)})
+    app = create_app({"TESTING": True, "LONGRUN_SETTINGS": settings_for(redis_url, sse_max_streams_per_tenant=1)})
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = api_headers["Authorization"]
     job_id = client.post("/api/v1/jobs", json={"kind": "sleep", "input": {"seconds": 30}}).get_json()["id"]
@@ -176,7 +179,8 @@ def test_stream_over_the_tenant_limit_is_429_with_retry_after(settings_for, redi
 
 
 def test_each_gunicorn_worker_keeps_threads_free_of_streams_for_ordinary_requests(
-        start_api, api_headers, client, worker):
+    start_api, api_headers, client, worker
+):
     # gunicorn.conf.py caps open streams at threads - 2 per worker: 2 of 4 here.
     api = start_api(workers=1, threads=4, env={"LONGRUN_SSE_MAX_STREAMS_PER_TENANT": "100"})
     job_id = submit_live(api, api_headers, seconds=30)

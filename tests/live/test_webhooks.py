@@ -24,8 +24,9 @@ def verify(secret: str, headers: dict, body: bytes, tolerance: int = 300) -> dic
     msg_id, timestamp = headers["webhook-id"], headers["webhook-timestamp"]
     if abs(time.time() - int(timestamp)) > tolerance:
         raise ValueError("timestamp too old")
-    expected = base64.b64encode(hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body,
-                                         hashlib.sha256).digest()).decode()
+    expected = base64.b64encode(
+        hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    ).decode()
     signatures = [s.split(",", 1)[1] for s in headers["webhook-signature"].split() if s.startswith("v1,")]
     if not any(hmac.compare_digest(expected, s) for s in signatures):
         raise ValueError("bad signature")
@@ -37,11 +38,25 @@ def test_signature_is_hmac_sha256_over_id_timestamp_and_body():
     header = sign(SECRET, "msg_1", 1700000000, body)
 
     assert header.startswith("v1,")
-    verify(SECRET, {"webhook-id": "msg_1", "webhook-timestamp": str(int(time.time())),
-                    "webhook-signature": sign(SECRET, "msg_1", int(time.time()), body)}, body)
+    verify(
+        SECRET,
+        {
+            "webhook-id": "msg_1",
+            "webhook-timestamp": str(int(time.time())),
+            "webhook-signature": sign(SECRET, "msg_1", int(time.time()), body),
+        },
+        body,
+    )
     with pytest.raises(ValueError):
-        verify(SECRET, {"webhook-id": "msg_2", "webhook-timestamp": str(int(time.time())),
-                        "webhook-signature": sign(SECRET, "msg_1", int(time.time()), body)}, body)
+        verify(
+            SECRET,
+            {
+                "webhook-id": "msg_2",
+                "webhook-timestamp": str(int(time.time())),
+                "webhook-signature": sign(SECRET, "msg_1", int(time.time()), body),
+            },
+            body,
+        )
     assert sign("plain secret", "msg_1", 1, body) != sign("other secret", "msg_1", 1, body)
     assert header == sign(SECRET, "msg_1", 1700000000, body)
 
@@ -61,18 +76,22 @@ def test_retries_back_off_exponentially_up_to_a_cap():
 
 def test_webhook_to_a_private_address_is_refused_at_submit(settings_for, redis_url, api_headers):
     from api import create_app
-    app = create_app({"TESTING": True, "LONGRUN_SETTINGS": settings_for(
-        redis_url, webhook_secret=SECRET, url_allowlist="")})  # the test session allows 127.0.0.1
+
+    app = create_app(
+        {"TESTING": True, "LONGRUN_SETTINGS": settings_for(redis_url, webhook_secret=SECRET, url_allowlist="")}
+    )  # the test session allows 127.0.0.1
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = api_headers["Authorization"]
 
-    response = client.post("/api/v1/jobs", json={"kind": "sleep", "input": {},
-                                                 "webhook": {"url": "http://127.0.0.1:9/hook"}})
+    response = client.post(
+        "/api/v1/jobs", json={"kind": "sleep", "input": {}, "webhook": {"url": "http://127.0.0.1:9/hook"}}
+    )
 
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "unsafe_url"
-    bad_event = client.post("/api/v1/jobs", json={"kind": "sleep", "webhook": {
-        "url": "https://example.com/hook", "events": ["finished"]}})
+    bad_event = client.post(
+        "/api/v1/jobs", json={"kind": "sleep", "webhook": {"url": "https://example.com/hook", "events": ["finished"]}}
+    )
     assert bad_event.status_code == 400
 
 
@@ -85,14 +104,21 @@ def test_webhooks_need_a_configured_secret(client):
 
 @pytest.mark.integration
 def test_signed_deliveries_verify_retry_after_500_and_every_attempt_is_logged(
-        redis_factory, start_worker, settings_for, api_headers, webhook_receiver):
+    redis_factory, start_worker, settings_for, api_headers, webhook_receiver
+):
     from api import create_app
+
     redis = redis_factory()  # a Redis of its own: only this worker (with these settings) delivers
-    env = {"LONGRUN_WEBHOOK_SECRET": SECRET, "LONGRUN_URL_ALLOWLIST": "127.0.0.1",
-           "LONGRUN_WEBHOOK_RETRY_BASE_SECONDS": "0.5", "LONGRUN_WEBHOOK_PROGRESS_INTERVAL_SECONDS": "0"}
+    env = {
+        "LONGRUN_WEBHOOK_SECRET": SECRET,
+        "LONGRUN_URL_ALLOWLIST": "127.0.0.1",
+        "LONGRUN_WEBHOOK_RETRY_BASE_SECONDS": "0.5",
+        "LONGRUN_WEBHOOK_PROGRESS_INTERVAL_SECONDS": "0",
+    }
     start_worker("webhooks", concurrency=2, redis=redis.url, **env)
-    app = create_app({"TESTING": True, "LONGRUN_SETTINGS": settings_for(
-        redis.url, webhook_secret=SECRET, url_allowlist="127.0.0.1")})
+    app = create_app(
+        {"TESTING": True, "LONGRUN_SETTINGS": settings_for(redis.url, webhook_secret=SECRET, url_allowlist="127.0.0.1")}
+    )
     http = app.test_client()
     http.environ_base["HTTP_AUTHORIZATION"] = api_headers["Authorization"]
     failed_once = []
@@ -102,17 +128,23 @@ def test_signed_deliveries_verify_retry_after_500_and_every_attempt_is_logged(
             failed_once.append(1)
             return 500
         return 200
+
     webhook_receiver.respond = respond
 
-    job_id = http.post("/api/v1/jobs", json={
-        "kind": "sleep", "input": {"seconds": 0.6, "steps": 3},
-        "webhook": {"url": webhook_receiver.url, "events": ["started", "progress", "completed"]},
-    }).get_json()["id"]
+    job_id = http.post(
+        "/api/v1/jobs",
+        json={
+            "kind": "sleep",
+            "input": {"seconds": 0.6, "steps": 3},
+            "webhook": {"url": webhook_receiver.url, "events": ["started", "progress", "completed"]},
+        },
+    ).get_json()["id"]
 
     def completed_delivered():
         log = http.get(f"/api/v1/jobs/{job_id}/webhooks").get_json()["deliveries"]
         done = [d for d in log if d["event"] == "completed" and d["state"] == "delivered"]
         return log if done else None
+
     log = wait_until(completed_delivered, timeout=60, interval=0.2, message="the completed delivery")
 
     received = webhook_receiver.received()
@@ -145,21 +177,23 @@ def test_signed_deliveries_verify_retry_after_500_and_every_attempt_is_logged(
     def three_attempts():
         log = http.get(f"/api/v1/jobs/{job_id}/webhooks").get_json()["deliveries"]
         return next(d for d in log if d["id"] == final["id"])["attempts"][2:]
+
     assert wait_until(three_attempts, message="third attempt logged")[0]["status_code"] == 200
     assert http.post(f"/api/v1/jobs/{job_id}/webhooks/msg_nope/redeliver").status_code == 404
 
 
 def test_dispatcher_records_and_publishes_only_wanted_events_and_throttles_progress(
-        redis_client, settings_for, redis_url):
+    redis_client, settings_for, redis_url
+):
     from longrun.jobstore import JobStore
     from longrun.webhooks import DeliveryLog, Dispatcher
+
     settings = settings_for(redis_url, webhook_progress_interval_seconds=60)
     store = JobStore(redis_client, settings)
     published = []
     store.on_transition = Dispatcher(store, lambda job_id, delivery_id: published.append(delivery_id))
     hook = json.dumps({"url": "https://example.com/h", "events": ["progress", "completed"]})
-    job_id, _, _ = store.create(tenant="wh-unit", kind="sleep", input={}, timeout_seconds=60,
-                                extra={"webhook": hook})
+    job_id, _, _ = store.create(tenant="wh-unit", kind="sleep", input={}, timeout_seconds=60, extra={"webhook": hook})
     plain_id, _, _ = store.create(tenant="wh-unit", kind="sleep", input={}, timeout_seconds=60)
 
     store.transition(job_id, JobStatus.RUNNING)  # started: not asked for
@@ -177,17 +211,18 @@ def test_dispatcher_records_and_publishes_only_wanted_events_and_throttles_progr
     assert DeliveryLog(redis_client, settings).list(job_id) == []
 
 
-def test_cancelling_a_pending_job_in_the_api_sends_its_completed_webhook(
-        redis_factory, settings_for, api_headers):
+def test_cancelling_a_pending_job_in_the_api_sends_its_completed_webhook(redis_factory, settings_for, api_headers):
     from api import create_app
     from longrun.webhooks import DeliveryLog
+
     redis = redis_factory()  # no worker: the job stays pending until cancelled
     settings = settings_for(redis.url, webhook_secret=SECRET, url_allowlist="127.0.0.1")
     app = create_app({"TESTING": True, "LONGRUN_SETTINGS": settings})
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = api_headers["Authorization"]
-    job_id = client.post("/api/v1/jobs", json={"kind": "sleep", "webhook": {"url": "http://127.0.0.1:9/h"}}
-                         ).get_json()["id"]
+    job_id = client.post("/api/v1/jobs", json={"kind": "sleep", "webhook": {"url": "http://127.0.0.1:9/h"}}).get_json()[
+        "id"
+    ]
 
     assert client.post(f"/api/v1/jobs/{job_id}/cancel").status_code == 200
 
@@ -210,8 +245,9 @@ def test_a_claimed_job_primes_the_dispatcher_so_no_extra_read_is_needed(redis_ur
     dispatcher = Dispatcher(store, lambda job_id, delivery_id: None)
     store.on_transition = dispatcher
     webhook = {"url": "https://example.com/h", "events": ["completed"]}
-    job_id, _, _ = store.create(tenant="t", kind="sleep", input={}, timeout_seconds=5,
-                                extra={"webhook": json.dumps(webhook)})
+    job_id, _, _ = store.create(
+        tenant="t", kind="sleep", input={}, timeout_seconds=5, extra={"webhook": json.dumps(webhook)}
+    )
     lost_error, lost_meta = worker_lost(3)
 
     store.claim(job_id, "tok", lost_error=lost_error, lost_meta=lost_meta)

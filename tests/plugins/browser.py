@@ -39,4 +39,5 @@ def chromium_processes(redis_url):
                 if stat != "Z" and session in env and any(v.startswith(MARKER_ENV.encode() + b"=") for v in env):
                     found.append(int(entry.name))
         return found
+
     return find

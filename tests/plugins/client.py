@@ -19,6 +19,7 @@ def api_key(api_headers: dict) -> str:
 def lr_client(live_api, api_headers):
     """A longrun_client.Client of the live gunicorn server, with the test key."""
     from longrun_client import Client
+
     with Client(live_api.url, api_key=api_key(api_headers), timeout=30) as client:
         yield client
 
@@ -33,9 +34,17 @@ class CliRun:
 @pytest.fixture
 def run_cli(live_api, api_headers):
     """Run ``longrun ARGS`` as a subprocess against the live server (config from the env)."""
+
     def run(*args, timeout: float = 90, **env) -> CliRun:
         child_env = subprocess_env(**{"LONGRUN_URL": live_api.url, "LONGRUN_TOKEN": api_key(api_headers), **env})
-        done = subprocess.run([sys.executable, "-m", "longrun_client", *args], cwd=ROOT, env=child_env,
-                              capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            [sys.executable, "-m", "longrun_client", *args],
+            cwd=ROOT,
+            env=child_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         return CliRun(done.returncode, done.stdout, done.stderr)
+
     return run

@@ -14,7 +14,8 @@ def fake_store():
     from longrun.settings import Settings
 
     client = fakeredis.FakeRedis(decode_responses=True)
-    store = JobStore(client, Settings(redis_url="redis://fake", max_attempts=3, lease_seconds=10,
-                                      visibility_timeout_seconds=600))
+    store = JobStore(
+        client, Settings(redis_url="redis://fake", max_attempts=3, lease_seconds=10, visibility_timeout_seconds=600)
+    )
     yield store
     client.close()

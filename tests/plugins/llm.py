@@ -63,6 +63,7 @@ def smollm2_server():
     (scripts/test, and so CI): there a missing model fails the tests.
     """
     from backends import local_model
+
     if not local_model.available():
         message = "the local model is not installed (scripts/install-local-model)"
         if os.environ.get("LONGRUN_REQUIRE_LOCAL_MODEL") == "1":

@@ -22,6 +22,7 @@ def make_app():
         overrides.setdefault("api_keys", api_keys_setting())
         settings = from_env(env, **overrides)
         return create_app({"TESTING": True, "LONGRUN_SETTINGS": settings})
+
     return make
 
 
@@ -34,8 +35,10 @@ def tenants_app(make_app):
 @pytest.fixture
 def as_tenant(tenants_app):
     """as_tenant("alice") -> a test client that sends alice's key."""
+
     def client_for(tenant: str):
         test_client = tenants_app.test_client()
         test_client.environ_base["HTTP_AUTHORIZATION"] = bearer(tenant)["Authorization"]
         return test_client
+
     return client_for

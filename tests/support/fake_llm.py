@@ -36,17 +36,17 @@ LLM_TEST_ENV = {
 class Reply:
     """One scripted answer. ``content`` is streamed in ``tokens`` (words by default)."""
 
-    content: str | None = None          # None: echo the last user message
+    content: str | None = None  # None: echo the last user message
     tokens: list[str] | None = None
-    token_delay: float = 0.0            # seconds before each streamed token
+    token_delay: float = 0.0  # seconds before each streamed token
     status: int = 200
-    body: bytes | None = None           # raw body instead of a completion (garbage)
-    hang: bool = False                  # accept, then never answer
-    drop: bool = False                  # close the connection without an answer
-    stall_after: int | None = None      # stream this many tokens, then never send more
+    body: bytes | None = None  # raw body instead of a completion (garbage)
+    hang: bool = False  # accept, then never answer
+    drop: bool = False  # close the connection without an answer
+    stall_after: int | None = None  # stream this many tokens, then never send more
     model: str | None = None
     usage: dict | None = None
-    headers: dict | None = None         # extra response headers (e.g. Retry-After on a 429)
+    headers: dict | None = None  # extra response headers (e.g. Retry-After on a 429)
 
     def text_for(self, request: dict) -> str:
         if self.content is not None:
@@ -93,8 +93,9 @@ class _OpenAIHandler(QuietHandler):
             self.close_connection = True
             return
         if reply.status != 200:
-            return self._send_json(reply.status, reply.body or {"error": {"message": f"scripted {reply.status}"}},
-                                   reply.headers)
+            return self._send_json(
+                reply.status, reply.body or {"error": {"message": f"scripted {reply.status}"}}, reply.headers
+            )
         model = reply.model or request.get("model") or FAKE_MODEL
         text = reply.text_for(request)
         tokens = reply.tokens if reply.tokens is not None else _words(text)
@@ -105,22 +106,30 @@ class _OpenAIHandler(QuietHandler):
             with server._lock:
                 server.continued.append(prefix)
             while prefix and tokens and prefix.startswith(tokens[0]):
-                prefix = prefix[len(tokens[0]):]
+                prefix = prefix[len(tokens[0]) :]
                 tokens = tokens[1:]
-        usage = reply.usage or {"prompt_tokens": sum(len(_words(str(m.get("content", ""))))
-                                                     for m in request.get("messages", [])),
-                                "completion_tokens": len(tokens)}
+        usage = reply.usage or {
+            "prompt_tokens": sum(len(_words(str(m.get("content", "")))) for m in request.get("messages", [])),
+            "completion_tokens": len(tokens),
+        }
         usage.setdefault("total_tokens", usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0))
         if request.get("stream"):
             return self._stream(reply, tokens, model, usage, request)
         if reply.body is not None:
             return self._send_json(200, reply.body)
-        self._send_json(200, {
-            "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(tokens)},
-                         "finish_reason": "stop"}],
-            "usage": usage,
-        })
+        self._send_json(
+            200,
+            {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": "".join(tokens)}, "finish_reason": "stop"}
+                ],
+                "usage": usage,
+            },
+        )
 
     def _stream(self, reply: Reply, tokens, model, usage, request) -> None:
         server: FakeOpenAIServer = self.owner
@@ -135,8 +144,13 @@ class _OpenAIHandler(QuietHandler):
             self.wfile.flush()
 
         def chunk(delta: dict, finish=None) -> dict:
-            return {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": model,
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            return {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+
         try:
             if reply.body is not None:
                 event(reply.body)
@@ -151,8 +165,15 @@ class _OpenAIHandler(QuietHandler):
                 event(chunk({"content": token}))
             event(chunk({}, "stop"))
             if (request.get("stream_options") or {}).get("include_usage"):
-                event({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": model,
-                       "choices": [], "usage": usage})
+                event(
+                    {
+                        "id": "chatcmpl-fake",
+                        "object": "chat.completion.chunk",
+                        "model": model,
+                        "choices": [],
+                        "usage": usage,
+                    }
+                )
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
@@ -169,7 +190,7 @@ class FakeOpenAIServer(LocalHTTPServer):
         self.requests: list[dict] = []
         self.headers: list[dict] = []
         self.arrivals: list[float] = []  # time.time() of each chat request
-        self.disconnects = 0            # streams the client closed before their end
+        self.disconnects = 0  # streams the client closed before their end
         self.continued: list[str] = []  # assistant prefixes the server continued
         self._queue: deque[Reply] = deque()
         self.default = Reply()
@@ -203,7 +224,7 @@ class FakeOpenAIServer(LocalHTTPServer):
             self.default = Reply()
             self.disconnects = 0
             self.continued.clear()
-        self.release = threading.Event()   # ends hanging requests
+        self.release = threading.Event()  # ends hanging requests
 
     def next_reply(self) -> Reply:
         with self._lock:

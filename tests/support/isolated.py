@@ -46,6 +46,7 @@ class IsolatedService:
         def check():
             doc = self.client.get(f"/api/v1/jobs/{job_id}").get_json()
             return doc if doc.get("status") in statuses else None
+
         return wait_until(check, timeout=timeout, interval=0.1, message=f"job {job_id} to be {statuses}")
 
     def stop(self) -> None:

@@ -14,8 +14,9 @@ KOMBU_UNACKED = "unacked"
 
 
 def new_job(store, *, tenant="t1", kind="sleep", seconds=1.0, priority=0, timeout=60) -> str:
-    job_id, outcome, _ = store.create(tenant=tenant, kind=kind, input={"seconds": seconds},
-                                      priority=priority, timeout_seconds=timeout)
+    job_id, outcome, _ = store.create(
+        tenant=tenant, kind=kind, input={"seconds": seconds}, priority=priority, timeout_seconds=timeout
+    )
     assert outcome == "created"
     return job_id
 
@@ -32,19 +33,24 @@ def events(redis_client, job_id) -> list[dict]:
 
 def runs(redis_client, job_id) -> int:
     """How many times the job's code started: each run of `sleep` reports step 1 once."""
-    return sum(1 for e in events(redis_client, job_id)
-               if e.get("progress") and json.loads(e["progress"]).get("current_step") == 1)
+    return sum(
+        1
+        for e in events(redis_client, job_id)
+        if e.get("progress") and json.loads(e["progress"]).get("current_step") == 1
+    )
 
 
 def job_process(redis_client, worker, job_id, attempt: int, timeout: float = 30) -> int:
     """The pid of the pool process running ``attempt`` of the job, read from its lease
     token (``<hostname>:<pid>:<nonce>``); checked to be a child of ``worker``."""
+
     def running():
         record = redis_client.hmget(keys.job(job_id), "status", "attempts")
         token = redis_client.get(keys.lease(job_id))
         if record == ["running", str(attempt)] and token:
             return token
         return None
+
     token = wait_until(running, timeout=timeout, message=f"attempt {attempt} of job {job_id} to run")
     hostname, pid, _ = token.rsplit(":", 2)
     assert hostname == worker.hostname
@@ -61,7 +67,6 @@ def kill_job_process(redis_client, worker, job_id, attempt: int) -> int:
 
 def broker_copies(redis_client, job_id, kind="sleep") -> int:
     """Copies of the job's message in the broker: queued, or delivered and not yet acked."""
-    queued = sum(job_id in message for key in keys.queue_keys(kind)
-                 for message in redis_client.lrange(key, 0, -1))
+    queued = sum(job_id in message for key in keys.queue_keys(kind) for message in redis_client.lrange(key, 0, -1))
     unacked = sum(job_id in message for message in redis_client.hvals(KOMBU_UNACKED))
     return queued + unacked

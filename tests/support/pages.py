@@ -39,8 +39,10 @@ class _PagesHandler(QuietHandler):
             return self._html(FORM)
         if parts.path == "/hello":
             name = query.get("name", ["stranger"])[0].replace("<", "&lt;")
-            return self._html(f"<!doctype html><html><head><title>Hello</title></head><body>"
-                              f"<h1 id='greeting'>Hello, {name}!</h1><a href='/links'>more</a></body></html>")
+            return self._html(
+                f"<!doctype html><html><head><title>Hello</title></head><body>"
+                f"<h1 id='greeting'>Hello, {name}!</h1><a href='/links'>more</a></body></html>"
+            )
         if parts.path == "/links":
             return self._html(LINKS)
         if parts.path == "/about":

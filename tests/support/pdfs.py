@@ -3,8 +3,7 @@
 from fpdf import FPDF
 
 
-def make_pdf(title: str, pages: int = 3, rows: list[tuple[str, ...]] | None = None,
-             filler_lines: int = 0) -> bytes:
+def make_pdf(title: str, pages: int = 3, rows: list[tuple[str, ...]] | None = None, filler_lines: int = 0) -> bytes:
     """A PDF of ``pages`` pages, each with a line of text naming it and a table."""
     rows = rows or [("Register", "Address", "Reset"), ("TK_CTRL", "0x40", "0x00"), ("TK_DATA", "0x41", "0xFF")]
     pdf = FPDF()
@@ -18,6 +17,11 @@ def make_pdf(title: str, pages: int = 3, rows: list[tuple[str, ...]] | None = No
                 for value in values:
                     row.cell(value)
         for line in range(filler_lines):
-            pdf.multi_cell(0, 5, f"Note {number}.{line}: pin PA{line % 8} drives LED{line % 4} via 1k resistor.",
-                           new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(
+                0,
+                5,
+                f"Note {number}.{line}: pin PA{line % 8} drives LED{line % 4} via 1k resistor.",
+                new_x="LMARGIN",
+                new_y="NEXT",
+            )
     return bytes(pdf.output())

@@ -56,8 +56,9 @@ class ChildProcess:
 
     def spawn(self) -> "ChildProcess":
         with open(self.log_path, "ab") as log:  # the child keeps its own copy
-            self.process = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                self.args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         return self
 
     @property
@@ -78,8 +79,9 @@ class ChildProcess:
         """Fail, with the end of its log, if the process has exited."""
         if self.exited():
             assert self.process is not None
-            raise RuntimeError(f"{self.name} exited ({self.process.returncode}); see {self.log_path}:\n"
-                               f"{self.log()[-3000:]}")
+            raise RuntimeError(
+                f"{self.name} exited ({self.process.returncode}); see {self.log_path}:\n{self.log()[-3000:]}"
+            )
 
     def children(self) -> list[int]:
         """Pids of its direct children (a worker's pool, gunicorn's workers)."""
@@ -112,11 +114,34 @@ class ChildProcess:
             self.process.wait(10)
 
 
-def celery_worker_args(app: str, hostname: str, concurrency: int, *, loglevel: str = "info",
-                       queues: str | None = None, extra_args: Sequence[str] = ()) -> list[str]:
+def celery_worker_args(
+    app: str,
+    hostname: str,
+    concurrency: int,
+    *,
+    loglevel: str = "info",
+    queues: str | None = None,
+    extra_args: Sequence[str] = (),
+) -> list[str]:
     """``celery worker`` as the tests and the bench run it: prefork, no gossip or mingle."""
-    args = [sys.executable, "-m", "celery", "-A", app, "worker", "-n", hostname, "-c", str(concurrency),
-            "-P", "prefork", "-l", loglevel, "--without-gossip", "--without-mingle"]
+    args = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        app,
+        "worker",
+        "-n",
+        hostname,
+        "-c",
+        str(concurrency),
+        "-P",
+        "prefork",
+        "-l",
+        loglevel,
+        "--without-gossip",
+        "--without-mingle",
+    ]
     if queues:
         args += ["-Q", queues]
     return args + list(extra_args)
@@ -125,19 +150,26 @@ def celery_worker_args(app: str, hostname: str, concurrency: int, *, loglevel: s
 class WorkerProcess(ChildProcess):
     """A real Longrun ``celery worker``; ready once its presence bootstep has written its heartbeat."""
 
-    def __init__(self, name: str, env: dict[str, str], concurrency: int = 2, extra_args: Sequence[str] = (), *,
-                 log_dir: Path):
+    def __init__(
+        self, name: str, env: dict[str, str], concurrency: int = 2, extra_args: Sequence[str] = (), *, log_dir: Path
+    ):
         self.hostname = f"{name}-{uuid.uuid4().hex[:6]}@test"
-        super().__init__(name, celery_worker_args("workers.celery_app", self.hostname, concurrency,
-                                                  extra_args=extra_args),
-                         env, log_dir / f"worker-{self.hostname}.log")
+        super().__init__(
+            name,
+            celery_worker_args("workers.celery_app", self.hostname, concurrency, extra_args=extra_args),
+            env,
+            log_dir / f"worker-{self.hostname}.log",
+        )
 
     def start(self, redis_url: str) -> "WorkerProcess":
         self.spawn()
         client = redis.Redis.from_url(redis_url, decode_responses=True)
         with ended_on_failure(self.kill_group):
-            wait_until(lambda: client.zscore(keys.WORKERS, self.hostname) is not None or self.exited(),
-                       timeout=60, message=f"worker {self.hostname}")
+            wait_until(
+                lambda: client.zscore(keys.WORKERS, self.hostname) is not None or self.exited(),
+                timeout=60,
+                message=f"worker {self.hostname}",
+            )
         client.close()
         if self.exited():
             raise RuntimeError(f"worker exited early; see {self.log_path}:\n{self.log()[-3000:]}")
@@ -156,16 +188,36 @@ class LiveServer(ChildProcess):
 
     stop_timeout = 15
 
-    def __init__(self, env: dict[str, str], workers: int = 2, worker_class: str = "gthread", threads: int | None = 4,
-                 *, log_dir: Path, name: str | None = None, app: str = "api.wsgi:app",
-                 options: Sequence[str] = ("--graceful-timeout", "5", "--timeout", "120"),
-                 ready_path: str = "/openapi.json", ready_timeout: float = 30):
+    def __init__(
+        self,
+        env: dict[str, str],
+        workers: int = 2,
+        worker_class: str = "gthread",
+        threads: int | None = 4,
+        *,
+        log_dir: Path,
+        name: str | None = None,
+        app: str = "api.wsgi:app",
+        options: Sequence[str] = ("--graceful-timeout", "5", "--timeout", "120"),
+        ready_path: str = "/openapi.json",
+        ready_timeout: float = 30,
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ready_path = ready_path
         self.ready_timeout = ready_timeout
-        args = [sys.executable, "-m", "gunicorn", app, "-b", f"127.0.0.1:{self.port}",
-                "-w", str(workers), "-k", worker_class]
+        args = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            app,
+            "-b",
+            f"127.0.0.1:{self.port}",
+            "-w",
+            str(workers),
+            "-k",
+            worker_class,
+        ]
         if threads is not None:
             args += ["--threads", str(threads)]
         name = name or f"gunicorn-{self.port}"
@@ -185,5 +237,6 @@ class LiveServer(ChildProcess):
                     return response.status == 200
             except (urllib.error.URLError, OSError):  # still booting, or a busy machine (HTTPError: not 200)
                 return False
+
         with ended_on_failure(self.stop):
             wait_until(up, timeout=self.ready_timeout, message=f"gunicorn at {self.url}")

@@ -27,8 +27,15 @@ def _wait(predicate, timeout: float, what: str):
 class RedisNode:
     """One redis-server (master or replica), by default with an append-only file, fsync always."""
 
-    def __init__(self, directory: Path, *, password: str = "", replica_of: int | None = None,
-                 appendfsync: str = "always", appendonly: bool = True):
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        password: str = "",
+        replica_of: int | None = None,
+        appendfsync: str = "always",
+        appendonly: bool = True,
+    ):
         if shutil.which(redis_server_binary()) is None:
             raise RuntimeError(MISSING)
         self.directory = directory
@@ -45,15 +52,31 @@ class RedisNode:
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def client(self, **kwargs) -> redis.Redis:
-        return redis.Redis(port=self.port, password=self.password or None, socket_timeout=2,
-                           socket_connect_timeout=0.5, **kwargs)
+        return redis.Redis(
+            port=self.port, password=self.password or None, socket_timeout=2, socket_connect_timeout=0.5, **kwargs
+        )
 
     def start(self) -> "RedisNode":
         self.directory.mkdir(parents=True, exist_ok=True)
-        args = [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", self.appendfsync,
-                "--dir", str(self.directory),
-                "--logfile", str(self.directory / "redis.log"), "--maxmemory-policy", "noeviction"]
+        args = [
+            redis_server_binary(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--appendfsync",
+            self.appendfsync,
+            "--dir",
+            str(self.directory),
+            "--logfile",
+            str(self.directory / "redis.log"),
+            "--maxmemory-policy",
+            "noeviction",
+        ]
         if self.password:
             args += ["--requirepass", self.password, "--masterauth", self.password]
         if self.replica_of:  # only at first start: afterwards Sentinel decides who replicates whom
@@ -85,17 +108,30 @@ class RedisNode:
 
 
 class SentinelNode:
-    def __init__(self, directory: Path, master_port: int, *, password: str = "", sentinel_password: str = "",
-                 quorum: int = 2, down_after_ms: int = 1000):
+    def __init__(
+        self,
+        directory: Path,
+        master_port: int,
+        *,
+        password: str = "",
+        sentinel_password: str = "",
+        quorum: int = 2,
+        down_after_ms: int = 1000,
+    ):
         self.directory = directory
         self.port = free_port()
         self.process: subprocess.Popen | None = None
         self.password = sentinel_password
-        lines = [f"port {self.port}", "bind 127.0.0.1", f"dir {directory}", f"logfile {directory / 'sentinel.log'}",
-                 f"sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} {quorum}",
-                 f"sentinel down-after-milliseconds {MASTER_NAME} {down_after_ms}",
-                 f"sentinel failover-timeout {MASTER_NAME} 10000",
-                 f"sentinel parallel-syncs {MASTER_NAME} 2"]
+        lines = [
+            f"port {self.port}",
+            "bind 127.0.0.1",
+            f"dir {directory}",
+            f"logfile {directory / 'sentinel.log'}",
+            f"sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} {quorum}",
+            f"sentinel down-after-milliseconds {MASTER_NAME} {down_after_ms}",
+            f"sentinel failover-timeout {MASTER_NAME} 10000",
+            f"sentinel parallel-syncs {MASTER_NAME} 2",
+        ]
         if password:
             lines.append(f"sentinel auth-pass {MASTER_NAME} {password}")
         if sentinel_password:
@@ -106,8 +142,9 @@ class SentinelNode:
         self.directory.mkdir(parents=True, exist_ok=True)
         conf = self.directory / "sentinel.conf"  # Sentinel rewrites its own file
         conf.write_text(self.config)
-        self.process = subprocess.Popen([redis_server_binary(), str(conf), "--sentinel"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [redis_server_binary(), str(conf), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         client = self.client()
         try:
             _wait(lambda: _pings(client), 10, f"sentinel on {self.port}")
@@ -116,8 +153,13 @@ class SentinelNode:
         return self
 
     def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, password=self.password or None, socket_timeout=1,
-                           socket_connect_timeout=0.5, decode_responses=True)
+        return redis.Redis(
+            port=self.port,
+            password=self.password or None,
+            socket_timeout=1,
+            socket_connect_timeout=0.5,
+            decode_responses=True,
+        )
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:
@@ -128,28 +170,51 @@ class SentinelNode:
 class SentinelCluster:
     """A master, ``replicas`` replicas and three sentinels (quorum 2), all on loopback."""
 
-    def __init__(self, directory: Path, *, replicas: int = 2, password: str = "", sentinel_password: str = "",
-                 appendfsync: str = "always"):
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        replicas: int = 2,
+        password: str = "",
+        sentinel_password: str = "",
+        appendfsync: str = "always",
+    ):
         self.password = password
         self.sentinel_password = sentinel_password
         master = RedisNode(directory / "redis-0", password=password, appendfsync=appendfsync)
-        self.nodes = [master] + [RedisNode(directory / f"redis-{i}", password=password, replica_of=master.port,
-                                           appendfsync=appendfsync) for i in range(1, replicas + 1)]
-        self.sentinels = [SentinelNode(directory / f"sentinel-{i}", master.port, password=password,
-                                       sentinel_password=sentinel_password) for i in range(3)]
+        self.nodes = [master] + [
+            RedisNode(directory / f"redis-{i}", password=password, replica_of=master.port, appendfsync=appendfsync)
+            for i in range(1, replicas + 1)
+        ]
+        self.sentinels = [
+            SentinelNode(
+                directory / f"sentinel-{i}", master.port, password=password, sentinel_password=sentinel_password
+            )
+            for i in range(3)
+        ]
 
     def start(self) -> "SentinelCluster":
         try:
             for node in self.nodes:
                 node.start()
             master = self.nodes[0].client()
-            _wait(lambda: master.info("replication")["connected_slaves"] == len(self.nodes) - 1
-                  and all(node.client().info("replication").get("master_link_status") == "up"
-                          for node in self.nodes[1:]), 20, "replicas in sync")
+            _wait(
+                lambda: (
+                    master.info("replication")["connected_slaves"] == len(self.nodes) - 1
+                    and all(
+                        node.client().info("replication").get("master_link_status") == "up" for node in self.nodes[1:]
+                    )
+                ),
+                20,
+                "replicas in sync",
+            )
             for sentinel in self.sentinels:
                 sentinel.start()
-            _wait(lambda: all(self._sentinel_knows_everyone(s) for s in self.sentinels), 30,
-                  "sentinels to find the replicas and each other")
+            _wait(
+                lambda: all(self._sentinel_knows_everyone(s) for s in self.sentinels),
+                30,
+                "sentinels to find the replicas and each other",
+            )
         except BaseException:
             self.stop()
             raise
@@ -169,8 +234,12 @@ class SentinelCluster:
 
     def env(self) -> dict:
         """The settings that point Longrun at this cluster."""
-        return {"LONGRUN_REDIS_SENTINELS": self.addresses, "LONGRUN_REDIS_SENTINEL_MASTER": MASTER_NAME,
-                "LONGRUN_REDIS_PASSWORD": self.password, "LONGRUN_REDIS_SENTINEL_PASSWORD": self.sentinel_password}
+        return {
+            "LONGRUN_REDIS_SENTINELS": self.addresses,
+            "LONGRUN_REDIS_SENTINEL_MASTER": MASTER_NAME,
+            "LONGRUN_REDIS_PASSWORD": self.password,
+            "LONGRUN_REDIS_SENTINEL_PASSWORD": self.sentinel_password,
+        }
 
     def master_port(self) -> int | None:
         """The master as the sentinels' majority names it now."""
@@ -197,6 +266,7 @@ class SentinelCluster:
 
     def wait_failover(self, old_port: int, timeout: float = 30) -> RedisNode:
         """Until the sentinels name a new master that answers as one; returns it."""
+
         def promoted():
             port = self.master_port()
             if port is None or port == old_port:
@@ -206,6 +276,7 @@ class SentinelCluster:
                 return node if node.client().info("replication")["role"] == "master" else None
             except redis.RedisError:
                 return None
+
         return _wait(promoted, timeout, "a replica to be promoted")
 
     def stop(self) -> None:

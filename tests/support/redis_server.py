@@ -24,8 +24,9 @@ class RedisServer:
     """``appendonly=True`` keeps an append-only file (fsync ``appendfsync``), so a
     ``kill -9`` and a ``start()`` on the same directory and port keep the data."""
 
-    def __init__(self, directory: Path, *, appendonly: bool = False, appendfsync: str = "always",
-                 port: int | None = None):
+    def __init__(
+        self, directory: Path, *, appendonly: bool = False, appendfsync: str = "always", port: int | None = None
+    ):
         self.directory = directory
         self.port = port or free_port()
         self.appendonly = appendonly
@@ -41,8 +42,19 @@ class RedisServer:
         if shutil.which(binary) is None:
             raise RuntimeError(MISSING)
         self.directory.mkdir(parents=True, exist_ok=True)
-        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--dir", str(self.directory), "--logfile", str(self.directory / "redis.log")]
+        args = [
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--dir",
+            str(self.directory),
+            "--logfile",
+            str(self.directory / "redis.log"),
+        ]
         if self.appendonly:
             args += ["--appendonly", "yes", "--appendfsync", self.appendfsync]
         else:

@@ -7,8 +7,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_until(predicate: Callable[[], T], timeout: float = 20.0, interval: float = 0.05,
-               message: str = "condition") -> T:
+def wait_until(
+    predicate: Callable[[], T], timeout: float = 20.0, interval: float = 0.05, message: str = "condition"
+) -> T:
     """Poll ``predicate`` until it returns something truthy (and return that); fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:

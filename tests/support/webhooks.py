@@ -12,8 +12,9 @@ class _ReceiverHandler(QuietHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         with receiver.lock:
             status = receiver.respond(body)
-            receiver.requests.append({"headers": {k.lower(): v for k, v in self.headers.items()},
-                                      "body": body, "status": status})
+            receiver.requests.append(
+                {"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body, "status": status}
+            )
         self.send_response(status)
         self.send_header("Content-Length", "0")
         self.end_headers()

@@ -26,10 +26,23 @@ ALLOWED = {
     "api": {"longrun", "tasks", "workers"},
 }
 # What the API may import of tasks and workers: schemas, the Celery app and the publishing path.
-API_MAY_IMPORT = {"tasks", "tasks.registry", "tasks.inputs",
-                  "workers", "workers.celery_app", "workers.publish", "workers.broker"}
-WORKER_RUNTIME = ("workers.job_task", "workers.watchdog", "workers.janitor", "workers.bootsteps",
-                  "workers.job_logs", "workers.kind_tasks")
+API_MAY_IMPORT = {
+    "tasks",
+    "tasks.registry",
+    "tasks.inputs",
+    "workers",
+    "workers.celery_app",
+    "workers.publish",
+    "workers.broker",
+}
+WORKER_RUNTIME = (
+    "workers.job_task",
+    "workers.watchdog",
+    "workers.janitor",
+    "workers.bootsteps",
+    "workers.job_logs",
+    "workers.kind_tasks",
+)
 
 
 def module_name(path: Path) -> str:
@@ -58,8 +71,9 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
             else:
                 source = node.module or ""
             # "from a import b" imports the module a.b when there is one, else the name b of a.
-            targets = [f"{source}.{alias.name}" if f"{source}.{alias.name}" in known else source
-                       for alias in node.names]
+            targets = [
+                f"{source}.{alias.name}" if f"{source}.{alias.name}" in known else source for alias in node.names
+            ]
         else:
             continue
         for target in targets:
@@ -130,14 +144,23 @@ def test_the_strongly_connected_components_of_a_hand_made_cycle_are_found():
 
 
 def test_imports_flow_one_way():
-    wrong = sorted(f"{name} imports {target}" for name, targets in graph().items() for target in targets
-                   if top(target) != top(name) and top(target) not in ALLOWED[top(name)])
+    wrong = sorted(
+        f"{name} imports {target}"
+        for name, targets in graph().items()
+        for target in targets
+        if top(target) != top(name) and top(target) not in ALLOWED[top(name)]
+    )
     assert wrong == []
 
 
 def test_the_api_imports_only_the_kinds_schemas_the_celery_app_and_the_publishing_path():
-    wrong = sorted(f"{name} imports {target}" for name, targets in graph().items() if top(name) == "api"
-                   for target in targets if top(target) in ("tasks", "workers") and target not in API_MAY_IMPORT)
+    wrong = sorted(
+        f"{name} imports {target}"
+        for name, targets in graph().items()
+        if top(name) == "api"
+        for target in targets
+        if top(target) in ("tasks", "workers") and target not in API_MAY_IMPORT
+    )
     assert wrong == []
 
 
@@ -146,10 +169,18 @@ def test_there_are_no_import_cycles():
 
 
 def test_creating_the_api_app_loads_no_work_code_and_no_worker_runtime():
-    code = ("import sys, api; api.create_app(); "
-            "print('\\n'.join(m for m in sys.modules if m.startswith(('tasks.', 'workers.', 'backends'))))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                         env={"PATH": "/usr/bin:/bin", "LONGRUN_AUTH": "off", "PYTHONPATH": str(ROOT)})
+    code = (
+        "import sys, api; api.create_app(); "
+        "print('\\n'.join(m for m in sys.modules if m.startswith(('tasks.', 'workers.', 'backends'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "LONGRUN_AUTH": "off", "PYTHONPATH": str(ROOT)},
+    )
     assert out.returncode == 0, out.stderr
     loaded = set(out.stdout.split())
     assert "tasks.registry" in loaded and "workers.celery_app" in loaded  # what it does need
@@ -157,8 +188,7 @@ def test_creating_the_api_app_loads_no_work_code_and_no_worker_runtime():
     assert loaded & (kinds | set(WORKER_RUNTIME)) == set()
 
 
-@pytest.mark.parametrize("module", ["tasks.sleep", "tasks.inference", "tasks.chat", "tasks.browser",
-                                    "tasks.codegen"])
+@pytest.mark.parametrize("module", ["tasks.sleep", "tasks.inference", "tasks.chat", "tasks.browser", "tasks.codegen"])
 def test_a_kinds_work_imports_no_celery(module):
     tree = ast.parse((ROOT / (module.replace(".", "/") + ".py")).read_text())
     names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}

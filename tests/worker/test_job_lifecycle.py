@@ -14,8 +14,18 @@ def test_submit_answers_202_with_location_and_pending_document(client, worker):
     job = response.get_json()
     assert response.headers["Location"] == f"/api/v1/jobs/{job['id']}"
     assert job["status"] in ("pending", "running", "completed")
-    assert set(job) >= {"id", "kind", "status", "progress", "created_at", "started_at",
-                        "finished_at", "attempts", "result", "error"}
+    assert set(job) >= {
+        "id",
+        "kind",
+        "status",
+        "progress",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "attempts",
+        "result",
+        "error",
+    }
 
 
 def test_job_reports_each_step_then_completes_with_result(client, submit, wait_for_status):
@@ -81,8 +91,9 @@ def test_job_past_its_timeout_fails_and_the_worker_keeps_serving(submit, wait_fo
 
 
 def test_prefer_wait_answers_200_with_the_finished_job(client, worker):
-    response = client.post("/api/v1/jobs", json={"kind": "sleep", "input": {"seconds": 0.2}},
-                           headers={"Prefer": "wait=20"})
+    response = client.post(
+        "/api/v1/jobs", json={"kind": "sleep", "input": {"seconds": 0.2}}, headers={"Prefer": "wait=20"}
+    )
 
     assert response.status_code == 200
     assert response.get_json()["status"] == "completed"
@@ -91,8 +102,9 @@ def test_prefer_wait_answers_200_with_the_finished_job(client, worker):
 
 
 def test_prefer_wait_answers_202_when_the_job_outlasts_it(client, worker):
-    response = client.post("/api/v1/jobs", json={"kind": "sleep", "input": {"seconds": 5}},
-                           headers={"Prefer": "wait=1"})
+    response = client.post(
+        "/api/v1/jobs", json={"kind": "sleep", "input": {"seconds": 5}}, headers={"Prefer": "wait=1"}
+    )
 
     assert response.status_code == 202
     assert response.get_json()["status"] in ("pending", "running")

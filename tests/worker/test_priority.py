@@ -7,8 +7,7 @@ from tests.support.waiting import wait_until
 pytestmark = pytest.mark.integration
 
 
-def test_higher_priority_job_starts_before_earlier_lower_ones(redis_factory, start_worker, settings_for,
-                                                              client_for):
+def test_higher_priority_job_starts_before_earlier_lower_ones(redis_factory, start_worker, settings_for, client_for):
     server = redis_factory()
     client = client_for(settings_for(server.url))
     start_worker("prio", redis=server.url, concurrency=1)
