@@ -1,7 +1,6 @@
 """Looking at a job from outside: its events, its runs, the process that runs it,
 its copies in the broker; and jobs made directly on a (fake) job store for unit tests."""
 
-import json
 import os
 import signal
 
@@ -32,12 +31,10 @@ def events(redis_client, job_id) -> list[dict]:
 
 
 def runs(redis_client, job_id) -> int:
-    """How many times the job's code started: each run of `sleep` reports step 1 once."""
-    return sum(
-        1
-        for e in events(redis_client, job_id)
-        if e.get("progress") and json.loads(e["progress"]).get("current_step") == 1
-    )
+    """How many attempts the job's code started: each claim writes one "running"
+    event without progress (progress is coalesced, and a resumed attempt skips
+    the steps it finished, so step events cannot count runs)."""
+    return sum(1 for e in events(redis_client, job_id) if e.get("status") == "running" and not e.get("progress"))
 
 
 def job_process(redis_client, worker, job_id, attempt: int, timeout: float = 30) -> int:
