@@ -88,6 +88,8 @@ REPLICATION_PROBE = f"{PREFIX}ha:probe"
 # kombu's Redis transport keeps delivered, not yet acked messages here
 # (its defaults, which celeryconfig keeps): delivery tag -> [message, exchange, routing key].
 BROKER_UNACKED = "unacked"
+BROKER_UNACKED_INDEX = "unacked_index"
+"""Sorted set: delivery tag -> when kombu delivered it (the unacked hash's index)."""
 
 CONSOLE_SECRET = f"{PREFIX}console:secret"
 """String: the random secret console session cookies are signed with (when

@@ -45,6 +45,9 @@ TIDY_EVERY_SECONDS = 30.0
 TIDY_AFTER_SECONDS = 60.0
 # A sent, unclaimed job whose message is nowhere on two looks this far apart is sent again.
 LOST_AFTER_SECONDS = 2.0
+# A delivery no worker started in this long was taken by a worker that lost its
+# connection (lua/resend.lua): far longer than a free slot takes to start a job.
+UNSTARTED_DELIVERY_SECONDS = 15.0
 # A worker's slots count while its presence (workers/bootsteps.py, every 5 s) is this recent.
 LIVE_SECONDS = 15.0
 
@@ -201,6 +204,8 @@ class Mover:
                     "resend",
                     queues=keys.queue_keys(kind),
                     unacked=keys.BROKER_UNACKED,
+                    unacked_index=keys.BROKER_UNACKED_INDEX,
+                    unacked_grace=UNSTARTED_DELIVERY_SECONDS,
                     suspects=keys.FLOW_SUSPECTS,
                     confirm_after=LOST_AFTER_SECONDS,
                     jobs=jobs,

@@ -8,6 +8,8 @@ local holder = P.token and redis.call('GET', K.lease)
 if not (holder and holder ~= P.token) then
   seq = transition(P.status, P.progress, P.error, P.meta)
 end
+-- A job deleted while it ran keeps no log (as joblog.py's APPEND): its keys are gone for good.
+if redis.call('EXISTS', K.job) == 0 then return seq end
 local added = 0
 for _, line in ipairs(P.log_lines) do
   redis.call('RPUSH', P.log_key, line)
