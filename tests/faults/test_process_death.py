@@ -12,7 +12,7 @@ API client could use to kill worker processes.
 import pytest
 
 from longrun import keys
-from tests.support.jobs import broker_copies, events, kill_job_process, runs
+from tests.support.jobs import attempts_started, broker_copies, events, kill_job_process
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -29,7 +29,7 @@ def test_sigkill_of_the_pool_process_runs_the_job_again_and_it_completes_once(
     assert done["attempts"] == 2
     assert done["result"] == {"slept": 2.0, "steps": 4}
     assert [e["status"] for e in events(redis_client, job["id"])].count("completed") == 1
-    assert runs(redis_client, job["id"]) == 2
+    assert attempts_started(redis_client, job["id"]) == 2
 
 
 def test_job_that_kills_its_process_every_time_fails_as_worker_lost_after_the_cap(
@@ -52,6 +52,6 @@ def test_job_that_kills_its_process_every_time_fails_as_worker_lost_after_the_ca
         timeout=30,
         message="no copy of the job's message left in the broker",
     )
-    assert runs(redis_client, job["id"]) == cap
+    assert attempts_started(redis_client, job["id"]) == cap
     assert not redis_client.exists(keys.lease(job["id"]))
     assert redis_client.zscore(keys.RUNNING, job["id"]) is None

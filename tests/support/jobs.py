@@ -1,6 +1,7 @@
 """Looking at a job from outside: its events, its runs, the process that runs it,
 its copies in the broker; and jobs made directly on a (fake) job store for unit tests."""
 
+import json
 import os
 import signal
 
@@ -31,9 +32,18 @@ def events(redis_client, job_id) -> list[dict]:
 
 
 def runs(redis_client, job_id) -> int:
+    """How many times the job's code started step 1: each run of `sleep` reports it once."""
+    return sum(
+        1
+        for e in events(redis_client, job_id)
+        if e.get("progress") and json.loads(e["progress"]).get("current_step") == 1
+    )
+
+
+def attempts_started(redis_client, job_id) -> int:
     """How many attempts the job's code started: each claim writes one "running"
-    event without progress (progress is coalesced, and a resumed attempt skips
-    the steps it finished, so step events cannot count runs)."""
+    event without progress (a resumed attempt skips the steps it finished, and
+    progress is coalesced, so step events cannot count attempts)."""
     return sum(1 for e in events(redis_client, job_id) if e.get("status") == "running" and not e.get("progress"))
 
 
