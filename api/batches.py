@@ -13,7 +13,7 @@ from api import batch_service
 from api.auth import current_tenant
 from api.extensions import Blueprint, services
 from api.jobs import idempotency_key
-from api.live import PROCESS_STREAMS
+from api.live import event_stream
 from api.schemas import STATUSES, JobSchema, JsonDict, WebhookSchema
 from longrun import jsonfields, streams
 from longrun.errors import InvalidInput, InvalidUpload
@@ -238,32 +238,10 @@ class BatchEvents(MethodView):
         tenant = current_tenant()
         after = streams.parse_last_event_id(request.headers.get("Last-Event-ID") or request.args.get("last_event_id"))
         batch_service.batches(svc).load(batch_id, tenant)
-        settings = svc.settings
-        slots = streams.StreamSlots(
-            svc.store.redis, settings.sse_max_streams_per_tenant, settings.sse_heartbeat_seconds
-        )
-        PROCESS_STREAMS.enter()
-        try:
-            token = slots.acquire(tenant)
-        except Exception:
-            PROCESS_STREAMS.leave()
-            raise
-
-        def generate():
-            try:
-                yield from batch_service.events(
-                    svc,
-                    batch_id,
-                    after,
-                    heartbeat_seconds=settings.sse_heartbeat_seconds,
-                    on_heartbeat=lambda: slots.renew(tenant, token),
-                )
-            finally:
-                slots.release(tenant, token)
-                PROCESS_STREAMS.leave()
-
-        return Response(
-            stream_with_context(generate()),
-            mimetype="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        return event_stream(
+            svc,
+            tenant,
+            lambda heartbeat_seconds, on_heartbeat: batch_service.events(
+                svc, batch_id, after, heartbeat_seconds=heartbeat_seconds, on_heartbeat=on_heartbeat
+            ),
         )

@@ -2,6 +2,8 @@
 webhook delivery log with manual redelivery."""
 
 import threading
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from flask import Response, request, stream_with_context
 from flask.views import MethodView
@@ -47,6 +49,32 @@ class ProcessStreams:
 PROCESS_STREAMS = ProcessStreams()
 
 
+def event_stream(svc: Any, tenant: str, events: Callable[[float, Callable[[], None]], Iterator[str]]) -> Response:
+    """An SSE response over ``events(heartbeat_seconds, on_heartbeat)`` that holds one of
+    the tenant's stream slots (and this process's) while the client listens."""
+    settings = svc.settings
+    slots = streams.StreamSlots(svc.store.redis, settings.sse_max_streams_per_tenant, settings.sse_heartbeat_seconds)
+    PROCESS_STREAMS.enter()
+    try:
+        token = slots.acquire(tenant)
+    except Exception:
+        PROCESS_STREAMS.leave()
+        raise
+
+    def generate() -> Iterator[str]:
+        try:
+            yield from events(settings.sse_heartbeat_seconds, lambda: slots.renew(tenant, token))
+        finally:  # also when the client goes away (the next write fails)
+            slots.release(tenant, token)
+            PROCESS_STREAMS.leave()
+
+    return Response(
+        stream_with_context(generate()),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
 @blp.route("/<string:job_id>/events")
 class JobEvents(MethodView):
     @blp.response(
@@ -66,34 +94,12 @@ class JobEvents(MethodView):
         tenant = current_tenant()
         after = streams.parse_last_event_id(request.headers.get("Last-Event-ID") or request.args.get("last_event_id"))
         svc.store.load(job_id, tenant)  # 404/410 exactly as GET /jobs/{id}
-        settings = svc.settings
-        slots = streams.StreamSlots(
-            svc.store.redis, settings.sse_max_streams_per_tenant, settings.sse_heartbeat_seconds
-        )
-        PROCESS_STREAMS.enter()
-        try:
-            token = slots.acquire(tenant)
-        except Exception:
-            PROCESS_STREAMS.leave()
-            raise
-
-        def generate():
-            try:
-                yield from streams.job_events(
-                    svc.store,
-                    job_id,
-                    after,
-                    heartbeat_seconds=settings.sse_heartbeat_seconds,
-                    on_heartbeat=lambda: slots.renew(tenant, token),
-                )
-            finally:  # also when the client goes away (the next write fails)
-                slots.release(tenant, token)
-                PROCESS_STREAMS.leave()
-
-        return Response(
-            stream_with_context(generate()),
-            mimetype="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        return event_stream(
+            svc,
+            tenant,
+            lambda heartbeat_seconds, on_heartbeat: streams.job_events(
+                svc.store, job_id, after, heartbeat_seconds=heartbeat_seconds, on_heartbeat=on_heartbeat
+            ),
         )
 
 
