@@ -2,14 +2,14 @@
 
 import re
 
-from flask import jsonify, request, send_file, url_for
+from flask import request, send_file, url_for
 from flask.views import MethodView
 from werkzeug.routing import BaseConverter
 
 from api import service, uploads
 from api.auth import current_tenant
 from api.extensions import Blueprint, services
-from api.fastdump import compile_dump
+from api.fastdump import compile_dump, json_response
 from api.schemas import (
     ArtifactListSchema,
     ClearedSchema,
@@ -143,7 +143,7 @@ class Job(MethodView):
     @blp.response(200, JobSchema)
     def get(self, job_id):
         """The job's status, progress and (when completed) result."""
-        return jsonify(DUMP_JOB(service.get(services(), current_tenant(), job_id)))
+        return json_response(DUMP_JOB(service.get(services(), current_tenant(), job_id)))
 
     @blp.response(204)
     def delete(self, job_id):

@@ -89,6 +89,8 @@ class RateBudget:
 
 
 BUDGET = RateBudget()
+# Requests whose multipart body is parsed before the route (its part limits apply).
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 def enforce():
@@ -107,5 +109,5 @@ def enforce():
             )
             error.retry_after = wait
             raise error
-    if request.mimetype == "multipart/form-data":
+    if request.method in BODY_METHODS and request.mimetype == "multipart/form-data":
         _ = request.files  # parse now: too many or too large parts raise 413 here

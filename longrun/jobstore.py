@@ -54,6 +54,8 @@ def _load_scripts() -> dict[str, str]:
 
 
 SCRIPTS = _load_scripts()
+# Read-only and standalone (no lib.lua): the hot read of GET /jobs/{id}.
+READ_SCRIPT = (resources.files("longrun") / "lua" / "read.lua").read_text()
 
 
 def new_job_id() -> str:
@@ -122,6 +124,7 @@ class JobStore:
         # change this store made (webhooks hang here); never lets an error out.
         self.on_transition: Callable[[str, JobStatus, dict[str, Any] | None], object] | None = None
         self._scripts = {name: client.register_script(src) for name, src in SCRIPTS.items()}
+        self._read = client.register_script(READ_SCRIPT)
         # Fair dispatch's caps and weights ride along with every script (lua/flow.lua).
         self._flow_config = flow_config(settings)
 
@@ -450,20 +453,22 @@ class JobStore:
 
     def load(self, job_id: str, tenant: str | None = None) -> dict[str, Any]:
         """The job's record with its Celery meta; raises JobNotFound/JobExpired."""
+        read_keys = [
+            keys.job(job_id),
+            keys.meta(job_id),
+            keys.steps(job_id),
+            keys.retries(job_id),
+            keys.tombstone(job_id),
+        ]
         with redis_errors_as_unavailable():
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.hgetall(keys.job(job_id))
-            pipe.get(keys.meta(job_id))
-            pipe.hgetall(keys.steps(job_id))
-            pipe.lrange(keys.retries(job_id), 0, -1)
-            record, meta, steps, retries = pipe.execute()
-            if not record or (tenant is not None and record.get("tenant") != tenant):
-                # A tombstone is only honoured for the owner; others get a plain 404.
-                if not record:
-                    owner = self.redis.get(keys.tombstone(job_id))
-                    if owner and (tenant is None or owner == tenant):
-                        raise JobExpired(f"job {job_id} has expired")
-                raise JobNotFound(f"no job with id {job_id}")
+            flat, meta, flat_steps, retries, owner = redis_conn.call_script(self.redis, self._read, read_keys)
+        record = dict(zip(flat[::2], flat[1::2], strict=True))
+        if not record or (tenant is not None and record.get("tenant") != tenant):
+            # A tombstone is only honoured for the owner; others get a plain 404.
+            if owner and (tenant is None or owner == tenant):
+                raise JobExpired(f"job {job_id} has expired")
+            raise JobNotFound(f"no job with id {job_id}")
+        steps = dict(zip(flat_steps[::2], flat_steps[1::2], strict=True))
         record["_meta"] = meta
         record["_steps"], record["_retries"] = steps, retries
         return cast(dict[str, Any], record)  # HGETALL: {field: value}

@@ -58,6 +58,31 @@ def client(settings: Settings, *, decode_responses: bool = True) -> redis.Redis:
     return cast(redis.Redis, master)
 
 
+def call_script(client: redis.Redis, script: Any, script_keys: list[str], args: list[Any] | tuple[()] = ()) -> Any:
+    """``script(keys=, args=)`` for a read-only script on a hot path, in one EVALSHA
+    on a pooled connection without redis-py's per-command layers (about a third of
+    a status read's Redis CPU). Like redis-py's client it tries once more on a
+    dropped connection (safe: the script only reads) and loads a script a new or
+    restarted server does not know."""
+    pool = client.connection_pool
+    for attempt in (1, 2):
+        conn: Any = pool.get_connection()  # redis-py leaves send_command/disconnect unannotated
+        try:
+            try:
+                conn.send_command("EVALSHA", script.sha, len(script_keys), *script_keys, *args)
+                return conn.read_response()
+            except redis.exceptions.NoScriptError:
+                conn.send_command("EVAL", script.script, len(script_keys), *script_keys, *args)
+                return conn.read_response()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            conn.disconnect()
+            if attempt == 2:
+                raise
+        finally:
+            pool.release(conn)
+    raise AssertionError("unreachable")
+
+
 def broker_is_store(settings: Settings) -> bool:
     """True when broker messages live in the job store's Redis: then the create
     script can push a job's message with its record, and the reconciler can

@@ -73,7 +73,8 @@ class ConsoleSessionInterface(SecureCookieSessionInterface):
         )
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession:
-        if not request.cookies.get(self.get_cookie_name(app)):
+        # No Cookie header at all (every API client): no cookie jar parsed.
+        if "HTTP_COOKIE" not in request.environ or not request.cookies.get(self.get_cookie_name(app)):
             return self.session_class()
         try:
             return super().open_session(app, request) or self.session_class()
