@@ -74,6 +74,11 @@ def iso(ts: float | str | None) -> str | None:
     return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _pairs(flat: list[str]) -> dict[str, str]:
+    """A script's HGETALL reply (flat field, value list) as a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
 def _loads(value: str | None, default: Any = None) -> Any:
     return json.loads(value) if value else default
 
@@ -112,6 +117,9 @@ class Claim:
     input: dict[str, Any] | None = None
     attempts: int = 0
     retry_in: int = 0
+    # A "run" claim's step checkpoints (raw HGETALL of keys.steps and keys.step_outputs).
+    steps: dict[str, str] | None = None
+    step_outputs: dict[str, str] | None = None
 
 
 class JobStore:
@@ -336,7 +344,13 @@ class JobStore:
         if verdict in after:
             self._notify(job_id, after[verdict], None)
         if verdict == "run":
-            return Claim("run", input=_loads(reply[1], {}), attempts=int(reply[2]))
+            return Claim(
+                "run",
+                input=_loads(reply[1], {}),
+                attempts=int(reply[2]),
+                steps=_pairs(reply[4]),
+                step_outputs=_pairs(reply[5]),
+            )
         if verdict == "busy":
             return Claim("busy", retry_in=max(1, int(reply[1])))
         return Claim(verdict)
@@ -408,18 +422,24 @@ class JobStore:
         replicate: bool = False,
         token: str | None = None,
         log_tail: dict[str, Any] | None = None,
+        steps: list[str] | None = None,
     ) -> int | None:
         """Move a job to ``status``; None when it is gone or already final, or when
         ``token`` (a running attempt's) is given and another attempt holds the lease.
         With ``replicate`` see ``_run`` (it covers this write; a no-op covers
         nothing: see ``confirm_replicated``). With ``log_tail`` (the job log's
-        last lines, workers/job_logs.py) they go in the same step (lua/finish.lua)."""
+        last lines, workers/job_logs.py) and ``steps`` (step timeline entries held
+        back, longrun/steps.py ``detach``) they go in the same step (lua/finish.lua)."""
+        finish = log_tail is not None or bool(steps)
+        if finish and log_tail is None:
+            log_tail = {"log_lines": [], "log_ttl": 0}
         seq = self._run(
-            "finish" if log_tail is not None else "transition",
+            "finish" if finish else "transition",
             job_id,
             replicate=replicate,
             status=str(status),
             token=token,
+            step_entries=steps or None,
             **(log_tail or {}),
             progress=json.dumps(progress) if progress is not None else None,
             error=json.dumps(error) if error is not None else None,
@@ -462,16 +482,15 @@ class JobStore:
         ]
         with redis_errors_as_unavailable():
             flat, meta, flat_steps, retries, owner = redis_conn.call_script(self.redis, self._read, read_keys)
-        record = dict(zip(flat[::2], flat[1::2], strict=True))
+        record: dict[str, Any] = _pairs(flat)
         if not record or (tenant is not None and record.get("tenant") != tenant):
             # A tombstone is only honoured for the owner; others get a plain 404.
             if owner and (tenant is None or owner == tenant):
                 raise JobExpired(f"job {job_id} has expired")
             raise JobNotFound(f"no job with id {job_id}")
-        steps = dict(zip(flat_steps[::2], flat_steps[1::2], strict=True))
         record["_meta"] = meta
-        record["_steps"], record["_retries"] = steps, retries
-        return cast(dict[str, Any], record)  # HGETALL: {field: value}
+        record["_steps"], record["_retries"] = _pairs(flat_steps), retries
+        return record
 
     def get(self, job_id: str, tenant: str | None = None) -> dict[str, Any]:
         return document(self.load(job_id, tenant))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -71,6 +72,16 @@ def _script(name: str) -> str:
 
 
 SCRIPTS = {name: _script(name) for name in ("step", "requeue")}
+
+
+def flat_entries(entries: dict[int, dict[str, Any]]) -> list[str]:
+    """Step entries as a script takes them: position, JSON entry, position, ..."""
+    return [str(x) for pos, entry in entries.items() for x in (pos, json.dumps(entry))]
+
+
+def parse_entries(raw: dict[str, str]) -> dict[int, dict[str, Any]]:
+    """Step entries by position, from the raw hash (keys.steps)."""
+    return {int(pos): json.loads(entry) for pos, entry in raw.items()}
 
 
 class StepStore:
@@ -127,7 +138,7 @@ class StepStore:
         pipe.hgetall(keys.steps(job_id))
         pipe.hgetall(keys.step_outputs(job_id))
         entries, outputs = pipe.execute()
-        return {int(pos): json.loads(entry) for pos, entry in entries.items()}, outputs
+        return parse_entries(entries), outputs
 
     def write(
         self,
@@ -140,7 +151,7 @@ class StepStore:
         progress: dict[str, Any] | None = None,
     ) -> int:
         """One checkpoint write (lua/step.lua); LeaseLost / JobCancelled when this attempt may not write."""
-        flat = [str(x) for p, entry in (entries or {}).items() for x in (p, json.dumps(entry))]
+        flat = flat_entries(entries or {})
         out = [x for field, raw in (outputs or {}).items() for x in (field, raw)]
         reply = self._run(
             "step",
@@ -196,7 +207,13 @@ class StepRunner:
         draining: Callable[[], bool] = lambda: False,
         output_max_bytes: int = 64 * 1024,
         job_log: logging.Logger | None = None,
+        loaded: tuple[dict[int, dict[str, Any]], dict[str, str]] | None = None,
+        written_at: float = float("-inf"),
     ):
+        """``loaded``: the checkpoints as ``StepStore.load`` returns them, when the caller
+        has them already (the claim reads them): then they are not read again.
+        ``written_at``: when (monotonic) the job's last event was written (its claim's
+        "running" event): a first step starting within the interval rides on a later write."""
         self.store = store
         self.job_id = job_id
         self.token = token
@@ -223,17 +240,23 @@ class StepRunner:
         self._held_outputs: dict[str, str] = {}
         self._held_drop: list[str] = []
         self._held_progress: dict[str, Any] | None = None
-        self._last_write = float("-inf")
-        self._timer: threading.Timer | None = None
+        # When the job's last event was written (monotonic): by the claim, for a new attempt.
+        self._last_write = written_at
+        self._armed = False  # due to be written by the process's flusher
+        if loaded is not None:
+            self._loaded(*loaded)
 
     # -- loading -----------------------------------------------------------
 
     def _load(self) -> dict[int, dict[str, Any]]:
         if self._entries is None:
-            self._entries, self._outputs = self.store.load(self.job_id)
-            # An earlier attempt got somewhere: the first step this one runs says so.
-            self._resume_pending = any(e["status"] != "pending" for e in self._entries.values())
-        return self._entries
+            self._loaded(*self.store.load(self.job_id))
+        return self._entries  # type: ignore[return-value]  # set by _loaded
+
+    def _loaded(self, entries: dict[int, dict[str, Any]], outputs: dict[str, str]) -> None:
+        self._entries, self._outputs = entries, outputs
+        # An earlier attempt got somewhere: the first step this one runs says so.
+        self._resume_pending = any(e["status"] != "pending" for e in entries.values())
 
     def plan(self, names: list[str]) -> None:
         """The steps this job will run, in order: shown as pending until they run,
@@ -398,20 +421,21 @@ class StepRunner:
             self._held_entries, self._held_outputs, self._held_drop = {}, {}, []
             self._held_progress = None
             self._last_write = time.monotonic()
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            self._disarm()
 
     def _arm_timer(self) -> None:
-        if self._timer is None:
-            wait = max(0.0, self.progress.interval - (time.monotonic() - self._last_write))
-            self._timer = threading.Timer(wait, self._timer_flush)
-            self._timer.daemon = True
-            self._timer.start()
+        if not self._armed:
+            self._armed = True
+            FLUSHER.schedule(self, self._last_write + self.progress.interval)
+
+    def _disarm(self) -> None:
+        if self._armed:
+            self._armed = False
+            FLUSHER.cancel(self)
 
     def _timer_flush(self) -> None:
         with self._lock:
-            self._timer = None
+            self._armed = False
             try:
                 self._write()
             except Exception as exc:  # the job's own thread writes them at its next step or end
@@ -421,12 +445,20 @@ class StepRunner:
         """Write what is held back: at the job's end (its final state is the event) or, with
         ``report``, before it goes back to its queue."""
         with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            self._disarm()
             if not report:
                 self._held_progress = None
             self._write()
+
+    def detach(self) -> list[str] | None:
+        """At the job's end, instead of ``close``: the timeline entries still held back, for
+        the final state's script to write (lua/finish.lua, one write fewer per job), flat
+        as ``flat_entries``. Held outputs are left out: a final job's outputs are dropped."""
+        with self._lock:
+            self._disarm()
+            entries = self._held_entries
+            self._held_entries, self._held_outputs, self._held_drop, self._held_progress = {}, {}, [], None
+        return flat_entries(entries) or None
 
     def _failed(self, pos: int, name: str) -> None:
         started = (self._entries or {}).get(pos, {}).get("started_at")
@@ -481,3 +513,41 @@ class StepRunner:
             "between attempts, so its checkpoints cannot be used",
             details={"position": pos, "before": before, "now": now},
         )
+
+
+class _Flusher:
+    """One thread per process that writes held checkpoints once they are due (a
+    ``threading.Timer`` per quick step started a thread for every job)."""
+
+    def __init__(self) -> None:
+        self._due: dict[StepRunner, float] = {}
+        self._cond = threading.Condition()
+        self._pid: int | None = None
+
+    def schedule(self, runner: StepRunner, at: float) -> None:
+        with self._cond:
+            if self._pid != os.getpid():  # first use, or a forked child: no thread here yet
+                self._pid, self._due = os.getpid(), {}
+                threading.Thread(target=self._loop, name="longrun-checkpoints", daemon=True).start()
+            self._due[runner] = at
+            self._cond.notify()
+
+    def cancel(self, runner: StepRunner) -> None:
+        with self._cond:
+            self._due.pop(runner, None)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                now = time.monotonic()
+                ready = [runner for runner, at in self._due.items() if at <= now]
+                for runner in ready:
+                    del self._due[runner]
+                if not ready:
+                    self._cond.wait(min(self._due.values(), default=now + 60) - now)
+                    continue
+            for runner in ready:  # outside the lock: a write takes a round trip
+                runner._timer_flush()
+
+
+FLUSHER = _Flusher()

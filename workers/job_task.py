@@ -24,7 +24,7 @@ from longrun.job import Job
 from longrun.jobstore import worker_lost
 from longrun.settings import get_settings
 from longrun.states import JobStatus
-from longrun.steps import StepRunner
+from longrun.steps import StepRunner, parse_entries
 from workers import drain, job_logs, pools
 from workers.progress import ProgressReporter
 from workers.publish import publish_job
@@ -109,25 +109,30 @@ class JobTask(Task):
                 artifacts,
                 draining=drain.requested,
                 output_max_bytes=settings.step_output_max_bytes,
+                loaded=(parse_entries(claim.steps), claim.step_outputs or {}) if claim.steps is not None else None,
+                written_at=progress.written_at,
             ),
         )
         logs = job_logs.handler()
         log_tail: list[dict | None] = [None]
+        step_tail: list[list[str] | None] = [None]
 
         def work():
             logs.start_job(job_id)  # in the job's own thread: its records are the job's
             try:
                 return self.run(job, **cast(dict[str, Any], claim.input))  # a "run" claim has one
             finally:
-                self._close_steps(job)
-                # In the task's own thread the log's last lines ride on the final state's
-                # write; a watched job's thread may outlive its task, so it writes its own.
+                # In the task's own thread the held checkpoints and the log's last lines ride on
+                # the final state's write; a watched job's thread may outlive its task, so it
+                # writes its own.
+                step_tail[0] = self._close_steps(job, defer=not watched)
                 log_tail[0] = logs.end_job(job_id, defer=not watched)
 
         watchdog.start_job(running)
         try:
             return pools.run_watched(running, work) if watched else work()
         except JobRequeued as exc:
+            self._write_steps(job_id, token, step_tail)  # the next attempt resumes from them
             watchdog.stop_beating(running)  # a late heartbeat would take the freed lease back
             self._write_log_tail(logs, job_id, log_tail)
             self._requeue(job_id, token, str(exc))
@@ -138,16 +143,17 @@ class JobTask(Task):
             if running.lease_lost:  # another attempt runs the job: leave it to that one
                 self._write_log_tail(logs, job_id, log_tail)
                 raise Ignore() from None
-            self._cancelled(job_id, progress, log_tail.pop())
+            self._cancelled(job_id, progress, log_tail.pop(), step_tail.pop())
         except SoftTimeLimitExceeded:
             if running.cancel_event.is_set() or running.interrupted:
-                self._cancelled(job_id, progress, log_tail.pop())
+                self._cancelled(job_id, progress, log_tail.pop(), step_tail.pop())
             raise JobTimedOut(f"the job ran past its timeout of {timeout} seconds") from None
         finally:
             watchdog.end_job(running)
             # Progress still held back, and the log's last lines, ride on the final state's write (result_backend).
             self.request.longrun_progress = progress.take_pending()
             self.request.longrun_log_tail = log_tail[0] if log_tail else None
+            self.request.longrun_steps = step_tail[0] if step_tail else None
 
     @staticmethod
     def _write_log_tail(logs, job_id: str, log_tail: list) -> None:
@@ -156,13 +162,25 @@ class JobTask(Task):
             logs.write_tail(job_id, log_tail.pop())
 
     @staticmethod
-    def _close_steps(job: Job) -> None:
-        """Checkpoints of quick steps held back (longrun/steps.py) go before the final state."""
+    def _close_steps(job: Job, defer: bool) -> list[str] | None:
+        """Checkpoints of quick steps held back (longrun/steps.py) go before the final state,
+        or with ``defer`` in it: then their timeline entries are returned for it to carry."""
+        if job.steps is None:
+            return None
+        if defer:
+            return job.steps.detach()
         try:
-            if job.steps is not None:
-                job.steps.close()
+            job.steps.close()
         except Exception as exc:  # lease lost, job over, Redis away: the final state still goes
             log.warning("job %s: held checkpoints not written: %s", job.id, exc)
+        return None
+
+    @staticmethod
+    def _write_steps(job_id: str, token: str, step_tail: list) -> None:
+        """No final state is written by this attempt: its held timeline entries go on their own."""
+        if step_tail and step_tail[0]:
+            entries = parse_entries(dict(zip(step_tail[0][::2], step_tail[0][1::2], strict=True)))
+            step_store().write(job_id, token, entries=entries)
 
     def _requeue(self, job_id: str, token: str, why: str):
         """Warm shutdown: the job stopped at a step boundary; back to its queue, the attempt not charged."""
@@ -199,12 +217,15 @@ class JobTask(Task):
             ) from None
 
     @staticmethod
-    def _cancelled(job_id: str, progress: ProgressReporter, log_tail: dict | None = None):
+    def _cancelled(
+        job_id: str, progress: ProgressReporter, log_tail: dict | None = None, steps: list[str] | None = None
+    ):
         job_store().transition(
             job_id,
             JobStatus.CANCELLED,
             progress=progress.take_pending(),
             error={"type": "Cancelled", "message": "cancelled while running"},
             log_tail=log_tail,
+            steps=steps,
         )
         raise Ignore()

@@ -51,6 +51,11 @@ class ProgressReporter:
         self._backend = task.backend if self._request is not None else None
         self._stop_error = stop_error or (lambda: JobCancelled("the job was cancelled"))
 
+    @property
+    def written_at(self) -> float:
+        """When (monotonic) the job's last event was written."""
+        return self._last_flush
+
     def _due(self) -> bool:
         return time.monotonic() - self._last_flush >= self.interval
 

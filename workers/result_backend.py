@@ -85,6 +85,8 @@ class LongrunBackendMixin(RedisBackend):
         token = getattr(request, "longrun_token", None)
         # A final state carries the job log's last lines into the same script (workers/job_logs.py).
         log_tail = getattr(request, "longrun_log_tail", None) if status.is_final else None
+        # ... and the step timeline entries held back at the job's end (longrun/steps.py).
+        steps = getattr(request, "longrun_steps", None) if status.is_final else None
         store = job_store()
         try:
             seq = store.transition(
@@ -96,6 +98,7 @@ class LongrunBackendMixin(RedisBackend):
                 replicate=status.is_final,
                 token=token,
                 log_tail=log_tail,
+                steps=steps,
             )
             if status.is_final and seq is None:  # already final (another write): that one must be replicated
                 store.confirm_replicated()

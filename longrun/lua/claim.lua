@@ -1,5 +1,6 @@
 -- A worker is about to run the job: decide whether this copy may run it.
--- Returns {verdict, ...}: run (input, attempts), busy (lease ttl), done, gone,
+-- Returns {verdict, ...}: run (input, attempts, webhook, the step timeline and
+-- step outputs of earlier attempts, flat), busy (lease ttl), done, gone,
 -- cancelled, exhausted. P: token, lease_ttl, max_attempts, lost_error, lost_meta.
 -- (Running caps are kept by fair dispatch, lua/flow.lua: a capped job is never sent.)
 local cur = redis.call('HGET', K.job, 'status')
@@ -14,7 +15,8 @@ if holder and holder == P.token and cur == 'running' then
   -- This attempt's own claim again: its reply was lost (Redis restarted or
   -- failed over) and the worker asked once more. Not another attempt.
   return {'run', redis.call('HGET', K.job, 'input'), redis.call('HGET', K.job, 'attempts'),
-          redis.call('HGET', K.job, 'webhook') or ''}
+          redis.call('HGET', K.job, 'webhook') or '', redis.call('HGETALL', P.prefix .. 'steps:' .. P.id),
+          redis.call('HGETALL', P.prefix .. 'stepout:' .. P.id)}
 end
 if holder and holder ~= P.token then
   return {'busy', tostring(redis.call('TTL', K.lease))}
@@ -29,5 +31,6 @@ redis.call('SET', K.lease, P.token, 'EX', P.lease_ttl)
 redis.call('HSETNX', K.job, 'started_at', P.now)
 redis.call('ZADD', P.prefix .. 'running', tonumber(P.now) + tonumber(P.lease_ttl), P.id)
 transition('running', nil, nil, nil)
--- The webhook config rides along, so the worker need not read it again.
-return {'run', redis.call('HGET', K.job, 'input'), tostring(attempts), redis.call('HGET', K.job, 'webhook') or ''}
+-- The webhook config and the checkpoints ride along, so the worker need not read them again.
+return {'run', redis.call('HGET', K.job, 'input'), tostring(attempts), redis.call('HGET', K.job, 'webhook') or '',
+        redis.call('HGETALL', P.prefix .. 'steps:' .. P.id), redis.call('HGETALL', P.prefix .. 'stepout:' .. P.id)}

@@ -2,10 +2,15 @@
 -- log in one step: the last lines it logged are appended (capped as
 -- longrun/joblog.py's APPEND) and the log keeps the job's retention.
 -- P: status, progress?, error?, meta?, token?, log_key, log_meta_key,
--- log_max_lines, log_max_bytes, log_ttl, log_lines (list, may be empty)
+-- log_max_lines, log_max_bytes, log_ttl, log_lines (list, may be empty),
+-- step_entries? (the step timeline entries held back, flat as step.lua's entries)
 local seq = false
 local holder = P.token and redis.call('GET', K.lease)
 if not (holder and holder ~= P.token) then
+  local cur = redis.call('HGET', K.job, 'status')
+  if P.step_entries and cur and not FINAL[cur] then
+    redis.call('HSET', P.prefix .. 'steps:' .. P.id, unpack(P.step_entries))
+  end
   seq = transition(P.status, P.progress, P.error, P.meta)
 end
 -- A job deleted while it ran keeps no log (as joblog.py's APPEND): its keys are gone for good.
