@@ -115,12 +115,14 @@ local function flow_submit(id, kind, tenant, priority, qkey, msg)
 end
 
 -- The job reached a final state: its slot (kind and tenant) is free; send the next.
-flow_final = function(kind, tenant)
+flow_final = function(kind, tenant, was)
   redis.call('ZREM', fk_out(kind), P.id)
   redis.call('ZREM', fk_tout(tenant), P.id)
-  redis.call('ZREM', fk_wait(kind, tenant), P.id)  -- cancelled while held
-  redis.call('ZREM', fk_held(kind), P.id)
-  redis.call('ZREM', FP .. 'due', P.id)            -- cancelled while scheduled
+  if was ~= 'running' then  -- a running job was sent: it is neither held nor scheduled
+    redis.call('ZREM', fk_wait(kind, tenant), P.id)  -- cancelled while held
+    redis.call('ZREM', fk_held(kind), P.id)
+    redis.call('ZREM', FP .. 'due', P.id)            -- cancelled while scheduled
+  end
   for _, other in ipairs(redis.call('SMEMBERS', fk_blocked(tenant))) do
     redis.call('SREM', fk_blocked(tenant), other)
     if redis.call('ZCARD', fk_wait(other, tenant)) > 0 then flow_join_ring(other, tenant) end

@@ -92,12 +92,14 @@ end
 -- Move the job to `status`; returns the event's sequence number, or false
 -- when the job is unknown, deleted or already final.
 local function transition(status, progress, err, meta)
-  local cur = redis.call('HGET', K.job, 'status')
+  -- One read of every field this needs (each redis.call from Lua costs as much as a small command).
+  local f = redis.call('HMGET', K.job, 'status', 'tenant', 'created_us', 'batch_id', 'kind', 'created_at',
+                       'started_at', 'idem_key')
+  local cur = f[1]
   if (not cur) or FINAL[cur] then return false end
-  local tenant = redis.call('HGET', K.job, 'tenant')
-  local created = redis.call('HGET', K.job, 'created_us')
+  local tenant, created, kind = f[2], f[3], f[5]
   -- A batch's jobs expire with their batch (the janitor), not one by one.
-  local bid = redis.call('HGET', K.job, 'batch_id')
+  local bid = f[4]
   local ttl = tonumber(P.result_ttl)
   if bid then ttl = 0 end
   local set = {'status', status}
@@ -106,16 +108,15 @@ local function transition(status, progress, err, meta)
   if FINAL[status] then table.insert(set, 'finished_at'); table.insert(set, P.now) end
   redis.call('HSET', K.job, unpack(set))
   local seq = redis.call('HINCRBY', K.job, 'seq', 1)
-  local kind = redis.call('HGET', K.job, 'kind')
   if cur == 'pending' and status ~= 'pending' then
     redis.call('ZREM', P.prefix .. 'pending:' .. kind, P.id)
     if status == 'running' then
-      observe('m:wait', kind, tonumber(P.now) - tonumber(redis.call('HGET', K.job, 'created_at')))
+      observe('m:wait', kind, tonumber(P.now) - tonumber(f[6]))
     end
   end
   if FINAL[status] then
     redis.call('HINCRBY', P.prefix .. 'm:finished', kind .. '|' .. status, 1)
-    local started = redis.call('HGET', K.job, 'started_at')
+    local started = f[7]
     if started then observe('m:run', kind, tonumber(P.now) - tonumber(started)) end
   end
   if cur ~= status then
@@ -133,15 +134,16 @@ local function transition(status, progress, err, meta)
   if progress then table.insert(ev, 'progress'); table.insert(ev, progress) end
   if err then table.insert(ev, 'error'); table.insert(ev, err) end
   redis.call('XADD', K.events, '*', unpack(ev))
-  bound_events()
+  -- The stream holds at most its creation event and one per seq: only a longer one needs a look.
+  if seq + 1 > tonumber(P.maxlen) then bound_events() end
   if FINAL[status] then
-    flow_final(kind, tenant)
+    flow_final(kind, tenant, cur)
     redis.call('DEL', K.lease, K.cancel)
     redis.call('ZREM', P.prefix .. 'running', P.id)
     -- Step outputs only serve a resumed attempt; the steps' timeline lives as long as the job.
     redis.call('DEL', P.prefix .. 'stepout:' .. P.id)
     if ttl > 0 then redis.call('EXPIRE', P.prefix .. 'steps:' .. P.id, ttl) end
-    local idem = redis.call('HGET', K.job, 'idem_key')
+    local idem = f[8]
     if ttl > 0 then
       redis.call('EXPIRE', K.job, ttl)
       redis.call('EXPIRE', K.events, ttl)
