@@ -72,6 +72,10 @@ task_serializer = "json"
 result_serializer = "json"
 accept_content = ["json"]
 result_accept_content = ["json"]
+# One result backend per process, not one per thread: a threads pool of 200 built
+# 200 (each a Redis connection pool and a package-metadata scan, a fifth of an
+# I/O-bound worker's CPU at start). The backend is a redis-py client: thread-safe.
+result_backend_thread_safe = True
 
 # At least once: ack after the job ran, requeue when its process dies, and
 # take one message at a time so a busy worker does not sit on queued jobs.

@@ -19,7 +19,6 @@ after that the caller has seen part of an answer, and a silent restart would
 duplicate it.
 """
 
-import json
 import logging
 import os
 import threading
@@ -32,6 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import orjson
 
 from backends import ratelimit
 from longrun.errors import (
@@ -257,7 +257,7 @@ class LLMClient:
             if data == "[DONE]":
                 return
             try:
-                chunk = json.loads(data)
+                chunk = orjson.loads(data)  # one per token: a fifth of the stdlib's time
             except ValueError:
                 raise _Retryable(LLMBadResponse(f"{self.base_url} streamed a line that is not JSON")) from None
             if not isinstance(chunk, dict):

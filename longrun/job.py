@@ -25,8 +25,9 @@ JOB_LOGGER = "longrun.job"
 class ProgressReporter(Protocol):
     """What a kind may do with its job's progress (workers/progress.py implements it)."""
 
-    # Reports closer together than this (seconds) are coalesced.
-    interval: float
+    @property
+    def interval(self) -> float:
+        """Reports closer together than this (seconds) are coalesced."""
 
     def report(self, *, force: bool = False, **fields: Any) -> None:
         """Update progress (percentage, current_step, total_steps, step_name, message, or extras)."""

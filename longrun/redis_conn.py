@@ -20,6 +20,13 @@ from longrun.settings import Settings, sentinel_addresses
 
 SENTINEL_DB = 0
 
+try:  # redis-py >= 7: a new connection otherwise looks its own version up (importlib.metadata, ~1 ms)
+    from redis.driver_info import DriverInfo
+
+    DRIVER: dict[str, Any] = {"driver_info": DriverInfo(name="redis-py")}  # its version looked up once here
+except ImportError:
+    DRIVER = {}
+
 
 def uses_sentinel(settings: Settings) -> bool:
     return bool(settings.redis_sentinels)
@@ -46,6 +53,7 @@ def client(settings: Settings, *, decode_responses: bool = True) -> redis.Redis:
         # redis-py caps a pool at 100 connections and then raises: a threads pool of
         # 200 jobs needs more. A process opens only as many as it uses at once.
         "max_connections": 10_000,
+        **DRIVER,
     }
     if not uses_sentinel(settings):
         return redis.Redis.from_url(settings.redis_url, **options)

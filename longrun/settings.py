@@ -49,6 +49,9 @@ class Settings:
     cancel_grace_seconds: float = 5.0
     # Progress reports closer together than this are coalesced.
     progress_interval_seconds: float = 0.2
+    # Progress and partial-output writes per worker process and second, at most: a
+    # threads pool of 200 jobs reports each job every 1 s, not every 0.2 s.
+    progress_writes_per_second: float = 200.0
     # A finished step's output larger than this (JSON bytes) is kept as a file, not in Redis.
     step_output_max_bytes: int = 64 * 1024
     # Unacked messages of a vanished worker are redelivered after this long.

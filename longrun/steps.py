@@ -47,8 +47,9 @@ if TYPE_CHECKING:
 class Progress(Protocol):
     """What the runner needs of the job's progress reporter (longrun/job.py's ProgressReporter)."""
 
-    # Checkpoints closer together than this are written together (as progress reports are).
-    interval: float
+    @property
+    def interval(self) -> float:
+        """Checkpoints closer together than this are written together (as progress reports are)."""
 
     def report(self, *, force: bool = False, **fields: Any) -> None: ...
 

@@ -26,7 +26,7 @@ from longrun.settings import get_settings
 from longrun.states import JobStatus
 from longrun.steps import StepRunner, parse_entries
 from workers import drain, job_logs, pools
-from workers.progress import ProgressReporter
+from workers.progress import ProgressReporter, paced
 from workers.publish import publish_job
 from workers.store import job_store, step_store
 from workers.watchdog import RunningJob, watchdog
@@ -87,7 +87,7 @@ class JobTask(Task):
             self,
             job_id,
             running.cancel_event,
-            settings.progress_interval_seconds,
+            paced(settings, watchdog.count),
             written_at=time.monotonic(),
             stop_error=running.stop_error,
         )

@@ -20,24 +20,35 @@ from longrun.states import PROGRESS_STATE
 FIELDS = ("percentage", "current_step", "total_steps", "step_name", "message")
 
 
+def paced(settings, running: Callable[[], int]) -> Callable[[], float]:
+    """A job's coalescing interval, as it is now: the configured one, or longer while
+    its process runs so many jobs (``running()``) that it would write more than
+    ``progress_writes_per_second`` reports a second in all (each is a Redis script)."""
+    base, budget = settings.progress_interval_seconds, settings.progress_writes_per_second
+    if budget <= 0:
+        return lambda: base
+    return lambda: max(base, running() / budget)
+
+
 class ProgressReporter:
     def __init__(
         self,
         task,
         job_id: str,
         cancel_event: threading.Event,
-        interval: float,
+        interval: float | Callable[[], float],
         written_at: float = float("-inf"),
         stop_error: Callable[[], BaseException] | None = None,
     ):
-        """``written_at``: when (monotonic) the job's last event was written, e.g.
+        """``interval``: seconds, or what gives them now (``paced``).
+        ``written_at``: when (monotonic) the job's last event was written, e.g.
         by its claim; reports within ``interval`` after it are coalesced.
         ``stop_error``: what to raise once ``cancel_event`` is set (JobCancelled,
         or JobTimedOut when the watchdog stopped the job at its timeout)."""
         self.task = task
         self.job_id = job_id
         self.cancel_event = cancel_event
-        self.interval = interval
+        self._interval = interval if callable(interval) else (lambda: interval)
         self.state: dict = {"percentage": 0, "current_step": 0, "total_steps": None, "step_name": None, "message": None}
         self._last_flush = written_at
         self._dirty = False
@@ -50,6 +61,11 @@ class ProgressReporter:
         # metadata scan) per job. The task thread's is used from every thread.
         self._backend = task.backend if self._request is not None else None
         self._stop_error = stop_error or (lambda: JobCancelled("the job was cancelled"))
+
+    @property
+    def interval(self) -> float:
+        """Reports closer together than this are coalesced."""
+        return self._interval()
 
     @property
     def written_at(self) -> float:

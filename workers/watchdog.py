@@ -123,6 +123,10 @@ class Watchdog:
         with self._beating:
             pass
 
+    def count(self) -> int:
+        """How many jobs this process runs now."""
+        return len(self._running)
+
     def running(self) -> list[RunningJob]:
         with self._lock:
             return list(self._running.values())
