@@ -95,3 +95,16 @@ def test_the_rate_budget_refuses_past_the_limit_across_processes(redis_client):
     # Each reserves chunks of 10: never more than the limit, at most one chunk per process fewer.
     assert 1000 - 2 * 10 <= allowed <= 1000
     assert processes[0].take(redis_client, identity, 1000, 3600) > 0
+
+
+def test_the_fast_json_response_equals_jsonify_and_keeps_integers_past_64_bits():
+    from flask import Flask
+
+    from api.fastdump import json_response
+
+    big = {**RUNNING, "input": {"n": 2**70, "text": "été"}}
+    with Flask(__name__).app_context():
+        for doc in (RUNNING, big):
+            response = json_response(doc, status=201)
+            assert response.status_code == 201 and response.mimetype == "application/json"
+            assert json.loads(response.get_data()) == json.loads(json.dumps(doc))
