@@ -524,14 +524,16 @@ class _Flusher:
         self._due: dict[StepRunner, float] = {}
         self._cond = threading.Condition()
         self._pid: int | None = None
+        self._wake_at = float("inf")  # when the thread looks next
 
     def schedule(self, runner: StepRunner, at: float) -> None:
         with self._cond:
             if self._pid != os.getpid():  # first use, or a forked child: no thread here yet
-                self._pid, self._due = os.getpid(), {}
+                self._pid, self._due, self._wake_at = os.getpid(), {}, float("inf")
                 threading.Thread(target=self._loop, name="longrun-checkpoints", daemon=True).start()
             self._due[runner] = at
-            self._cond.notify()
+            if at < self._wake_at:  # else the thread wakes in time anyway: no GIL hand-over now
+                self._cond.notify()
 
     def cancel(self, runner: StepRunner) -> None:
         with self._cond:
@@ -545,7 +547,9 @@ class _Flusher:
                 for runner in ready:
                     del self._due[runner]
                 if not ready:
-                    self._cond.wait(min(self._due.values(), default=now + 60) - now)
+                    self._wake_at = min(self._due.values(), default=now + 60)
+                    self._cond.wait(self._wake_at - now)
+                    self._wake_at = float("inf")
                     continue
             for runner in ready:  # outside the lock: a write takes a round trip
                 runner._timer_flush()

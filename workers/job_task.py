@@ -18,17 +18,15 @@ from celery import Task
 from celery.exceptions import Ignore, Reject, SoftTimeLimitExceeded
 from celery.worker.request import Request
 
-from longrun.artifacts import ArtifactStore
 from longrun.errors import JobCancelled, JobRequeued, JobTimedOut, LeaseLost, NotReplicated, ServiceUnavailable
 from longrun.job import Job
-from longrun.jobstore import worker_lost
 from longrun.settings import get_settings
 from longrun.states import JobStatus
 from longrun.steps import StepRunner, parse_entries
 from workers import drain, job_logs, pools
 from workers.progress import ProgressReporter, paced
 from workers.publish import publish_job
-from workers.store import job_store, step_store
+from workers.store import artifact_store, job_store, lost_outcome, step_store
 from workers.watchdog import RunningJob, watchdog
 
 log = logging.getLogger(__name__)
@@ -66,7 +64,7 @@ class JobTask(Task):
         store = job_store()
         settings = get_settings()
         token = f"{self.request.hostname}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        lost_error, lost_meta = worker_lost(settings.max_attempts)
+        lost_error, lost_meta = lost_outcome(settings.max_attempts)
         claim = self._claim(store, job_id, token, lost_error, lost_meta)
         # busy: another copy holds the lease (a redelivery while it still runs):
         # that copy finishes the job, or the reaper re-queues it should its
@@ -92,7 +90,7 @@ class JobTask(Task):
             stop_error=running.stop_error,
         )
         running.progress = progress
-        artifacts = ArtifactStore(settings.artifacts_dir)
+        artifacts = artifact_store(settings.artifacts_dir)
         job = Job(
             id=job_id,
             attempt=claim.attempts,

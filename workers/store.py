@@ -2,7 +2,8 @@
 
 from functools import lru_cache, partial
 
-from longrun.jobstore import JobStore
+from longrun.artifacts import ArtifactStore
+from longrun.jobstore import JobStore, worker_lost
 from longrun.settings import get_settings
 from longrun.steps import StepStore
 from longrun.webhooks import Dispatcher
@@ -23,3 +24,15 @@ def job_store() -> JobStore:
 def step_store() -> StepStore:
     """Checkpoints of this process's jobs, over the same Redis client (and webhooks)."""
     return StepStore(job_store())
+
+
+@lru_cache(maxsize=4)
+def artifact_store(root: str) -> ArtifactStore:
+    """The artifact folder at ``root`` (stateless; built once, not per job)."""
+    return ArtifactStore(root)
+
+
+@lru_cache(maxsize=4)
+def lost_outcome(max_attempts: int) -> tuple[dict[str, str], str]:
+    """``worker_lost(max_attempts)``, built once per process: every claim passes it."""
+    return worker_lost(max_attempts)
