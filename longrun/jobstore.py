@@ -135,6 +135,8 @@ class JobStore:
         self._read = client.register_script(READ_SCRIPT)
         # Fair dispatch's caps and weights ride along with every script (lua/flow.lua).
         self._flow_config = flow_config(settings)
+        # (the settings and flow config they are of, the encoded constant parameters)
+        self._constants: tuple[Settings, Any, str] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "JobStore":
@@ -145,18 +147,27 @@ class JobStore:
 
     def _params(self, **params: Any) -> str:
         now = time.time()
-        params.update(
-            prefix=keys.PREFIX,
-            now=f"{now:.6f}",
-            now_iso=datetime.fromtimestamp(now, tz=UTC).isoformat(),
-            result_ttl=self.settings.retention_seconds,
-            tomb_ttl=self.settings.tombstone_seconds,
-            maxlen=self.settings.events_maxlen,
-            buckets=[format(b, "g") for b in BUCKETS],
-            fc=self._flow_config,
-        )
+        params["now"] = f"{now:.6f}"
+        params["now_iso"] = datetime.fromtimestamp(now, tz=UTC).isoformat()
         # Absent values are left out: JSON null would reach Lua as a truthy cjson.null.
-        return json.dumps({k: v for k, v in params.items() if v is not None})
+        variable = json.dumps({k: v for k, v in params.items() if v is not None})
+        # The same for every call of this store: encoded once, appended (cjson keeps the last of a key).
+        return variable[:-1] + ("," if len(variable) > 2 else "") + self._constant_params() + "}"
+
+    def _constant_params(self) -> str:
+        cached = self._constants
+        if cached is None or cached[0] is not self.settings or cached[1] is not self._flow_config:
+            constants = {
+                "prefix": keys.PREFIX,
+                "result_ttl": self.settings.retention_seconds,
+                "tomb_ttl": self.settings.tombstone_seconds,
+                "maxlen": self.settings.events_maxlen,
+                "buckets": [format(b, "g") for b in BUCKETS],
+                "fc": self._flow_config,
+            }
+            encoded = json.dumps({k: v for k, v in constants.items() if v is not None})[1:-1]
+            self._constants = cached = (self.settings, self._flow_config, encoded)
+        return cached[2]
 
     def _run(
         self, name: str, job_id: str, replicate: bool = False, _client: Any = None, **params: Any
