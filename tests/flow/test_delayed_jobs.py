@@ -18,7 +18,8 @@ def epoch(iso: str) -> float:
 def test_a_delayed_job_waits_survives_a_worker_restart_and_starts_on_time(flow_rig, wait_for):
     rig = flow_rig()
     first = rig.worker("delay-a")
-    job = rig.submit(input={"seconds": 0}, delay_seconds=4)
+    # Long enough that a worker's stop and another's start (seconds on a loaded 2-core CI machine) end before it.
+    job = rig.submit(input={"seconds": 0}, delay_seconds=10)
     assert job["status"] == "scheduled" and job["run_at"]
     run_at = epoch(job["run_at"])
     assert rig.redis.zscore(keys.FLOW_DUE, job["id"]) == pytest.approx(run_at, abs=0.01)
