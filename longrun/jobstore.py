@@ -135,8 +135,16 @@ class JobStore:
         self._read = client.register_script(READ_SCRIPT)
         # Fair dispatch's caps and weights ride along with every script (lua/flow.lua).
         self._flow_config = flow_config(settings)
-        # (the settings and flow config they are of, the encoded constant parameters)
-        self._constants: tuple[Settings, Any, str] | None = None
+        # The parameters every job script gets, the same for every call: encoded once.
+        constants = {
+            "prefix": keys.PREFIX,
+            "result_ttl": settings.retention_seconds,
+            "tomb_ttl": settings.tombstone_seconds,
+            "maxlen": settings.events_maxlen,
+            "buckets": [format(b, "g") for b in BUCKETS],
+            "fc": self._flow_config,
+        }
+        self._constants = json.dumps({k: v for k, v in constants.items() if v is not None})[1:-1]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "JobStore":
@@ -152,22 +160,7 @@ class JobStore:
         # Absent values are left out: JSON null would reach Lua as a truthy cjson.null.
         variable = json.dumps({k: v for k, v in params.items() if v is not None})
         # The same for every call of this store: encoded once, appended (cjson keeps the last of a key).
-        return variable[:-1] + ("," if len(variable) > 2 else "") + self._constant_params() + "}"
-
-    def _constant_params(self) -> str:
-        cached = self._constants
-        if cached is None or cached[0] is not self.settings or cached[1] is not self._flow_config:
-            constants = {
-                "prefix": keys.PREFIX,
-                "result_ttl": self.settings.retention_seconds,
-                "tomb_ttl": self.settings.tombstone_seconds,
-                "maxlen": self.settings.events_maxlen,
-                "buckets": [format(b, "g") for b in BUCKETS],
-                "fc": self._flow_config,
-            }
-            encoded = json.dumps({k: v for k, v in constants.items() if v is not None})[1:-1]
-            self._constants = cached = (self.settings, self._flow_config, encoded)
-        return cached[2]
+        return variable[:-1] + ("," if len(variable) > 2 else "") + self._constants + "}"
 
     def _run(
         self, name: str, job_id: str, replicate: bool = False, _client: Any = None, **params: Any
@@ -441,11 +434,8 @@ class JobStore:
         nothing: see ``confirm_replicated``). With ``log_tail`` (the job log's
         last lines, workers/job_logs.py) and ``steps`` (step timeline entries held
         back, longrun/steps.py ``detach``) they go in the same step (lua/finish.lua)."""
-        finish = log_tail is not None or bool(steps)
-        if finish and log_tail is None:
-            log_tail = {"log_lines": [], "log_ttl": 0}
         seq = self._run(
-            "finish" if finish else "transition",
+            "finish" if log_tail is not None or steps else "transition",
             job_id,
             replicate=replicate,
             status=str(status),

@@ -451,15 +451,15 @@ class StepRunner:
                 self._held_progress = None
             self._write()
 
-    def detach(self) -> list[str] | None:
+    def detach(self) -> dict[int, dict[str, Any]]:
         """At the job's end, instead of ``close``: the timeline entries still held back, for
-        the final state's script to write (lua/finish.lua, one write fewer per job), flat
-        as ``flat_entries``. Held outputs are left out: a final job's outputs are dropped."""
+        the final state's script to write (lua/finish.lua, one write fewer per job).
+        Held outputs are left out: a final job's outputs are dropped."""
         with self._lock:
             self._disarm()
             entries = self._held_entries
             self._held_entries, self._held_outputs, self._held_drop, self._held_progress = {}, {}, [], None
-        return flat_entries(entries) or None
+        return entries
 
     def _failed(self, pos: int, name: str) -> None:
         started = (self._entries or {}).get(pos, {}).get("started_at")

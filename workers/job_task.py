@@ -22,7 +22,7 @@ from longrun.errors import JobCancelled, JobRequeued, JobTimedOut, LeaseLost, No
 from longrun.job import Job
 from longrun.settings import get_settings
 from longrun.states import JobStatus
-from longrun.steps import StepRunner, parse_entries
+from longrun.steps import StepRunner, flat_entries, parse_entries
 from workers import drain, job_logs, pools
 from workers.progress import ProgressReporter, paced
 from workers.publish import publish_job
@@ -113,7 +113,7 @@ class JobTask(Task):
         )
         logs = job_logs.handler()
         log_tail: list[dict | None] = [None]
-        step_tail: list[list[str] | None] = [None]
+        step_tail: list[dict[int, dict] | None] = [None]
 
         def work():
             logs.start_job(job_id)  # in the job's own thread: its records are the job's
@@ -151,7 +151,7 @@ class JobTask(Task):
             # Progress still held back, and the log's last lines, ride on the final state's write (result_backend).
             self.request.longrun_progress = progress.take_pending()
             self.request.longrun_log_tail = log_tail[0] if log_tail else None
-            self.request.longrun_steps = step_tail[0] if step_tail else None
+            self.request.longrun_steps = flat_entries(step_tail[0]) if step_tail and step_tail[0] else None
 
     @staticmethod
     def _write_log_tail(logs, job_id: str, log_tail: list) -> None:
@@ -160,7 +160,7 @@ class JobTask(Task):
             logs.write_tail(job_id, log_tail.pop())
 
     @staticmethod
-    def _close_steps(job: Job, defer: bool) -> list[str] | None:
+    def _close_steps(job: Job, defer: bool) -> dict[int, dict] | None:
         """Checkpoints of quick steps held back (longrun/steps.py) go before the final state,
         or with ``defer`` in it: then their timeline entries are returned for it to carry."""
         if job.steps is None:
@@ -177,8 +177,7 @@ class JobTask(Task):
     def _write_steps(job_id: str, token: str, step_tail: list) -> None:
         """No final state is written by this attempt: its held timeline entries go on their own."""
         if step_tail and step_tail[0]:
-            entries = parse_entries(dict(zip(step_tail[0][::2], step_tail[0][1::2], strict=True)))
-            step_store().write(job_id, token, entries=entries)
+            step_store().write(job_id, token, entries=step_tail[0])
 
     def _requeue(self, job_id: str, token: str, why: str):
         """Warm shutdown: the job stopped at a step boundary; back to its queue, the attempt not charged."""
@@ -216,7 +215,7 @@ class JobTask(Task):
 
     @staticmethod
     def _cancelled(
-        job_id: str, progress: ProgressReporter, log_tail: dict | None = None, steps: list[str] | None = None
+        job_id: str, progress: ProgressReporter, log_tail: dict | None = None, steps: dict[int, dict] | None = None
     ):
         job_store().transition(
             job_id,
@@ -224,6 +223,6 @@ class JobTask(Task):
             progress=progress.take_pending(),
             error={"type": "Cancelled", "message": "cancelled while running"},
             log_tail=log_tail,
-            steps=steps,
+            steps=flat_entries(steps) if steps else None,
         )
         raise Ignore()

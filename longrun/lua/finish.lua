@@ -1,8 +1,8 @@
 -- A running attempt's final state (as transition.lua) and the end of its job
 -- log in one step: the last lines it logged are appended (capped as
 -- longrun/joblog.py's APPEND) and the log keeps the job's retention.
--- P: status, progress?, error?, meta?, token?, log_key, log_meta_key,
--- log_max_lines, log_max_bytes, log_ttl, log_lines (list, may be empty),
+-- P: status, progress?, error?, meta?, token?, and either or both of: log_key,
+-- log_meta_key, log_max_lines, log_max_bytes, log_ttl, log_lines (list, may be empty);
 -- step_entries? (the step timeline entries held back, flat as step.lua's entries)
 local seq = false
 local holder = P.token and redis.call('GET', K.lease)
@@ -16,7 +16,7 @@ end
 -- A job deleted while it ran keeps no log (as joblog.py's APPEND): its keys are gone for good.
 if redis.call('EXISTS', K.job) == 0 then return seq end
 local added = 0
-for _, line in ipairs(P.log_lines) do
+for _, line in ipairs(P.log_lines or {}) do
   redis.call('RPUSH', P.log_key, line)
   added = added + #line
 end
@@ -34,7 +34,7 @@ if added > 0 then
     redis.call('HINCRBY', P.log_meta_key, 'dropped', dropped)
   end
 end
-if tonumber(P.log_ttl) > 0 then
+if P.log_key and tonumber(P.log_ttl) > 0 then
   redis.call('EXPIRE', P.log_key, P.log_ttl)
   redis.call('EXPIRE', P.log_meta_key, P.log_ttl)
 end
